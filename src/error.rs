@@ -1,0 +1,108 @@
+//! [`TenantError`], the crate's one error type.
+
+use sea_orm::DbErr;
+
+/// Everything that can go wrong when scoping work to a tenant.
+///
+/// Every variant is a refusal: when one is returned, nothing was sent to the
+/// database. It converts into SeaORM's [`DbErr`] so that `?` works inside
+/// SeaORM code; [`TenantError::is_tenant_error`] recognises it again there.
+///
+/// ```
+/// use sea_orm::DbErr;
+/// use sea_orm_tenant::{TenantError, TenantId};
+///
+/// let err = TenantId::parse("a'b").unwrap_err();
+/// assert!(matches!(err, TenantError::InvalidId { .. }));
+///
+/// let db_err: DbErr = err.into();
+/// assert!(TenantError::is_tenant_error(&db_err));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantError {
+    /// No tenant is in scope: the code ran outside [`with_tenant`](crate::with_tenant)
+    /// or a task was spawned without [`spawn`](crate::spawn). The query was not run.
+    #[error("tenant: no tenant in scope (run inside with_tenant, or pass a TenantId)")]
+    Missing,
+
+    /// A row or an active model names a tenant other than the one in scope.
+    #[error(
+        "tenant: mismatch on `{table}`: the scope is tenant `{expected}`, the row names `{found}`"
+    )]
+    Mismatch {
+        /// The table of the entity.
+        table: String,
+        /// The tenant in scope.
+        expected: String,
+        /// The tenant the row or model names.
+        found: String,
+    },
+
+    /// A tenant id from outside failed validation.
+    #[error("tenant: invalid tenant id {input:?}: {reason}")]
+    InvalidId {
+        /// The rejected input, truncated to 80 characters.
+        input: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The tenant id cannot be stored in the tenant column's type
+    /// (for example `acme` for an integer column).
+    #[error(
+        "tenant: tenant id `{tenant}` does not fit column `{table}`.`{column}` ({column_type})"
+    )]
+    ColumnType {
+        /// The table of the entity.
+        table: String,
+        /// The tenant column.
+        column: String,
+        /// The column's type, as SeaORM describes it.
+        column_type: String,
+        /// The tenant id.
+        tenant: String,
+    },
+
+    /// An update tried to write the tenant column.
+    #[error("tenant: the tenant column `{table}`.`{column}` cannot be changed by an update")]
+    TenantColumnWrite {
+        /// The table of the entity.
+        table: String,
+        /// The tenant column.
+        column: String,
+    },
+
+    /// The tenant is not known to the tenancy (not provisioned).
+    #[error("tenant: unknown tenant `{0}`")]
+    UnknownTenant(String),
+}
+
+/// The prefix that marks a [`TenantError`] carried inside a [`DbErr::Custom`].
+const PREFIX: &str = "tenant: ";
+
+impl TenantError {
+    /// Whether a [`DbErr`] is a [`TenantError`] that was converted with `?`.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// assert!(TenantError::is_tenant_error(&TenantError::Missing.into()));
+    /// assert!(!TenantError::is_tenant_error(&DbErr::RecordNotFound("x".into())));
+    /// ```
+    pub fn is_tenant_error(err: &DbErr) -> bool {
+        matches!(err, DbErr::Custom(message) if message.starts_with(PREFIX))
+    }
+
+    pub(crate) fn invalid(input: &str, reason: &'static str) -> Self {
+        let input = input.chars().take(80).collect();
+        TenantError::InvalidId { input, reason }
+    }
+}
+
+impl From<TenantError> for DbErr {
+    fn from(err: TenantError) -> Self {
+        DbErr::Custom(err.to_string())
+    }
+}

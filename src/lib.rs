@@ -1,0 +1,74 @@
+//! Multi-tenancy for [SeaORM](https://www.sea-ql.org/SeaORM/) 2.0.
+//!
+//! One running service holds the data of many customers (tenants), and no
+//! tenant can read or change another tenant's rows. An entity opts in once
+//! with [`TenantEntity`]; from then on [`TenantEntity::scoped`] hands out
+//! SeaORM's own builders with the tenant added or checked:
+//!
+//! ```
+//! use sea_orm::{ActiveValue::Set, Database, EntityTrait, Schema};
+//! use sea_orm_tenant::doc_entities::post;
+//! use sea_orm_tenant::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sea_orm::DbErr> {
+//! let db = Database::connect("sqlite::memory:").await?;
+//! # let backend = db.get_database_backend();
+//! # use sea_orm::ConnectionTrait;
+//! # db.execute(&Schema::new(backend).create_table_from_entity(post::Entity)).await?;
+//! let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+//!
+//! let hello = post::ActiveModel { title: Set("Hello".into()), ..Default::default() };
+//! let row = post::Entity::scoped(&acme).insert(hello).exec_with_returning(&db).await?;
+//! assert_eq!(row.tenant_id, "acme");
+//!
+//! // Another tenant does not see it, by id or otherwise.
+//! assert!(post::Entity::scoped(&globex).find_by_id(row.id).one(&db).await?.is_none());
+//! assert_eq!(post::Entity::scoped(&globex).find().all(&db).await?.len(), 0);
+//!
+//! // The ambient tenant, carried in a tokio task-local.
+//! let mine = with_tenant(acme.clone(), async {
+//!     post::Entity::scoped_current()?.find().all(&db).await
+//! })
+//! .await?;
+//! assert_eq!(mine.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the README for the isolation levels, the rules that keep data from
+//! leaking, and the benchmarks.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod context;
+mod error;
+mod scope;
+mod tenant;
+
+#[doc(hidden)]
+pub mod doc_entities;
+
+pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
+pub use error::TenantError;
+pub use scope::{
+    PrimaryKeyValue, Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
+    ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
+};
+pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
+
+/// Everything an application needs, in one `use`.
+///
+/// ```
+/// use sea_orm_tenant::prelude::*;
+/// let t = TenantId::from("acme");
+/// # let _ = t;
+/// ```
+pub mod prelude {
+    pub use crate::{
+        Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
+        ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,
+        Unscoped, current_tenant, spawn, with_tenant, with_tenant_sync,
+    };
+}

@@ -1,0 +1,400 @@
+//! [`TenantId`]: who a request, a query or a connection belongs to.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use sea_orm::sea_query::{ColumnType, Value};
+use uuid::Uuid;
+
+use crate::TenantError;
+
+/// The longest tenant id [`TenantId::parse`] accepts, in bytes.
+///
+/// 63 is Postgres' identifier limit, so an id always fits in a schema or
+/// database name.
+pub const MAX_TENANT_ID_LEN: usize = 63;
+
+/// The identity of one tenant.
+///
+/// A tenant id is a string (`acme`), an integer (`42`) or a UUID, matching
+/// the tenant column's type. It is cheap to clone (a reference count or a
+/// copy), because it travels with every request and every scoped query.
+/// `Display` prints it as given, without quotes.
+///
+/// Values from code are trusted and built with `From`; values from outside
+/// (headers, host names, tokens) go through [`TenantId::parse`].
+///
+/// ```
+/// use sea_orm_tenant::TenantId;
+///
+/// let acme = TenantId::from("acme");
+/// assert_eq!(acme.to_string(), "acme");
+/// assert_eq!(TenantId::from(42_i64).to_string(), "42");
+///
+/// // The same tenant whether it arrived as text or as a number.
+/// assert_eq!(TenantId::from(42_i64), TenantId::from("42"));
+/// ```
+#[derive(Clone)]
+pub struct TenantId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Str(Arc<str>),
+    Int(i64),
+    Uuid(Uuid),
+}
+
+impl TenantId {
+    /// Validates a tenant id that came from outside the program.
+    ///
+    /// Accepts 1 to 63 bytes of `[A-Za-z0-9_-]`; anything else (empty,
+    /// too long, spaces, quotes, control characters, non-ASCII) is a
+    /// [`TenantError::InvalidId`] that says why.
+    ///
+    /// ```
+    /// use sea_orm_tenant::{TenantError, TenantId};
+    ///
+    /// assert_eq!(TenantId::parse("acme-eu_1")?.as_str(), "acme-eu_1");
+    /// assert!(matches!(TenantId::parse(""), Err(TenantError::InvalidId { .. })));
+    /// assert!(TenantId::parse("acme'; DROP TABLE post; --").is_err());
+    /// assert!(TenantId::parse(&"a".repeat(64)).is_err());
+    /// # Ok::<(), TenantError>(())
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, TenantError> {
+        if input.is_empty() {
+            return Err(TenantError::invalid(input, "it is empty"));
+        }
+        if input.len() > MAX_TENANT_ID_LEN {
+            return Err(TenantError::invalid(input, "it is longer than 63 bytes"));
+        }
+        if !input
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(TenantError::invalid(
+                input,
+                "only ASCII letters, digits, '_' and '-' are allowed",
+            ));
+        }
+        Ok(TenantId(Repr::Str(Arc::from(input))))
+    }
+
+    /// The id as text: `acme`, `42`, or a hyphenated lower-case UUID.
+    ///
+    /// Borrowed for string ids; integers and UUIDs are formatted.
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantId;
+    /// assert_eq!(TenantId::from("acme").as_str(), "acme");
+    /// assert_eq!(TenantId::from(7_i32).as_str(), "7");
+    /// ```
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        match &self.0 {
+            Repr::Str(s) => std::borrow::Cow::Borrowed(s),
+            _ => std::borrow::Cow::Owned(self.to_string()),
+        }
+    }
+
+    /// The id as an integer, when it is one (or is text made of digits).
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantId;
+    /// assert_eq!(TenantId::from(7_i64).as_i64(), Some(7));
+    /// assert_eq!(TenantId::from("7").as_i64(), Some(7));
+    /// assert_eq!(TenantId::from("acme").as_i64(), None);
+    /// ```
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.0 {
+            Repr::Int(i) => Some(*i),
+            Repr::Str(s) => s.parse().ok(),
+            Repr::Uuid(_) => None,
+        }
+    }
+
+    /// The id as a UUID, when it is one (or is text in UUID form).
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantId;
+    /// use uuid::Uuid;
+    /// let id = Uuid::nil();
+    /// assert_eq!(TenantId::from(id).as_uuid(), Some(id));
+    /// assert_eq!(TenantId::from(id.to_string()).as_uuid(), Some(id));
+    /// ```
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match &self.0 {
+            Repr::Uuid(u) => Some(*u),
+            Repr::Str(s) => Uuid::parse_str(s).ok(),
+            Repr::Int(_) => None,
+        }
+    }
+
+    /// The id as a SeaORM [`Value`] of the tenant column's type, or
+    /// [`TenantError::ColumnType`] when it does not fit (text in an integer
+    /// column, an integer out of range, a non-UUID in a UUID column).
+    ///
+    /// ```
+    /// use sea_orm::sea_query::{ColumnType, Value};
+    /// use sea_orm_tenant::TenantId;
+    ///
+    /// let v = TenantId::from("42").to_value_for(&ColumnType::Integer, "post", "tenant_id")?;
+    /// assert_eq!(v, Value::Int(Some(42)));
+    /// assert!(TenantId::from("acme").to_value_for(&ColumnType::Integer, "post", "tenant_id").is_err());
+    /// # Ok::<(), sea_orm_tenant::TenantError>(())
+    /// ```
+    pub fn to_value_for(
+        &self,
+        column_type: &ColumnType,
+        table: &str,
+        column: &str,
+    ) -> Result<Value, TenantError> {
+        let unfit = || TenantError::ColumnType {
+            table: table.to_owned(),
+            column: column.to_owned(),
+            column_type: format!("{column_type:?}"),
+            tenant: self.to_string(),
+        };
+        let int = || self.as_i64().ok_or_else(unfit);
+        Ok(match column_type {
+            ColumnType::TinyInteger => {
+                Value::TinyInt(Some(int()?.try_into().map_err(|_| unfit())?))
+            }
+            ColumnType::SmallInteger => {
+                Value::SmallInt(Some(int()?.try_into().map_err(|_| unfit())?))
+            }
+            ColumnType::Integer => Value::Int(Some(int()?.try_into().map_err(|_| unfit())?)),
+            ColumnType::BigInteger => Value::BigInt(Some(int()?)),
+            ColumnType::TinyUnsigned => {
+                Value::TinyUnsigned(Some(int()?.try_into().map_err(|_| unfit())?))
+            }
+            ColumnType::SmallUnsigned => {
+                Value::SmallUnsigned(Some(int()?.try_into().map_err(|_| unfit())?))
+            }
+            ColumnType::Unsigned => Value::Unsigned(Some(int()?.try_into().map_err(|_| unfit())?)),
+            ColumnType::BigUnsigned => {
+                Value::BigUnsigned(Some(int()?.try_into().map_err(|_| unfit())?))
+            }
+            ColumnType::Uuid => Value::Uuid(Some(self.as_uuid().ok_or_else(unfit)?)),
+            _ => Value::String(Some(self.as_str().into_owned())),
+        })
+    }
+
+    /// Whether a column value read from a row or an active model names this tenant.
+    ///
+    /// Compares by meaning, not by Rust type: `Int(42)`, `BigInt(42)` and
+    /// `String("42")` all name tenant `42`. `NULL` names no tenant.
+    ///
+    /// ```
+    /// use sea_orm::sea_query::Value;
+    /// use sea_orm_tenant::TenantId;
+    /// let t = TenantId::from(42_i64);
+    /// assert!(t.matches_value(&Value::Int(Some(42))));
+    /// assert!(t.matches_value(&Value::String(Some("42".into()))));
+    /// assert!(!t.matches_value(&Value::Int(None)));
+    /// ```
+    pub fn matches_value(&self, value: &Value) -> bool {
+        match value {
+            Value::String(Some(s)) => match &self.0 {
+                Repr::Str(own) => **own == **s,
+                Repr::Int(i) => s.parse::<i64>().ok() == Some(*i),
+                Repr::Uuid(u) => Uuid::parse_str(s).ok() == Some(*u),
+            },
+            Value::Uuid(Some(u)) => self.as_uuid() == Some(*u),
+            Value::TinyInt(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::SmallInt(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::Int(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::BigInt(Some(i)) => self.as_i64() == Some(*i),
+            Value::TinyUnsigned(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::SmallUnsigned(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::Unsigned(Some(i)) => self.as_i64() == Some(i64::from(*i)),
+            Value::BigUnsigned(Some(i)) => {
+                self.as_i64().and_then(|v| u64::try_from(v).ok()) == Some(*i)
+            }
+            _ => false,
+        }
+    }
+
+    /// Renders a value for an error message.
+    pub(crate) fn describe_value(value: &Value) -> String {
+        match value {
+            Value::String(Some(s)) => s.clone(),
+            Value::Uuid(Some(u)) => u.to_string(),
+            Value::TinyInt(Some(i)) => i.to_string(),
+            Value::SmallInt(Some(i)) => i.to_string(),
+            Value::Int(Some(i)) => i.to_string(),
+            Value::BigInt(Some(i)) => i.to_string(),
+            Value::TinyUnsigned(Some(i)) => i.to_string(),
+            Value::SmallUnsigned(Some(i)) => i.to_string(),
+            Value::Unsigned(Some(i)) => i.to_string(),
+            Value::BigUnsigned(Some(i)) => i.to_string(),
+            other if other_is_null(other) => "NULL".to_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+fn other_is_null(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::String(None)
+            | Value::Uuid(None)
+            | Value::TinyInt(None)
+            | Value::SmallInt(None)
+            | Value::Int(None)
+            | Value::BigInt(None)
+            | Value::TinyUnsigned(None)
+            | Value::SmallUnsigned(None)
+            | Value::Unsigned(None)
+            | Value::BigUnsigned(None)
+    )
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Str(s) => f.write_str(s),
+            Repr::Int(i) => write!(f, "{i}"),
+            Repr::Uuid(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantId({self})")
+    }
+}
+
+/// Two ids are equal when they print the same: `TenantId::from(42)` and
+/// `TenantId::from("42")` are one tenant.
+impl PartialEq for TenantId {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Str(a), Repr::Str(b)) => a == b,
+            (Repr::Int(a), Repr::Int(b)) => a == b,
+            (Repr::Uuid(a), Repr::Uuid(b)) => a == b,
+            _ => self.as_str() == other.as_str(),
+        }
+    }
+}
+
+impl Eq for TenantId {}
+
+impl Hash for TenantId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Str(s) => s.hash(state),
+            _ => self.as_str().hash(state),
+        }
+    }
+}
+
+impl From<&str> for TenantId {
+    fn from(value: &str) -> Self {
+        TenantId(Repr::Str(Arc::from(value)))
+    }
+}
+
+impl From<String> for TenantId {
+    fn from(value: String) -> Self {
+        TenantId(Repr::Str(Arc::from(value)))
+    }
+}
+
+impl From<&String> for TenantId {
+    fn from(value: &String) -> Self {
+        TenantId::from(value.as_str())
+    }
+}
+
+impl From<i64> for TenantId {
+    fn from(value: i64) -> Self {
+        TenantId(Repr::Int(value))
+    }
+}
+
+impl From<i32> for TenantId {
+    fn from(value: i32) -> Self {
+        TenantId(Repr::Int(i64::from(value)))
+    }
+}
+
+impl From<Uuid> for TenantId {
+    fn from(value: Uuid) -> Self {
+        TenantId(Repr::Uuid(value))
+    }
+}
+
+impl From<&TenantId> for TenantId {
+    fn from(value: &TenantId) -> Self {
+        value.clone()
+    }
+}
+
+impl std::str::FromStr for TenantId {
+    type Err = TenantError;
+
+    /// Same as [`TenantId::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TenantId::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn parse_rejects_bad_input() {
+        for bad in [
+            "",
+            " ",
+            "a b",
+            "a'b",
+            "a\"b",
+            "a;b",
+            "a\nb",
+            "a\0b",
+            "ümlaut",
+            "../x",
+            "a.b",
+            &"x".repeat(64),
+        ] {
+            assert!(
+                matches!(TenantId::parse(bad), Err(TenantError::InvalidId { .. })),
+                "{bad:?} was accepted"
+            );
+        }
+        assert!(TenantId::parse(&"x".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn equal_ids_hash_alike() {
+        let mut set = HashSet::new();
+        set.insert(TenantId::from(42_i64));
+        assert!(set.contains(&TenantId::from("42")));
+        let u = Uuid::new_v4();
+        set.insert(TenantId::from(u));
+        assert!(set.contains(&TenantId::from(u.to_string())));
+    }
+
+    #[test]
+    fn values_by_column_type() {
+        let t = TenantId::from("7");
+        assert_eq!(
+            t.to_value_for(&ColumnType::BigInteger, "t", "c").ok(),
+            Some(Value::BigInt(Some(7)))
+        );
+        assert_eq!(
+            t.to_value_for(&ColumnType::Text, "t", "c").ok(),
+            Some(Value::String(Some("7".into())))
+        );
+        assert!(
+            TenantId::from(300_i64)
+                .to_value_for(&ColumnType::TinyInteger, "t", "c")
+                .is_err()
+        );
+        assert!(t.to_value_for(&ColumnType::Uuid, "t", "c").is_err());
+    }
+}
