@@ -164,3 +164,21 @@ pub mod country {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// An in-memory SQLite database with the tables above, for doc examples.
+pub async fn sqlite() -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, Database, Schema};
+    let db = Database::connect("sqlite::memory:").await?;
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(post::Entity))
+        .await?;
+    db.execute(&schema.create_table_from_entity(comment::Entity))
+        .await?;
+    db.execute(&schema.create_table_from_entity(tag::Entity))
+        .await?;
+    db.execute(&schema.create_table_from_entity(post_tag::Entity))
+        .await?;
+    db.execute(&schema.create_table_from_entity(country::Entity))
+        .await?;
+    Ok(db)
+}

@@ -251,10 +251,11 @@ fn other_is_null(value: &Value) -> bool {
 
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad` honours width and alignment (`{:<8}`) as `str` does.
         match &self.0 {
-            Repr::Str(s) => f.write_str(s),
-            Repr::Int(i) => write!(f, "{i}"),
-            Repr::Uuid(u) => write!(f, "{u}"),
+            Repr::Str(s) => f.pad(s),
+            Repr::Int(i) => f.pad(&i.to_string()),
+            Repr::Uuid(u) => f.pad(&u.to_string()),
         }
     }
 }

@@ -15,6 +15,27 @@ use crate::{TenantError, TenantId};
 /// Ends in [`exec`](Self::exec) like SeaORM's `DeleteOne`. A row of another
 /// tenant is not deleted (`rows_affected == 0`); a model that names another
 /// tenant is refused before anything is sent.
+///
+/// ```
+/// # use sea_orm_tenant::doc_entities::{self, post};
+/// use sea_orm::{ActiveValue::Set, DbErr, IntoActiveModel};
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// # let db = doc_entities::sqlite().await?;
+/// let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+/// let new = post::ActiveModel { title: Set("draft".into()), ..Default::default() };
+/// let row = post::Entity::scoped(&acme).insert(new).exec_with_returning(&db).await?;
+///
+/// let err = post::Entity::scoped(&globex).delete(row.clone().into_active_model()).exec(&db).await;
+/// assert!(TenantError::is_tenant_error(&err.unwrap_err()));
+///
+/// let gone = post::Entity::scoped(&acme).delete(row.into_active_model()).exec(&db).await?;
+/// assert_eq!(gone.rows_affected, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ScopedDeleteOne<E: TenantEntity> {
     inner: Result<ValidatedDeleteOne<E>, DbErr>,

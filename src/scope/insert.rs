@@ -25,6 +25,27 @@ where
 ///
 /// Ends in [`exec`](Self::exec), [`exec_without_returning`](Self::exec_without_returning)
 /// or [`exec_with_returning`](Self::exec_with_returning) as SeaORM's `Insert`.
+///
+/// ```
+/// # use sea_orm_tenant::doc_entities::{self, post};
+/// use sea_orm::{ActiveValue::Set, DbErr};
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// # let db = doc_entities::sqlite().await?;
+/// let acme = post::Entity::scoped(&TenantId::from("acme"));
+/// let row = acme
+///     .insert(post::ActiveModel { title: Set("hello".into()), ..Default::default() })
+///     .exec_with_returning(&db)
+///     .await?;
+/// assert_eq!(row.tenant_id, "acme");
+///
+/// let planted = post::ActiveModel { tenant_id: Set("globex".into()), title: Set("x".into()), ..Default::default() };
+/// assert!(TenantError::is_tenant_error(&acme.insert(planted).exec(&db).await.unwrap_err()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ScopedInsert<A: ActiveModelTrait> {
     inner: Result<(Insert<A>, Value), DbErr>,
@@ -132,6 +153,27 @@ where
 ///
 /// One model naming another tenant refuses the whole batch before anything
 /// is sent.
+///
+/// ```
+/// # use sea_orm_tenant::doc_entities::{self, post};
+/// use sea_orm::{ActiveValue::Set, DbErr, EntityTrait, PaginatorTrait};
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// # let db = doc_entities::sqlite().await?;
+/// let acme = post::Entity::scoped(&TenantId::from("acme"));
+/// let draft = |title: &str| post::ActiveModel { title: Set(title.into()), ..Default::default() };
+/// acme.insert_many([draft("a"), draft("b")]).exec(&db).await?;
+///
+/// let mut foreign = draft("c");
+/// foreign.tenant_id = Set("globex".into());
+/// let err = acme.insert_many([draft("d"), foreign]).exec(&db).await.unwrap_err();
+/// assert!(TenantError::is_tenant_error(&err));
+/// assert_eq!(acme.find().count(&db).await?, 2); // "d" was not written either
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ScopedInsertMany<A: ActiveModelTrait> {
     inner: Result<(InsertMany<A>, Value), DbErr>,

@@ -1,6 +1,6 @@
 //! Scoped joins for `find_also_related` / `find_with_related`.
 
-use sea_orm::sea_query::{Condition, JoinType, Value};
+use sea_orm::sea_query::{Condition, ConditionType, JoinType, Value};
 use sea_orm::{QueryTrait, Related, Select};
 
 use super::{TenantEntity, tenant_condition};
@@ -31,11 +31,16 @@ where
             .join(JoinType::LeftJoin, via.to_tbl.clone(), on);
     }
     let rel = <E as Related<R>>::to();
-    let on = Condition::all()
-        .add(Condition::from(rel.clone()))
-        .add(tenant_condition::<R>(related_value));
-    select
-        .query()
-        .join(JoinType::LeftJoin, rel.to_tbl.clone(), on);
+    let table = rel.to_tbl.clone();
+    let any = rel.condition_type == ConditionType::Any;
+    let on = Condition::from(rel);
+    let tenant = tenant_condition::<R>(related_value);
+    let on = if any {
+        // `keys OR on_condition` must not swallow the tenant: AND it outside.
+        Condition::all().add(on).add(tenant)
+    } else {
+        on.add(tenant)
+    };
+    select.query().join(JoinType::LeftJoin, table, on);
     select
 }

@@ -13,6 +13,34 @@ use crate::{TenantError, TenantId};
 /// [`TenantScoped::update`](super::TenantScoped::update).
 ///
 /// Ends in [`exec`](Self::exec) like SeaORM's `UpdateOne`.
+///
+/// ```
+/// # use sea_orm_tenant::doc_entities::{self, post};
+/// use sea_orm::{ActiveValue::Set, DbErr, IntoActiveModel};
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// # let db = doc_entities::sqlite().await?;
+/// let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+/// let new = post::ActiveModel { title: Set("draft".into()), ..Default::default() };
+/// let row = post::Entity::scoped(&acme).insert(new).exec_with_returning(&db).await?;
+///
+/// let mut edit = row.clone().into_active_model();
+/// edit.title = Set("final".into());
+/// assert_eq!(post::Entity::scoped(&acme).update(edit.clone()).exec(&db).await?.title, "final");
+///
+/// // The same model through another tenant's scope is refused, nothing sent.
+/// let err = post::Entity::scoped(&globex).update(edit).exec(&db).await.unwrap_err();
+/// assert!(TenantError::is_tenant_error(&err));
+///
+/// // A forged model with only the key: the row is not globex's, so not updated.
+/// let forged = post::ActiveModel { id: Set(row.id), title: Set("pwned".into()), ..Default::default() };
+/// let err = post::Entity::scoped(&globex).update(forged).exec(&db).await.unwrap_err();
+/// assert_eq!(err, DbErr::RecordNotUpdated);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ScopedUpdateOne<A: ActiveModelTrait> {
     inner: Result<Prepared<A>, DbErr>,
@@ -101,6 +129,35 @@ where
 /// [`col_expr`](Self::col_expr), [`set`](Self::set), [`exec`](Self::exec)).
 /// A write to the tenant column, by any route, is refused at `exec` with
 /// [`TenantError::TenantColumnWrite`] and nothing is sent.
+///
+/// ```
+/// # use sea_orm_tenant::doc_entities::{self, post};
+/// use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, QueryFilter};
+/// use sea_orm::sea_query::Expr;
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// # let db = doc_entities::sqlite().await?;
+/// let acme = post::Entity::scoped(&TenantId::from("acme"));
+/// let globex = post::Entity::scoped(&TenantId::from("globex"));
+/// for s in [&acme, &globex] {
+///     s.insert(post::ActiveModel { title: Set("draft".into()), ..Default::default() }).exec(&db).await?;
+/// }
+///
+/// let done = acme
+///     .update_many()
+///     .col_expr(post::Column::Title, Expr::value("archived"))
+///     .filter(post::Column::Title.eq("draft"))
+///     .exec(&db)
+///     .await?;
+/// assert_eq!(done.rows_affected, 1); // globex's draft is untouched
+///
+/// let moved = acme.update_many().col_expr(post::Column::TenantId, Expr::value("globex")).exec(&db).await;
+/// assert!(TenantError::is_tenant_error(&moved.unwrap_err()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ScopedUpdateMany<E: TenantEntity> {
     update: UpdateMany<E>,
