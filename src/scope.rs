@@ -281,6 +281,8 @@ pub trait TenantScoped<E: TenantEntity> {
     /// `find().find_also_related(r)` with the tenant on both tables; the
     /// related table's condition sits in the join's `ON`, so the `LEFT JOIN`
     /// stays a left join and another tenant's row comes back as `None`.
+    /// Many-to-many junctions are scoped as in
+    /// [`find_with_related`](Self::find_with_related).
     ///
     /// ```
     /// # use sea_orm_tenant::doc_entities::{comment, post};
@@ -299,22 +301,53 @@ pub trait TenantScoped<E: TenantEntity> {
         R: TenantEntity,
         E: Related<R>,
     {
-        related::scoped_left_join::<E, R>(self.find(), R::tenant_value(self.tenant()), None)
+        let own = self.tenant_value();
+        related::scoped_left_join::<E, R>(self.find(), own, R::tenant_value(self.tenant()), None)
             .select_also(r)
+    }
+
+    /// The scoped select for SeaORM's many-to-many loader, with the junction
+    /// table `J` scoped too.
+    ///
+    /// `models.load_many(select, db)` accepts any `Select<R>`, and for a
+    /// many-to-many relation it joins the junction table itself, without a
+    /// tenant; the condition this adds on `J` closes that gap. (For
+    /// one-to-many and belongs-to loaders, [`find`](Self::find) is enough.)
+    ///
+    /// ```
+    /// # use sea_orm_tenant::doc_entities::{post_tag, tag};
+    /// use sea_orm::{DbBackend, QueryTrait};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let select = tag::Entity::scoped(&TenantId::from("acme")).find_via(post_tag::Entity);
+    /// let sql = select.build(DbBackend::Postgres).to_string();
+    /// assert!(sql.contains(r#""tag"."tenant_id" = 'acme' AND "post_tag"."tenant_id" = 'acme'"#));
+    /// ```
+    fn find_via<J>(&self, junction: J) -> Select<E>
+    where
+        J: TenantEntity,
+    {
+        let _ = junction;
+        self.find()
+            .filter(tenant_condition::<J>(J::tenant_value(self.tenant())))
     }
 
     /// `find().find_with_related(r)` with the tenant on both tables, in the
     /// join's `ON` as for [`find_also_related`](Self::find_also_related).
     ///
-    /// For a many-to-many relation over a tenant-owned junction table, use
-    /// [`find_with_related_via`](Self::find_with_related_via) so that the
-    /// junction rows are scoped too.
+    /// For a many-to-many relation the junction table is scoped too, on a
+    /// column named like `E`'s tenant column; a junction whose tenant
+    /// column has another name takes
+    /// [`find_with_related_via`](Self::find_with_related_via), and a
+    /// junction with no tenant column makes the query fail rather than
+    /// return links another tenant made.
     fn find_with_related<R>(&self, r: R) -> SelectTwoMany<E, R>
     where
         R: TenantEntity,
         E: Related<R>,
     {
-        related::scoped_left_join::<E, R>(self.find(), R::tenant_value(self.tenant()), None)
+        let own = self.tenant_value();
+        related::scoped_left_join::<E, R>(self.find(), own, R::tenant_value(self.tenant()), None)
             .select_with(r)
     }
 
@@ -344,6 +377,7 @@ pub trait TenantScoped<E: TenantEntity> {
         let junction = tenant_condition::<J>(J::tenant_value(self.tenant()));
         related::scoped_left_join::<E, R>(
             self.find(),
+            self.tenant_value(),
             R::tenant_value(self.tenant()),
             Some(junction),
         )

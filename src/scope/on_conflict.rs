@@ -122,10 +122,10 @@ impl ScopedOnConflict {
                 if backend == DbBackend::MySql {
                     for (column, expr) in updates {
                         let new = expr.clone().unwrap_or_else(|| {
-                            Expr::cust_with_exprs("VALUES($1)", [Expr::col(column.clone())])
+                            Expr::cust_with_exprs("VALUES(?)", [Expr::col(column.clone())])
                         });
                         let guarded = Expr::cust_with_exprs(
-                            "IF($1, $2, $3)",
+                            "IF(?, ?, ?)",
                             [
                                 Expr::col(tenant.into_iden()).eq(value.clone()),
                                 new,

@@ -1,0 +1,84 @@
+//! Test entities whose tenant column is not text, so that all three tenant
+//! id types (string in `doc_entities`, integer and UUID here) are covered.
+
+/// A tenant-owned ledger entry whose tenant column is an `INTEGER`.
+pub mod ledger {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub tenant_id: i32,
+        pub amount: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+}
+
+/// A tenant-owned document whose tenant column is a UUID.
+pub mod document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "document")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub tenant_id: Uuid,
+        pub name: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+}
+
+/// A tenant-owned row with a unique column besides its primary key, for
+/// upserts that conflict on that column (SeaORM then re-reads by
+/// `last_insert_id`, which is not the conflicting row's id). It derives
+/// serde, for `set_from_json`.
+pub mod handle {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(
+        Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize,
+    )]
+    #[sea_orm(table_name = "handle")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub tenant_id: String,
+        #[sea_orm(unique)]
+        pub slug: String,
+        pub body: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
+}
