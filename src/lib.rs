@@ -42,14 +42,19 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod connection;
 mod context;
 mod error;
+pub mod rls;
 mod scope;
 mod tenant;
 
 #[doc(hidden)]
 pub mod doc_entities;
 
+pub use connection::{
+    HotTenants, TENANT_SETTING, TenantConnection, TenantPool, TenantStream, TenantTransaction,
+};
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
 pub use error::TenantError;
 pub use scope::{
@@ -71,4 +76,5 @@ pub mod prelude {
         ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,
         Unscoped, current_tenant, spawn, with_tenant, with_tenant_sync,
     };
+    pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
 }
