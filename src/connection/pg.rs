@@ -142,9 +142,17 @@ pub(crate) fn is_read_only_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "25006")
 }
 
-/// An error after which the connection is still in step with the server.
+/// An error after which the connection is still in step with the server
+/// and alive: a database error, except the server ending the session
+/// (class 57P: `pg_terminate_backend`, shutdown) or a connection exception
+/// (class 08).
 fn is_in_step(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(_))
+    match err.as_database_error() {
+        Some(db) => !db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        None => false,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
