@@ -26,10 +26,18 @@
 //!
 //! This works unchanged behind PgBouncer in transaction mode.
 //!
+//! Statements that cannot run inside a transaction block (`VACUUM`,
+//! `CREATE INDEX CONCURRENTLY`) and transaction control in raw SQL
+//! (`COMMIT` inside `execute_unprepared`) do not belong on a tenant
+//! connection; run them on [`TenantConnection::database`].
+//!
 //! [`TenantConnection::new`] is the strict mode: each statement leases a
-//! pooled connection. [`TenantPool`] adds parked transactions for hot
-//! tenants, which makes a read one round trip (see the README's
-//! performance section for the numbers).
+//! pooled connection, and a read takes two round trips (`BEGIN READ ONLY;
+//! SET LOCAL …` folded into one, then the statement; the `ROLLBACK` is
+//! queued and sent when the connection goes back to the pool), a write
+//! three (the `COMMIT` is awaited). [`TenantPool`] adds parked
+//! transactions for hot tenants: a read is one round trip, a write two
+//! (see the README's performance section for the numbers).
 //!
 //! # SQLite and MySQL
 //!
@@ -190,46 +198,46 @@ impl TenantConnection {
         }
     }
 
-    /// Runs one statement on Postgres in a transaction of its own.
-    async fn pg(&self, pool: &sea_orm::sqlx::PgPool, op: Op<'_>) -> Result<Out, DbErr> {
-        if op.is_read() {
-            match self.pg_read(pool, &op).await? {
-                Some(out) => return Ok(out),
-                None => {} // a SELECT that writes: run it as a write
-            }
-        }
-        let mut lease = Lease::acquire(pool).await?;
-        lease.begin(&self.begin, false).await.map_err(|e| op.convert(e))?;
-        let out = lease.run(&op).await.map_err(|e| op.convert(e))?;
-        lease.commit().await.map_err(|e| op.convert(e))?;
-        Ok(out)
+    /// The hot-tenant set, when this connection may use it.
+    fn hot(&self) -> Option<&Arc<HotSet>> {
+        self.hot
+            .as_ref()
+            .filter(|h| h.enabled() && self.begin.is_folded())
     }
 
-    /// A read in a `READ ONLY` transaction; `None` when Postgres refused it
-    /// as a write.
+    /// Runs one statement on Postgres in a transaction of its own.
+    async fn pg(&self, pool: &sea_orm::sqlx::PgPool, op: Op<'_>) -> Result<Out, DbErr> {
+        if op.is_read()
+            && let Some(out) = self.pg_read(pool, &op).await?
+        {
+            return Ok(out);
+        }
+        // Not a read, or a SELECT that writes: a read-write transaction.
+        self.pg_write(pool, &op).await
+    }
+
+    /// A read in a `READ ONLY` transaction that is rolled back; `None` when
+    /// Postgres refused it as a write.
     async fn pg_read(
         &self,
         pool: &sea_orm::sqlx::PgPool,
         op: &Op<'_>,
     ) -> Result<Option<Out>, DbErr> {
-        let hot = self
-            .hot
-            .as_ref()
-            .filter(|h| h.enabled() && self.begin.is_folded());
+        let hot = self.hot();
         if let Some(hot) = hot {
-            if let Some(mut lease) = hot.checkout(&self.tenant) {
+            if let Some(mut lease) = hot.checkout(&self.tenant, true) {
                 match lease.run(op).await {
                     Ok(out) => {
-                        hot::recycle(hot.clone(), self.tenant.clone(), self.begin.clone(), lease);
+                        self.recycle(hot, true, lease);
                         return Ok(Some(out));
                     }
                     Err(err) if pg::is_read_only_violation(&err) => return Ok(None),
-                    Err(err) if lease.is_in_txn() => {
-                        hot::recycle(hot.clone(), self.tenant.clone(), self.begin.clone(), lease);
+                    Err(err) if lease.is_reusable() => {
+                        self.recycle(hot, true, lease);
                         return Err(op.convert(err));
                     }
-                    // The parked connection broke (killed, timed out while
-                    // idle): it is closed; the read is retried below on a
+                    // The parked connection broke (killed, or timed out while
+                    // idle): it is closed, and the read is retried below on a
                     // fresh one, which is safe in a read-only transaction.
                     Err(_) => drop(lease),
                 }
@@ -241,9 +249,7 @@ impl TenantConnection {
         match lease.run(op).await {
             Ok(out) => {
                 match hot {
-                    Some(hot) => {
-                        hot::recycle(hot.clone(), self.tenant.clone(), self.begin.clone(), lease)
-                    }
+                    Some(hot) => self.recycle(hot, true, lease),
                     None => lease.queue_rollback(),
                 }
                 Ok(Some(out))
@@ -251,6 +257,48 @@ impl TenantConnection {
             Err(err) if pg::is_read_only_violation(&err) => Ok(None),
             Err(err) => Err(op.convert(err)),
         }
+    }
+
+    /// A statement in a read-write transaction that is committed.
+    async fn pg_write(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
+        let hot = self.hot();
+        if let Some(hot) = hot {
+            if let Some(mut lease) = hot.checkout(&self.tenant, false) {
+                match lease.run(op).await {
+                    Ok(out) => {
+                        let committed = lease.commit().await;
+                        self.recycle(hot, false, lease);
+                        return committed.map(|()| out).map_err(|e| op.convert(e));
+                    }
+                    Err(err) if lease.is_reusable() => {
+                        self.recycle(hot, false, lease);
+                        return Err(op.convert(err));
+                    }
+                    // The parked connection broke before COMMIT was sent,
+                    // so nothing was committed: retried on a fresh one.
+                    Err(_) => drop(lease),
+                }
+            }
+            hot.relieve_pressure();
+        }
+        let mut lease = Lease::acquire(pool).await?;
+        lease.begin(&self.begin, false).await.map_err(|e| op.convert(e))?;
+        let out = lease.run(op).await.map_err(|e| op.convert(e))?;
+        let committed = lease.commit().await;
+        if let Some(hot) = hot {
+            self.recycle(hot, false, lease);
+        }
+        committed.map(|()| out).map_err(|e| op.convert(e))
+    }
+
+    fn recycle(&self, hot: &Arc<HotSet>, read_only: bool, lease: Lease) {
+        hot::recycle(
+            hot.clone(),
+            self.tenant.clone(),
+            self.begin.clone(),
+            read_only,
+            lease,
+        );
     }
 
     async fn begin_tenant(
@@ -642,14 +690,18 @@ impl TenantTransaction {
 /// Hands out [`TenantConnection`]s over one shared pool, with parked
 /// transactions for hot tenants on Postgres.
 ///
-/// A parked connection sits inside a fresh `BEGIN READ ONLY; SET LOCAL
+/// A parked connection sits inside a fresh `BEGIN [READ ONLY]; SET LOCAL
 /// app.tenant_id = '<id>'` transaction (no statement run, no lock, no
-/// snapshot held), keyed by its tenant. A read of that tenant runs on it
-/// in one round trip, with no pool acquire; the connection is then rolled
-/// back and re-parked by a background task. The setting stays
-/// transaction-local, so this also works behind PgBouncer in transaction
-/// mode (each parked connection pins one server connection while parked).
-/// Writes and transactions work as in [`TenantConnection::new`].
+/// snapshot held), keyed by its tenant. A read of that tenant runs on a
+/// read-only one in one round trip, with no pool acquire, and the
+/// transaction is rolled back; a write runs on a read-write one and is
+/// committed (two round trips). A background task then opens the next
+/// transaction on the connection and parks it again. Every statement still
+/// gets a transaction of its own, and the setting stays transaction-local,
+/// so this also works behind PgBouncer in transaction mode (each parked
+/// connection pins one server connection while parked). Transactions
+/// opened with [`TransactionTrait::begin`] work as in
+/// [`TenantConnection::new`].
 ///
 /// Parked connections are taken from the shared pool: at most
 /// [`HotTenants::max_parked`] (half of the pool by default), and one is

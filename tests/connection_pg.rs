@@ -405,11 +405,26 @@ async fn hot_tenants_alternate_without_carry_over() {
         },
     );
     let tenants = ["a", "b", "c", "zzz"];
-    for round in 0..1000 {
+    for round in 0..500 {
         for t in tenants {
             let conn = hot.connection(&TenantId::from(t)).expect("conn");
             assert_eq!(setting(&conn).await, t, "round {round}");
             assert_eq!(count(&conn, "SELECT count(*) FROM post").await, own_posts(t));
+            // Writes, on parked read-write transactions: one that succeeds,
+            // one refused by WITH CHECK, one that fails.
+            let n = conn
+                .execute_unprepared("UPDATE post SET title = title")
+                .await
+                .expect("write");
+            assert_eq!(n.rows_affected(), own_posts(t) as u64);
+            if round % 10 == 0 {
+                assert!(
+                    conn.execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('other', 'x')")
+                        .await
+                        .is_err()
+                );
+                assert!(conn.execute_unprepared("SELECT 1/0").await.is_err());
+            }
         }
         assert_eq!(setting(&app).await, "", "plain pool, round {round}");
         assert!(hot.parked() <= 2);
@@ -500,6 +515,21 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
+    // The same for a write on a parked read-write transaction.
+    b.execute_unprepared("UPDATE post SET title = title").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{}'",
+        env.role
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = b
+        .execute_unprepared("UPDATE post SET title = title || '+'")
+        .await
+        .expect("write retried on a fresh connection");
+    assert_eq!(n.rows_affected(), 2);
+    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title LIKE '%+'").await, 2);
     assert_eq!(setting(&app4).await, "");
     drop((a, b, hot, app, app4));
     env.cleanup().await;

@@ -62,6 +62,9 @@ struct Parked {
     since: Instant,
 }
 
+/// A tenant and the kind of its parked transactions (`true`: read-only).
+type Key = (TenantId, bool);
+
 struct Slot {
     last_used: u64,
     parked: Vec<Parked>,
@@ -71,7 +74,7 @@ struct Slot {
 struct State {
     tick: u64,
     total: usize,
-    slots: HashMap<TenantId, Slot>,
+    slots: HashMap<Key, Slot>,
 }
 
 /// The parked connections of one pool.
@@ -111,15 +114,17 @@ impl HotSet {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A parked connection for `tenant`, if one is ready.
-    pub(crate) fn checkout(&self, tenant: &TenantId) -> Option<Lease> {
+    /// A parked connection for `tenant`, if one is ready: inside a
+    /// `READ ONLY` transaction when `read_only`, a read-write one otherwise.
+    pub(crate) fn checkout(&self, tenant: &TenantId, read_only: bool) -> Option<Lease> {
+        let key = (tenant.clone(), read_only);
         let mut stale = Vec::new();
         let found = {
             let mut state = self.lock();
             state.tick += 1;
             let tick = state.tick;
             let mut found = None;
-            if let Some(slot) = state.slots.get_mut(tenant) {
+            if let Some(slot) = state.slots.get_mut(&key) {
                 slot.last_used = tick;
                 while let Some(parked) = slot.parked.pop() {
                     if parked.since.elapsed() > self.max_idle {
@@ -139,7 +144,8 @@ impl HotSet {
     }
 
     /// Parks `lease` for `tenant`, or lets it go (rolled back) when full.
-    pub(crate) fn park(&self, tenant: TenantId, lease: Lease) {
+    pub(crate) fn park(&self, tenant: TenantId, read_only: bool, lease: Lease) {
+        let key = (tenant, read_only);
         if !lease.is_in_txn() {
             return;
         }
@@ -149,7 +155,7 @@ impl HotSet {
             state.tick += 1;
             let tick = state.tick;
             self.sweep(&mut state, &mut released);
-            let slot_len = state.slots.get(&tenant).map_or(0, |s| s.parked.len());
+            let slot_len = state.slots.get(&key).map_or(0, |s| s.parked.len());
             if slot_len >= self.per_tenant {
                 released.push(Parked {
                     lease,
@@ -157,14 +163,14 @@ impl HotSet {
                 });
             } else {
                 while state.total >= self.max_parked {
-                    match evict_lru(&mut state, &tenant) {
+                    match evict_lru(&mut state, Some(&key)) {
                         Some(parked) => released.push(parked),
                         None => break,
                     }
                 }
                 if state.total < self.max_parked {
                     state.total += 1;
-                    let slot = state.slots.entry(tenant).or_insert(Slot {
+                    let slot = state.slots.entry(key).or_insert(Slot {
                         last_used: tick,
                         parked: Vec::new(),
                     });
@@ -193,7 +199,7 @@ impl HotSet {
         }
         let parked = {
             let mut state = self.lock();
-            evict_lru(&mut state, &TenantId::from(""))
+            evict_lru(&mut state, None)
         };
         drop(parked);
     }
@@ -230,13 +236,13 @@ impl HotSet {
     }
 }
 
-/// Takes the oldest parked connection of the least recently used tenant
+/// Takes the oldest parked connection of the least recently used slot
 /// other than `keep`.
-fn evict_lru(state: &mut State, keep: &TenantId) -> Option<Parked> {
+fn evict_lru(state: &mut State, keep: Option<&Key>) -> Option<Parked> {
     let victim = state
         .slots
         .iter()
-        .filter(|(t, s)| *t != keep && !s.parked.is_empty())
+        .filter(|(k, s)| Some(*k) != keep && !s.parked.is_empty())
         .min_by_key(|(_, s)| s.last_used)
         .map(|(t, _)| t.clone())?;
     let slot = state.slots.get_mut(&victim)?;
@@ -254,17 +260,23 @@ fn evict_lru(state: &mut State, keep: &TenantId) -> Option<Parked> {
     parked
 }
 
-/// Re-parks `lease` after a read: queues the `ROLLBACK` of the finished
-/// transaction and opens the next one, in one round trip, off the
-/// request's path.
-pub(crate) fn recycle(set: Arc<HotSet>, tenant: TenantId, begin: Begin, mut lease: Lease) {
-    if !lease.is_in_txn() {
+/// Re-parks `lease` after its statement: queues the `ROLLBACK` of the
+/// finished transaction (after a read or an error; a committed write has
+/// none) and opens the next one, in one round trip, off the request's path.
+pub(crate) fn recycle(
+    set: Arc<HotSet>,
+    tenant: TenantId,
+    begin: Begin,
+    read_only: bool,
+    mut lease: Lease,
+) {
+    if !lease.is_reusable() {
         return;
     }
     tokio::spawn(async move {
         lease.queue_rollback();
-        if lease.begin(&begin, true).await.is_ok() {
-            set.park(tenant, lease);
+        if lease.begin(&begin, read_only).await.is_ok() {
+            set.park(tenant, read_only, lease);
         }
     });
 }

@@ -311,6 +311,12 @@ impl Lease {
     pub(crate) fn is_in_txn(&self) -> bool {
         self.state == State::InTxn
     }
+
+    /// Whether the connection is in step with the server (in our
+    /// transaction, or with none open), so it can be recycled.
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.state != State::Busy
+    }
 }
 
 impl Drop for Lease {
