@@ -22,7 +22,7 @@
 mod pg_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use sea_orm::sqlx::postgres::PgPoolOptions;
@@ -101,8 +101,13 @@ fn main() {
         ten_rows(&mut c, &rt, label, &variants);
         insert(&mut c, &rt, label, &variants);
         transaction(&mut c, &rt, label, &variants);
-        hot.release_parked();
-        rt.block_on(async { db.close().await.ok() });
+        rt.block_on(paired(label, &variants));
+        rt.block_on(async {
+            hot.release_parked();
+            db.close().await.ok()
+        });
+        drop(variants);
+        drop(hot);
     }
     c.final_summary();
     rt.block_on(env.cleanup());
@@ -177,6 +182,7 @@ where
 
 fn point(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: &Variants) {
     let mut g = c.benchmark_group(format!("point_select/{label}"));
+    g.measurement_time(Duration::from_secs(5)).sample_size(50);
     g.bench_function(BenchmarkId::from_parameter("plain"), |b| {
         b.to_async(rt).iter(|| async {
             post_plain::Entity::find_by_id(hot_id(next()))
@@ -352,4 +358,90 @@ fn transaction(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: 
         })
     });
     g.finish();
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Point {
+    Plain,
+    Naive,
+    Strict,
+    Hot,
+    HotCold,
+    /// Reads inside one open transaction that set the tenant once: the
+    /// cost of the RLS policy alone, no per-statement transaction.
+    Floor,
+}
+
+async fn point_once(v: &Variants, which: Point, floor: &TenantTransaction) {
+    let id = hot_id(next());
+    let found = match which {
+        Point::Plain => post_plain::Entity::find_by_id(id)
+            .filter(post_plain::Column::TenantId.eq(HOT))
+            .one(&v.db)
+            .await
+            .map(|r| r.is_some()),
+        Point::Naive => naive(&v.db, HOT, |txn| {
+            Box::pin(async move { post::Entity::find_by_id(id).one(txn).await })
+        })
+        .await
+        .map(|r| r.is_some()),
+        Point::Strict => post::Entity::find_by_id(id)
+            .one(&v.strict)
+            .await
+            .map(|r| r.is_some()),
+        Point::Hot => post::Entity::find_by_id(id)
+            .one(&v.hot_conn)
+            .await
+            .map(|r| r.is_some()),
+        Point::HotCold => {
+            let (tenant, id) = cold_tenant(next());
+            let conn = v.hot.connection(&tenant).expect("conn");
+            post::Entity::find_by_id(id).one(&conn).await.map(|r| r.is_some())
+        }
+        Point::Floor => post::Entity::find_by_id(id)
+            .one(floor)
+            .await
+            .map(|r| r.is_some()),
+    };
+    assert!(found.expect("select"));
+}
+
+/// Point selects, the variants interleaved in blocks so that background
+/// load on the machine hits them alike; prints the median per-operation
+/// time of each and its ratio to `plain`.
+async fn paired(label: &str, v: &Variants) {
+    const ROUNDS: usize = 30;
+    const BLOCK: usize = 100;
+    let all = [
+        Point::Plain,
+        Point::Naive,
+        Point::Strict,
+        Point::Hot,
+        Point::HotCold,
+        Point::Floor,
+    ];
+    let floor = v.hot_conn.begin().await.expect("begin");
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
+    for round in 0..ROUNDS {
+        for k in 0..all.len() {
+            let i = (k + round) % all.len();
+            let start = Instant::now();
+            for _ in 0..BLOCK {
+                point_once(v, all[i], &floor).await;
+            }
+            samples[i].push(start.elapsed().as_secs_f64() * 1e6 / BLOCK as f64);
+        }
+    }
+    floor.rollback().await.expect("rollback");
+    let median = |xs: &mut Vec<f64>| {
+        xs.sort_by(|a, b| a.total_cmp(b));
+        xs[xs.len() / 2]
+    };
+    let medians: Vec<f64> = samples.iter_mut().map(median).collect();
+    println!("\npaired point select, pool `{label}` ({ROUNDS} rounds x {BLOCK} ops, medians):");
+    println!("| variant | µs/op | vs plain |");
+    println!("|---|---:|---:|");
+    for (which, m) in all.iter().zip(&medians) {
+        println!("| {which:?} | {m:.1} | {:.2}x |", m / medians[0]);
+    }
 }

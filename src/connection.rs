@@ -249,8 +249,8 @@ impl TenantConnection {
         match lease.run(op).await {
             Ok(out) => {
                 match hot {
-                    Some(hot) => self.recycle(hot, true, lease),
-                    None => lease.queue_rollback(),
+                    Some(hot) if hot.admit(&self.tenant) => self.recycle(hot, true, lease),
+                    _ => lease.queue_rollback(),
                 }
                 Ok(Some(out))
             }
@@ -285,7 +285,9 @@ impl TenantConnection {
         lease.begin(&self.begin, false).await.map_err(|e| op.convert(e))?;
         let out = lease.run(op).await.map_err(|e| op.convert(e))?;
         let committed = lease.commit().await;
-        if let Some(hot) = hot {
+        if let Some(hot) = hot
+            && hot.admit(&self.tenant)
+        {
             self.recycle(hot, false, lease);
         }
         committed.map(|()| out).map_err(|e| op.convert(e))

@@ -429,6 +429,10 @@ async fn hot_tenants_alternate_without_carry_over() {
         assert_eq!(setting(&app).await, "", "plain pool, round {round}");
         assert!(hot.parked() <= 2);
     }
+    // Parked transactions hold no lock: DDL does not wait for them.
+    assert!(hot.parked() > 0);
+    env.admin_sql("SET lock_timeout = '2s'; ALTER TABLE post ADD COLUMN extra int")
+        .await;
     hot.release_parked();
     assert_eq!(hot.parked(), 0);
     drop((hot, app));
@@ -500,6 +504,8 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     let app4 = env.app(4).await;
     let hot = TenantPool::new(app4.clone());
     let b = hot.connection(&TenantId::from("b")).expect("conn");
+    // Seen twice: admitted to the parked set.
+    assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
     assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
     for _ in 0..50 {
         if hot.parked() > 0 {
@@ -516,6 +522,7 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
     // The same for a write on a parked read-write transaction.
+    b.execute_unprepared("UPDATE post SET title = title").await.expect("write");
     b.execute_unprepared("UPDATE post SET title = title").await.expect("write");
     tokio::time::sleep(Duration::from_millis(100)).await;
     env.admin_sql(&format!(

@@ -13,7 +13,7 @@
 //! connection is evicted, aged out, or dropped. A parked connection is
 //! keyed by its tenant and is only ever handed to that tenant.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,10 @@ struct State {
     tick: u64,
     total: usize,
     slots: HashMap<Key, Slot>,
+    /// Tenants seen once recently without a parked connection: a second
+    /// sighting admits them (so a scan over many cold tenants does not
+    /// churn the parked set).
+    recent: VecDeque<TenantId>,
 }
 
 /// The parked connections of one pool.
@@ -188,6 +192,26 @@ impl HotSet {
             }
         }
         drop(released);
+    }
+
+    /// Whether a connection just used by `tenant` should be parked: yes
+    /// when the tenant already has parked connections or was seen recently.
+    pub(crate) fn admit(&self, tenant: &TenantId) -> bool {
+        let mut state = self.lock();
+        if state.slots.contains_key(&(tenant.clone(), true))
+            || state.slots.contains_key(&(tenant.clone(), false))
+        {
+            return true;
+        }
+        if let Some(i) = state.recent.iter().position(|t| t == tenant) {
+            state.recent.remove(i);
+            return true;
+        }
+        state.recent.push_back(tenant.clone());
+        if state.recent.len() > 4 * self.max_parked.max(1) {
+            state.recent.pop_front();
+        }
+        false
     }
 
     /// Lets one parked connection go when the pool has no idle connection

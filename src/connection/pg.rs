@@ -331,8 +331,17 @@ impl Drop for Lease {
             State::Clean => {}
         }
         // Dropping the PoolConnection returns it to the pool (sqlx pings it
-        // first, which flushes a queued ROLLBACK) or closes it.
-        drop(self.conn.take());
+        // first, which flushes a queued ROLLBACK) or closes it, on a task.
+        // Outside a tokio runtime (a pool dropped at exit) there is no task
+        // to run: the connection is detached and its socket closed, which
+        // ends the session and with it any transaction.
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(conn);
+            } else {
+                drop(conn.detach());
+            }
+        }
     }
 }
 
