@@ -38,6 +38,7 @@ use crate::{TenantError, TenantId, current_tenant};
 ///
 /// ```
 /// use sea_orm::entity::prelude::*;
+/// use sea_orm::{DbBackend, QueryTrait};
 /// use sea_orm_tenant::prelude::*;
 ///
 /// #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
