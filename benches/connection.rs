@@ -60,7 +60,9 @@ const HOT: &str = "t1";
 
 fn main() {
     if std::env::var("DATABASE_URL").is_err() {
-        println!("benches/connection: DATABASE_URL is not set; this bench needs Postgres. Nothing run.");
+        println!(
+            "benches/connection: DATABASE_URL is not set; this bench needs Postgres. Nothing run."
+        );
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -249,12 +251,18 @@ fn ten_rows(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: &Va
             assert_eq!(rows.len(), 10);
         })
     });
-    let rls = || post::Entity::find().order_by_asc(post::Column::Id).limit(10);
+    let rls = || {
+        post::Entity::find()
+            .order_by_asc(post::Column::Id)
+            .limit(10)
+    };
     g.bench_function(BenchmarkId::from_parameter("naive"), |b| {
         b.to_async(rt).iter(|| async {
-            let rows = naive(&v.db, HOT, |txn| Box::pin(async move { rls().all(txn).await }))
-                .await
-                .expect("select");
+            let rows = naive(&v.db, HOT, |txn| {
+                Box::pin(async move { rls().all(txn).await })
+            })
+            .await
+            .expect("select");
             assert_eq!(rows.len(), 10);
         })
     });
@@ -292,9 +300,11 @@ fn insert(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: &Vari
     };
     g.bench_function(BenchmarkId::from_parameter("naive"), |b| {
         b.to_async(rt).iter(|| async {
-            naive(&v.db, HOT, |txn| Box::pin(async move { model().insert(txn).await }))
-                .await
-                .expect("insert")
+            naive(&v.db, HOT, |txn| {
+                Box::pin(async move { model().insert(txn).await })
+            })
+            .await
+            .expect("insert")
         })
     });
     g.bench_function(BenchmarkId::from_parameter("strict"), |b| {
@@ -317,12 +327,19 @@ async fn five<C: ConnectionTrait>(c: &C, plain: bool) -> Result<(), DbErr> {
     };
     let sql = |s: String| Statement::from_string(DbBackend::Postgres, s);
     let id = hot_id(next());
-    c.query_one_raw(sql(format!("SELECT * FROM {table} WHERE id = {id}{filter}")))
-        .await?;
-    c.query_one_raw(sql(format!("SELECT * FROM {table} WHERE id = {}{filter}", hot_id(next()))))
-        .await?;
-    c.execute_raw(sql(format!("UPDATE {table} SET title = 'x' WHERE id = {id}{filter}")))
-        .await?;
+    c.query_one_raw(sql(format!(
+        "SELECT * FROM {table} WHERE id = {id}{filter}"
+    )))
+    .await?;
+    c.query_one_raw(sql(format!(
+        "SELECT * FROM {table} WHERE id = {}{filter}",
+        hot_id(next())
+    )))
+    .await?;
+    c.execute_raw(sql(format!(
+        "UPDATE {table} SET title = 'x' WHERE id = {id}{filter}"
+    )))
+    .await?;
     c.execute_raw(sql(format!(
         "INSERT INTO {table} (tenant_id, title) VALUES ('{HOT}', 'txn')"
     )))
@@ -345,9 +362,11 @@ fn transaction(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: 
     });
     g.bench_function(BenchmarkId::from_parameter("naive"), |b| {
         b.to_async(rt).iter(|| async {
-            naive(&v.db, HOT, |txn| Box::pin(async move { five(txn, false).await }))
-                .await
-                .expect("five")
+            naive(&v.db, HOT, |txn| {
+                Box::pin(async move { five(txn, false).await })
+            })
+            .await
+            .expect("five")
         })
     });
     g.bench_function(BenchmarkId::from_parameter("tenant_connection"), |b| {
@@ -396,7 +415,10 @@ async fn point_once(v: &Variants, which: Point, floor: &TenantTransaction) {
         Point::HotCold => {
             let (tenant, id) = cold_tenant(next());
             let conn = v.hot.connection(&tenant).expect("conn");
-            post::Entity::find_by_id(id).one(&conn).await.map(|r| r.is_some())
+            post::Entity::find_by_id(id)
+                .one(&conn)
+                .await
+                .map(|r| r.is_some())
         }
         Point::Floor => post::Entity::find_by_id(id)
             .one(floor)

@@ -63,8 +63,8 @@ use sea_orm::{
     TransactionError, TransactionOptions, TransactionSession, TransactionStream, TransactionTrait,
 };
 
-pub use hot::HotTenants;
 use hot::HotSet;
+pub use hot::HotTenants;
 use pg::{Begin, Lease, Op, Out};
 
 use crate::{Scoped, TenantEntity, TenantError, TenantId};
@@ -245,7 +245,10 @@ impl TenantConnection {
             hot.relieve_pressure();
         }
         let mut lease = Lease::acquire(pool).await?;
-        lease.begin(&self.begin, true).await.map_err(|e| op.convert(e))?;
+        lease
+            .begin(&self.begin, true)
+            .await
+            .map_err(|e| op.convert(e))?;
         match lease.run(op).await {
             Ok(out) => {
                 match hot {
@@ -282,7 +285,10 @@ impl TenantConnection {
             hot.relieve_pressure();
         }
         let mut lease = Lease::acquire(pool).await?;
-        lease.begin(&self.begin, false).await.map_err(|e| op.convert(e))?;
+        lease
+            .begin(&self.begin, false)
+            .await
+            .map_err(|e| op.convert(e))?;
         let out = lease.run(op).await.map_err(|e| op.convert(e))?;
         let committed = lease.commit().await;
         if let Some(hot) = hot
@@ -409,7 +415,10 @@ impl StreamTrait for TenantConnection {
                 let result = async {
                     let mut lease = Lease::acquire(&pool).await?;
                     let op = Op::All(&stmt);
-                    lease.begin(&begin, false).await.map_err(|e| op.convert(e))?;
+                    lease
+                        .begin(&begin, false)
+                        .await
+                        .map_err(|e| op.convert(e))?;
                     let finished = lease
                         .stream_into(&stmt, &tx)
                         .await
@@ -446,8 +455,12 @@ impl TransactionTrait for TenantConnection {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<TenantTransaction, DbErr> {
-        self.begin_tenant(self.db.begin_with_config(isolation_level, access_mode).await)
-            .await
+        self.begin_tenant(
+            self.db
+                .begin_with_config(isolation_level, access_mode)
+                .await,
+        )
+        .await
     }
 
     async fn begin_with_options(
@@ -689,6 +702,9 @@ impl TenantTransaction {
     }
 }
 
+/// Checks a tenant id against the tenant column's type.
+type TenantCheck = Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Sync>;
+
 /// Hands out [`TenantConnection`]s over one shared pool, with parked
 /// transactions for hot tenants on Postgres.
 ///
@@ -730,7 +746,7 @@ impl TenantTransaction {
 pub struct TenantPool {
     db: DatabaseConnection,
     hot: Option<Arc<HotSet>>,
-    check: Option<Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Sync>>,
+    check: Option<TenantCheck>,
 }
 
 impl std::fmt::Debug for TenantPool {
@@ -773,10 +789,9 @@ impl TenantPool {
     /// A pool with the given hot-tenant limits.
     pub fn with_hot_tenants(db: DatabaseConnection, hot: HotTenants) -> Self {
         let set = match &db.inner {
-            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => Some(HotSet::new(
-                db.get_postgres_connection_pool().clone(),
-                &hot,
-            )),
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                Some(HotSet::new(db.get_postgres_connection_pool().clone(), &hot))
+            }
             _ => None,
         };
         TenantPool {

@@ -71,10 +71,10 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
+    pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
         ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,
         Unscoped, current_tenant, spawn, with_tenant, with_tenant_sync,
     };
-    pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
 }

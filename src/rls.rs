@@ -32,10 +32,7 @@
 //! ```
 
 use sea_orm::sea_query::ColumnType;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, IdenStatic, Statement,
-    TryGetable,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, IdenStatic, Statement, TryGetable};
 use sea_orm_migration::SchemaManager;
 
 use crate::TenantEntity;
@@ -266,9 +263,7 @@ impl RlsPolicy {
 /// The Postgres type name for a tenant column type.
 fn sql_type(column_type: &ColumnType) -> &'static str {
     match column_type {
-        ColumnType::TinyInteger | ColumnType::SmallInteger | ColumnType::TinyUnsigned => {
-            "smallint"
-        }
+        ColumnType::TinyInteger | ColumnType::SmallInteger | ColumnType::TinyUnsigned => "smallint",
         ColumnType::Integer | ColumnType::SmallUnsigned => "integer",
         ColumnType::BigInteger | ColumnType::Unsigned | ColumnType::BigUnsigned => "bigint",
         ColumnType::Uuid => "uuid",
@@ -371,7 +366,11 @@ impl RlsReport {
                     missing.push("a policy");
                 }
             }
-            out.push(format!("tenant table `{}` lacks {}", t.table, missing.join(", ")));
+            out.push(format!(
+                "tenant table `{}` lacks {}",
+                t.table,
+                missing.join(", ")
+            ));
         }
         out
     }
@@ -464,10 +463,7 @@ pub async fn check<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<RlsRep
 
 /// [`check`] on every table of the `search_path` that has a column named
 /// `column` (for example `tenant_id`).
-pub async fn check_by_column<C: ConnectionTrait>(
-    db: &C,
-    column: &str,
-) -> Result<RlsReport, DbErr> {
+pub async fn check_by_column<C: ConnectionTrait>(db: &C, column: &str) -> Result<RlsReport, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Err(DbErr::Custom(
             "rls: the row-level security check needs Postgres".into(),
@@ -511,8 +507,14 @@ mod tests {
             ]
         );
         let down = p.down_statements().unwrap_or_default();
-        assert_eq!(down.first().map(String::as_str), Some(r#"REVOKE SELECT, INSERT, UPDATE, DELETE ON "post" FROM "app""#));
-        assert_eq!(down.last().map(String::as_str), Some(r#"ALTER TABLE "post" DISABLE ROW LEVEL SECURITY"#));
+        assert_eq!(
+            down.first().map(String::as_str),
+            Some(r#"REVOKE SELECT, INSERT, UPDATE, DELETE ON "post" FROM "app""#)
+        );
+        assert_eq!(
+            down.last().map(String::as_str),
+            Some(r#"ALTER TABLE "post" DISABLE ROW LEVEL SECURITY"#)
+        );
     }
 
     #[test]
@@ -521,9 +523,19 @@ mod tests {
         let up = p.up_statements().unwrap_or_default();
         assert!(up[0].contains(r#""s"."we""ird""#));
         assert!(up.iter().any(|s| s.ends_with(r#"TO "r""x""#)));
-        assert!(RlsPolicy::new("t", "c").cast("int); DROP TABLE t; --").up_statements().is_err());
+        assert!(
+            RlsPolicy::new("t", "c")
+                .cast("int); DROP TABLE t; --")
+                .up_statements()
+                .is_err()
+        );
         assert!(RlsPolicy::new("t", "c").cast("").down_statements().is_err());
-        assert!(RlsPolicy::new("t", "c").cast("double precision").up_statements().is_ok());
+        assert!(
+            RlsPolicy::new("t", "c")
+                .cast("double precision")
+                .up_statements()
+                .is_ok()
+        );
     }
 
     #[test]

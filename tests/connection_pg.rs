@@ -10,8 +10,7 @@ use pg_support::PgEnv;
 use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, LoaderTrait, Statement,
-    StreamTrait,
-    TransactionSession, TransactionTrait,
+    StreamTrait, TransactionSession, TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::{comment, post};
 use sea_orm_tenant::prelude::*;
@@ -125,10 +124,16 @@ async fn raw_select_insert_update_delete_are_isolated() {
     let Some((env, app)) = start("raw_select_insert_update_delete_are_isolated").await else {
         return;
     };
-    for tenancy in [TenantPool::strict(app.clone()), TenantPool::new(app.clone())] {
+    for tenancy in [
+        TenantPool::strict(app.clone()),
+        TenantPool::new(app.clone()),
+    ] {
         for t in TENANTS {
             let conn = tenancy.connection(&TenantId::from(t)).expect("conn");
-            assert_eq!(count(&conn, "SELECT count(*) FROM post").await, own_posts(t));
+            assert_eq!(
+                count(&conn, "SELECT count(*) FROM post").await,
+                own_posts(t)
+            );
             assert_eq!(setting(&conn).await, t);
         }
     }
@@ -152,7 +157,14 @@ async fn raw_select_insert_update_delete_are_isolated() {
         .await
         .expect("delete");
     assert_eq!(res.rows_affected(), 3, "only a's comments are deleted");
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title LIKE '%!'").await, 4);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title LIKE '%!'"
+        )
+        .await,
+        4
+    );
     assert_eq!(count(&env.admin, "SELECT count(*) FROM comment").await, 4);
     // A global table, granted to the role, needs no tenant.
     assert_eq!(count(&a, "SELECT count(*) FROM country").await, 1);
@@ -165,12 +177,21 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
     let Some((env, app)) = start("unscoped_builders_loaders_and_joins_are_isolated").await else {
         return;
     };
-    for tenancy in [TenantPool::strict(app.clone()), TenantPool::new(app.clone())] {
+    for tenancy in [
+        TenantPool::strict(app.clone()),
+        TenantPool::new(app.clone()),
+    ] {
         let a = tenancy.connection(&TenantId::from("a")).expect("conn");
         let posts = post::Entity::find().all(&a).await.expect("find");
         assert_eq!(posts.len(), 3);
         assert!(posts.iter().all(|p| p.tenant_id == "a"));
-        assert!(post::Entity::find_by_id(4).one(&a).await.expect("by id").is_none());
+        assert!(
+            post::Entity::find_by_id(4)
+                .one(&a)
+                .await
+                .expect("by id")
+                .is_none()
+        );
 
         // Loader: the comment of tenant b on a1 is not loaded.
         let comments = posts.load_many(comment::Entity, &a).await.expect("load");
@@ -198,7 +219,12 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
         assert_eq!(rows.len(), 3);
 
         // Scoped builders from the connection, and unscoped writes.
-        let scoped = a.scoped::<post::Entity>().find().all(&a).await.expect("scoped");
+        let scoped = a
+            .scoped::<post::Entity>()
+            .find()
+            .all(&a)
+            .await
+            .expect("scoped");
         assert_eq!(scoped.len(), 3);
         let b = tenancy.connection(&TenantId::from("b")).expect("conn");
         let n = post::Entity::update_many()
@@ -224,7 +250,14 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
         .await
         .expect("delete many");
     assert_eq!(deleted.rows_affected, 1);
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title = 'seen by b'").await, 2);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title = 'seen by b'"
+        )
+        .await,
+        2
+    );
     drop((a, app));
     env.cleanup().await;
 }
@@ -235,7 +268,11 @@ async fn no_tenant_sees_no_rows_and_writes_nothing() {
         return;
     };
     assert_eq!(count(&app, "SELECT count(*) FROM post").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM ledger").await, 0, "no cast error either");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM ledger").await,
+        0,
+        "no cast error either"
+    );
     assert!(
         app.execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('a', 'x')")
             .await
@@ -274,8 +311,22 @@ async fn with_check_refuses_writes_for_another_tenant() {
             .await
             .is_err()
     );
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title = 'sneaky'").await, 0);
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE tenant_id = 'b'").await, 2);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title = 'sneaky'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE tenant_id = 'b'"
+        )
+        .await,
+        2
+    );
     drop((a, app));
     env.cleanup().await;
 }
@@ -341,7 +392,14 @@ async fn user_rollback_savepoints_and_transaction_closures() {
         .await
         .expect("transaction");
     assert_eq!(done, 5);
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE tenant_id = 'a'").await, 5);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE tenant_id = 'a'"
+        )
+        .await,
+        5
+    );
     drop((a, app));
     env.cleanup().await;
 }
@@ -369,7 +427,11 @@ async fn pool_of_one_alternates_tenants_without_carry_over() {
                 .await
                 .expect("query")
                 .expect("row");
-            assert_eq!(row.try_get::<String>("", "t").expect("t"), t, "round {round}");
+            assert_eq!(
+                row.try_get::<String>("", "t").expect("t"),
+                t,
+                "round {round}"
+            );
             assert_eq!(row.try_get::<i64>("", "n").expect("n"), own_posts(t));
             if round % 50 == 0 {
                 // A write and a failing statement now and then.
@@ -409,7 +471,10 @@ async fn hot_tenants_alternate_without_carry_over() {
         for t in tenants {
             let conn = hot.connection(&TenantId::from(t)).expect("conn");
             assert_eq!(setting(&conn).await, t, "round {round}");
-            assert_eq!(count(&conn, "SELECT count(*) FROM post").await, own_posts(t));
+            assert_eq!(
+                count(&conn, "SELECT count(*) FROM post").await,
+                own_posts(t)
+            );
             // Writes, on parked read-write transactions: one that succeeds,
             // one refused by WITH CHECK, one that fails.
             let n = conn
@@ -419,9 +484,11 @@ async fn hot_tenants_alternate_without_carry_over() {
             assert_eq!(n.rows_affected(), own_posts(t) as u64);
             if round % 10 == 0 {
                 assert!(
-                    conn.execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('other', 'x')")
-                        .await
-                        .is_err()
+                    conn.execute_unprepared(
+                        "INSERT INTO post (tenant_id, title) VALUES ('other', 'x')"
+                    )
+                    .await
+                    .is_err()
                 );
                 assert!(conn.execute_unprepared("SELECT 1/0").await.is_err());
             }
@@ -446,29 +513,47 @@ async fn a_future_dropped_mid_query_leaves_nothing_behind() {
     };
     setup(&env).await;
     let app = env.app(1).await;
-    for tenancy in [TenantPool::strict(app.clone()), TenantPool::new(app.clone())] {
+    for tenancy in [
+        TenantPool::strict(app.clone()),
+        TenantPool::new(app.clone()),
+    ] {
         let a = tenancy.connection(&TenantId::from("a")).expect("conn");
         let b = tenancy.connection(&TenantId::from("b")).expect("conn");
         // A read and a write, each dropped mid-statement.
         let slow_read = a.query_one_raw(stmt("SELECT pg_sleep(3)"));
-        assert!(tokio::time::timeout(Duration::from_millis(200), slow_read).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), slow_read)
+                .await
+                .is_err()
+        );
         assert_eq!(setting(&app).await, "");
         assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
         let slow_write = a.execute_unprepared(
             "INSERT INTO post (tenant_id, title) SELECT 'a', 'late' FROM pg_sleep(3)",
         );
-        assert!(tokio::time::timeout(Duration::from_millis(200), slow_write).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), slow_write)
+                .await
+                .is_err()
+        );
         assert_eq!(setting(&app).await, "");
         assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
         // A user transaction dropped mid-statement.
         let txn = a.begin().await.expect("begin");
         let slow = txn.query_one_raw(stmt("SELECT pg_sleep(3)"));
-        assert!(tokio::time::timeout(Duration::from_millis(200), slow).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), slow)
+                .await
+                .is_err()
+        );
         drop(txn);
         assert_eq!(setting(&app).await, "");
         assert_eq!(setting(&b).await, "b");
     }
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title = 'late'").await, 0);
+    assert_eq!(
+        count(&env.admin, "SELECT count(*) FROM post WHERE title = 'late'").await,
+        0
+    );
     drop(app);
     env.cleanup().await;
 }
@@ -493,12 +578,27 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
         .expect("row")
         .try_get_by_index::<i32>(0)
         .expect("int");
-    env.admin_sql(&format!("SELECT pg_terminate_backend({pid})")).await;
-    assert!(txn.query_one_raw(stmt("SELECT 1")).await.is_err(), "the error surfaces");
+    env.admin_sql(&format!("SELECT pg_terminate_backend({pid})"))
+        .await;
+    assert!(
+        txn.query_one_raw(stmt("SELECT 1")).await.is_err(),
+        "the error surfaces"
+    );
     assert!(txn.commit().await.is_err());
-    assert_eq!(count(&a, "SELECT count(*) FROM post").await, 3, "the next use works");
+    assert_eq!(
+        count(&a, "SELECT count(*) FROM post").await,
+        3,
+        "the next use works"
+    );
     assert_eq!(setting(&app).await, "");
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title = 'doomed'").await, 0);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title = 'doomed'"
+        )
+        .await,
+        0
+    );
 
     // A parked connection killed while idle: the read is retried on a fresh one.
     let app4 = env.app(4).await;
@@ -522,8 +622,12 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(count(&b, "SELECT count(*) FROM post").await, 2);
     // The same for a write on a parked read-write transaction.
-    b.execute_unprepared("UPDATE post SET title = title").await.expect("write");
-    b.execute_unprepared("UPDATE post SET title = title").await.expect("write");
+    b.execute_unprepared("UPDATE post SET title = title")
+        .await
+        .expect("write");
+    b.execute_unprepared("UPDATE post SET title = title")
+        .await
+        .expect("write");
     tokio::time::sleep(Duration::from_millis(100)).await;
     env.admin_sql(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{}'",
@@ -536,7 +640,14 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
         .await
         .expect("write retried on a fresh connection");
     assert_eq!(n.rows_affected(), 2);
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title LIKE '%+'").await, 2);
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title LIKE '%+'"
+        )
+        .await,
+        2
+    );
     assert_eq!(setting(&app4).await, "");
     drop((a, b, hot, app, app4));
     env.cleanup().await;
@@ -552,7 +663,10 @@ async fn a_select_that_writes_is_rerun_as_a_write() {
          $$ INSERT INTO post (tenant_id, title) VALUES (t, 'fn') RETURNING id $$",
     )
     .await;
-    for tenancy in [TenantPool::strict(app.clone()), TenantPool::new(app.clone())] {
+    for tenancy in [
+        TenantPool::strict(app.clone()),
+        TenantPool::new(app.clone()),
+    ] {
         let a = tenancy.connection(&TenantId::from("a")).expect("conn");
         let row = a
             .query_one_raw(stmt("SELECT add_post('a')"))
@@ -562,7 +676,10 @@ async fn a_select_that_writes_is_rerun_as_a_write() {
         assert!(row.try_get_by_index::<i32>(0).is_ok());
         assert!(a.query_one_raw(stmt("SELECT add_post('b')")).await.is_err());
     }
-    assert_eq!(count(&env.admin, "SELECT count(*) FROM post WHERE title = 'fn'").await, 2);
+    assert_eq!(
+        count(&env.admin, "SELECT count(*) FROM post WHERE title = 'fn'").await,
+        2
+    );
     drop(app);
     env.cleanup().await;
 }
@@ -621,7 +738,10 @@ async fn an_id_that_does_not_fit_the_column_is_refused_before_any_statement() {
         Err(TenantError::ColumnType { .. })
     ));
     let seven = tenancy.connection(&TenantId::from(7_i64)).expect("fits");
-    assert_eq!(count(&seven, "SELECT sum(amount)::bigint FROM ledger").await, 30);
+    assert_eq!(
+        count(&seven, "SELECT sum(amount)::bigint FROM ledger").await,
+        30
+    );
     let eight = TenantConnection::checked::<ledger::Entity>(app.clone(), TenantId::from("8"))
         .expect("fits");
     let rows = ledger::Entity::find().all(&eight).await.expect("find");
@@ -636,9 +756,14 @@ async fn odd_tenant_ids_are_bound_not_spliced() {
         return;
     };
     let odd = "o'brien; DROP TABLE post; --";
-    env.admin_sql("INSERT INTO post (tenant_id, title) VALUES ('o''brien; DROP TABLE post; --', 'odd')")
-        .await;
-    for tenancy in [TenantPool::strict(app.clone()), TenantPool::new(app.clone())] {
+    env.admin_sql(
+        "INSERT INTO post (tenant_id, title) VALUES ('o''brien; DROP TABLE post; --', 'odd')",
+    )
+    .await;
+    for tenancy in [
+        TenantPool::strict(app.clone()),
+        TenantPool::new(app.clone()),
+    ] {
         let conn = tenancy.connection(&TenantId::from(odd)).expect("conn");
         assert_eq!(setting(&conn).await, odd);
         assert_eq!(count(&conn, "SELECT count(*) FROM post").await, 1);

@@ -49,7 +49,12 @@ async fn scoped_builders_through_the_connection() {
         .await
         .expect("insert");
 
-    let mine = acme.scoped::<post::Entity>().find().all(&acme).await.expect("find");
+    let mine = acme
+        .scoped::<post::Entity>()
+        .find()
+        .all(&acme)
+        .await
+        .expect("find");
     assert_eq!(mine.len(), 1);
     assert!(
         globex
@@ -79,9 +84,15 @@ async fn raw_sql_is_not_guarded_on_sqlite() {
     .await
     .expect("insert");
     // Documented: without RLS, raw SQL and unscoped builders see every tenant.
-    assert_eq!(post::Entity::find().all(&acme).await.expect("find").len(), 2);
+    assert_eq!(
+        post::Entity::find().all(&acme).await.expect("find").len(),
+        2
+    );
     let rows = acme
-        .query_all_raw(Statement::from_string(DbBackend::Sqlite, "SELECT * FROM post"))
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT * FROM post",
+        ))
         .await
         .expect("raw");
     assert_eq!(rows.len(), 2);
@@ -107,7 +118,12 @@ async fn transactions_keep_seaorm_semantics() {
         .expect("insert");
     nested.rollback().await.expect("rollback");
     txn.commit().await.expect("commit");
-    let all = acme.scoped::<post::Entity>().find().all(&acme).await.expect("find");
+    let all = acme
+        .scoped::<post::Entity>()
+        .find()
+        .all(&acme)
+        .await
+        .expect("find");
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].title, "kept");
 
@@ -124,7 +140,12 @@ async fn transactions_keep_seaorm_semantics() {
         .await;
     assert!(failed.is_err());
     assert_eq!(
-        acme.scoped::<post::Entity>().find().all(&acme).await.expect("find").len(),
+        acme.scoped::<post::Entity>()
+            .find()
+            .all(&acme)
+            .await
+            .expect("find")
+            .len(),
         1
     );
 }

@@ -63,14 +63,25 @@ async fn startup_check_reports_tables_without_forced_rls() {
     assert!(by_name("comment").enabled && !by_name("comment").forced);
     assert!(!by_name("tag").enabled);
     assert!(!by_name("nope").exists);
-    let unprotected: Vec<&str> = report.unprotected().iter().map(|t| t.table.as_str()).collect();
+    let unprotected: Vec<&str> = report
+        .unprotected()
+        .iter()
+        .map(|t| t.table.as_str())
+        .collect();
     assert_eq!(unprotected, ["comment", "tag", "nope"]);
     let problems = report.problems();
-    assert!(problems.iter().any(|p| p.contains("`comment` lacks FORCE ROW LEVEL SECURITY")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`comment` lacks FORCE ROW LEVEL SECURITY")),
+        "{problems:?}"
+    );
     assert!(!report.is_ok());
 
     // Discovery by column: every table with tenant_id, not the global one.
-    let found = rls::check_by_column(&app, "tenant_id").await.expect("check");
+    let found = rls::check_by_column(&app, "tenant_id")
+        .await
+        .expect("check");
     let names: Vec<&str> = found.tables.iter().map(|t| t.table.as_str()).collect();
     assert_eq!(names, ["comment", "post", "tag"]);
 
@@ -78,7 +89,8 @@ async fn startup_check_reports_tables_without_forced_rls() {
     let as_admin = rls::check(&env.admin, &["post"]).await.expect("check");
     assert!(as_admin.superuser);
     assert!(as_admin.problems()[0].contains("superuser"));
-    env.admin_sql(&format!("ALTER ROLE \"{}\" BYPASSRLS", env.role)).await;
+    env.admin_sql(&format!("ALTER ROLE \"{}\" BYPASSRLS", env.role))
+        .await;
     let bypass_pool = env.app(1).await;
     let bypass = rls::check(&bypass_pool, &["post"]).await.expect("check");
     assert!(bypass.bypass_rls);
@@ -93,10 +105,8 @@ async fn up_and_down_through_sea_orm_migration() {
         return;
     };
     env.admin_sql(TABLES).await;
-    env.admin_sql(
-        "INSERT INTO tag (tenant_id, name) VALUES ('a', 'x'), ('a', 'y'), ('b', 'z')",
-    )
-    .await;
+    env.admin_sql("INSERT INTO tag (tenant_id, name) VALUES ('a', 'x'), ('a', 'y'), ('b', 'z')")
+        .await;
     let manager = SchemaManager::new(&env.admin);
     let policy = RlsPolicy::for_entity::<tag::Entity>().grant_to(&env.role);
     policy.up(&manager).await.expect("up");
@@ -113,7 +123,9 @@ async fn up_and_down_through_sea_orm_migration() {
     assert!(!report.tables[0].enabled && !report.tables[0].forced);
     assert_eq!(report.tables[0].policies, 0);
     assert!(
-        app.query_one_raw(stmt("SELECT count(*) FROM tag")).await.is_err(),
+        app.query_one_raw(stmt("SELECT count(*) FROM tag"))
+            .await
+            .is_err(),
         "the grant is revoked"
     );
     drop((a, app));
@@ -122,8 +134,7 @@ async fn up_and_down_through_sea_orm_migration() {
 
 #[tokio::test]
 async fn casts_to_uuid_and_the_planner_uses_the_tenant_index() {
-    let Some(env) = PgEnv::new("casts_to_uuid_and_the_planner_uses_the_tenant_index").await
-    else {
+    let Some(env) = PgEnv::new("casts_to_uuid_and_the_planner_uses_the_tenant_index").await else {
         return;
     };
     let org = uuid::Uuid::new_v4();
@@ -143,7 +154,11 @@ async fn casts_to_uuid_and_the_planner_uses_the_tenant_index() {
     let app = env.app(2).await;
     let mine = TenantConnection::new(app.clone(), TenantId::from(org));
     assert_eq!(count(&mine, "SELECT count(*) FROM doc").await, 2);
-    assert_eq!(count(&app, "SELECT count(*) FROM doc").await, 0, "no tenant, no cast error");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM doc").await,
+        0,
+        "no tenant, no cast error"
+    );
     let plan = mine
         .query_all_raw(stmt("EXPLAIN SELECT * FROM doc"))
         .await

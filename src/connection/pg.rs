@@ -16,9 +16,9 @@ use sea_orm::sea_query::Values;
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgPool, Postgres};
 use sea_orm::sqlx::{self, AssertSqlSafe, SqlSafeStr};
-use sqlx_core::transaction::TransactionManager;
 use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
+use sqlx_core::transaction::TransactionManager;
 
 use crate::TenantId;
 
@@ -33,7 +33,10 @@ pub(crate) enum Begin {
     /// `BEGIN …; SET LOCAL app.tenant_id = '<id>'`: one simple query, one
     /// round trip. Only for ids made of `[A-Za-z0-9_-]` (validated, so the
     /// literal cannot break out of its quotes).
-    Folded { read_only: Arc<str>, read_write: Arc<str> },
+    Folded {
+        read_only: Arc<str>,
+        read_write: Arc<str>,
+    },
     /// `BEGIN`, then `set_config('app.tenant_id', $1, true)` with the id
     /// bound as a parameter: two round trips, for any other id.
     Bound(String),
@@ -44,9 +47,7 @@ impl Begin {
         let id = tenant.as_str();
         if is_literal_safe(&id) {
             Begin::Folded {
-                read_only: Arc::from(format!(
-                    "BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'"
-                )),
+                read_only: Arc::from(format!("BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'")),
                 read_write: Arc::from(format!("BEGIN; SET LOCAL {SETTING} = '{id}'")),
             }
         } else {
@@ -187,7 +188,11 @@ impl Lease {
     }
 
     /// Opens our transaction and sets the tenant in it.
-    pub(crate) async fn begin(&mut self, begin: &Begin, read_only: bool) -> Result<(), sqlx::Error> {
+    pub(crate) async fn begin(
+        &mut self,
+        begin: &Begin,
+        read_only: bool,
+    ) -> Result<(), sqlx::Error> {
         self.state = State::Busy;
         let conn = self.conn()?;
         match begin {
@@ -196,10 +201,18 @@ impl Lease {
                 read_write: rw,
             } => {
                 let sql = if read_only { ro } else { rw };
-                Tm::begin(&mut **conn, Some(AssertSqlSafe(sql.to_string()).into_sql_str())).await?;
+                Tm::begin(
+                    &mut **conn,
+                    Some(AssertSqlSafe(sql.to_string()).into_sql_str()),
+                )
+                .await?;
             }
             Begin::Bound(id) => {
-                let sql = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+                let sql = if read_only {
+                    "BEGIN READ ONLY"
+                } else {
+                    "BEGIN"
+                };
                 Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
                 sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
                     .bind(id.as_str())
@@ -352,7 +365,12 @@ mod tests {
     #[test]
     fn classifies_reads() {
         let s = |sql: &str| Statement::from_string(sea_orm::DbBackend::Postgres, sql);
-        for read in ["SELECT 1", "  select * from t", "(SELECT 1) UNION (SELECT 2)", "SELECT\n1"] {
+        for read in [
+            "SELECT 1",
+            "  select * from t",
+            "(SELECT 1) UNION (SELECT 2)",
+            "SELECT\n1",
+        ] {
             assert!(Op::One(&s(read)).is_read(), "{read}");
         }
         for write in [
@@ -373,7 +391,10 @@ mod tests {
         assert!(Begin::for_tenant(&TenantId::from(42_i64)).is_folded());
         assert!(Begin::for_tenant(&TenantId::from(uuid::Uuid::nil())).is_folded());
         for odd in ["a'b", "a b", "", "a\\b", "ü"] {
-            assert!(!Begin::for_tenant(&TenantId::from(odd)).is_folded(), "{odd}");
+            assert!(
+                !Begin::for_tenant(&TenantId::from(odd)).is_folded(),
+                "{odd}"
+            );
         }
         assert!(!Begin::for_tenant(&TenantId::from("x".repeat(64))).is_folded());
     }

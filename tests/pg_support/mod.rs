@@ -61,7 +61,10 @@ impl PgEnv {
     /// A pool of `max` connections to the test database as the application role.
     pub async fn app(&self, max: u32) -> DatabaseConnection {
         pool(
-            self.base.clone().database(&self.db_name).username(&self.role),
+            self.base
+                .clone()
+                .database(&self.db_name)
+                .username(&self.role),
             max,
         )
         .await
@@ -69,7 +72,10 @@ impl PgEnv {
 
     /// Connect options of the application role (for the benches' own pools).
     pub fn app_options(&self) -> PgConnectOptions {
-        self.base.clone().database(&self.db_name).username(&self.role)
+        self.base
+            .clone()
+            .database(&self.db_name)
+            .username(&self.role)
     }
 
     /// Runs admin SQL, panicking on error (test setup).
@@ -94,7 +100,10 @@ impl Drop for PgEnv {
         // A failed test: clean up on a runtime of our own.
         let (base, db, role) = (self.base.clone(), self.db_name.clone(), self.role.clone());
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(drop_all(base, &db, &role));
             }
         })
@@ -103,7 +112,11 @@ impl Drop for PgEnv {
 }
 
 async fn drop_all(base: PgConnectOptions, db: &str, role: &str) {
-    let Ok(pool) = PgPoolOptions::new().max_connections(1).connect_with(base).await else {
+    let Ok(pool) = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(base)
+        .await
+    else {
         return;
     };
     let server = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
