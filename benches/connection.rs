@@ -16,7 +16,16 @@
 //! * `strict`: `TenantConnection::new` (folded BEGIN; read-only reads end
 //!   with a queued ROLLBACK);
 //! * `hot`: `TenantPool::new` (parked transactions), for a hot tenant;
-//! * `hot_cold`: `TenantPool::new`, each call a tenant not parked (cold).
+//! * `hot_cold`: `TenantPool::new`, each call a tenant not parked (cold);
+//! * `floor` (paired run only): reads inside one open transaction that set
+//!   the tenant once, the cost of the RLS policy alone.
+//!
+//! After the criterion groups, a paired run interleaves the variants in
+//! blocks (rotating order, medians of block means), so background load on
+//! a small machine hits them alike; its ratios are the ones to quote.
+//!
+//! The bench role runs with `synchronous_commit = off`, so that the write
+//! rows measure round trips rather than the machine's fsync latency.
 
 #[path = "../tests/pg_support/mod.rs"]
 mod pg_support;
@@ -140,7 +149,8 @@ async fn setup(env: &pg_support::PgEnv) {
             SELECT 't' || (g % {TENANTS}), 'title ' || g FROM generate_series(0, {n} - 1) g;
          INSERT INTO post_plain SELECT * FROM post;
          SELECT setval('post_plain_id_seq', (SELECT max(id) FROM post_plain));
-         ANALYZE post; ANALYZE post_plain;",
+         ANALYZE post; ANALYZE post_plain;
+         ALTER ROLE \"{role}\" SET synchronous_commit = off;",
         role = env.role,
         n = TENANTS * ROWS_PER_TENANT,
     ))
@@ -428,13 +438,109 @@ async fn point_once(v: &Variants, which: Point, floor: &TenantTransaction) {
     assert!(found.expect("select"));
 }
 
-/// Point selects, the variants interleaved in blocks so that background
-/// load on the machine hits them alike; prints the median per-operation
-/// time of each and its ratio to `plain`.
+/// A write workload of the paired run.
+#[derive(Clone, Copy, Debug)]
+enum Write {
+    InsertPlain,
+    InsertNaive,
+    InsertStrict,
+    InsertHot,
+    Txn5Plain,
+    Txn5Naive,
+    Txn5TenantConnection,
+}
+
+async fn write_once(v: &Variants, which: Write) {
+    let model = || post::ActiveModel {
+        tenant_id: Set(HOT.into()),
+        title: Set("new".into()),
+        ..Default::default()
+    };
+    match which {
+        Write::InsertPlain => {
+            post_plain::ActiveModel {
+                tenant_id: Set(HOT.into()),
+                title: Set("new".into()),
+                ..Default::default()
+            }
+            .insert(&v.db)
+            .await
+            .expect("insert");
+        }
+        Write::InsertNaive => {
+            naive(&v.db, HOT, |txn| {
+                Box::pin(async move { model().insert(txn).await })
+            })
+            .await
+            .expect("insert");
+        }
+        Write::InsertStrict => {
+            model().insert(&v.strict).await.expect("insert");
+        }
+        Write::InsertHot => {
+            model().insert(&v.hot_conn).await.expect("insert");
+        }
+        Write::Txn5Plain => {
+            let txn = v.db.begin().await.expect("begin");
+            five(&txn, true).await.expect("five");
+            txn.commit().await.expect("commit");
+        }
+        Write::Txn5Naive => {
+            naive(&v.db, HOT, |txn| {
+                Box::pin(async move { five(txn, false).await })
+            })
+            .await
+            .expect("five");
+        }
+        Write::Txn5TenantConnection => {
+            let txn = v.hot_conn.begin().await.expect("begin");
+            five(&txn, false).await.expect("five");
+            txn.commit().await.expect("commit");
+        }
+    }
+}
+
+/// Runs `rounds` rounds of one block per variant, in rotating order, and
+/// returns the median per-operation time (µs) of each variant.
+async fn interleave<T: Copy, F, Fut>(all: &[T], rounds: usize, block: usize, mut op: F) -> Vec<f64>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
+    for round in 0..rounds {
+        for k in 0..all.len() {
+            let i = (k + round) % all.len();
+            let start = Instant::now();
+            for _ in 0..block {
+                op(all[i]).await;
+            }
+            samples[i].push(start.elapsed().as_secs_f64() * 1e6 / block as f64);
+        }
+    }
+    samples
+        .iter_mut()
+        .map(|xs| {
+            xs.sort_by(|a, b| a.total_cmp(b));
+            xs[xs.len() / 2]
+        })
+        .collect()
+}
+
+fn table<T: std::fmt::Debug>(title: &str, all: &[T], medians: &[f64], base: &[usize]) {
+    println!("\n{title}");
+    println!("| variant | µs/op | vs plain |");
+    println!("|---|---:|---:|");
+    for (i, (which, m)) in all.iter().zip(medians).enumerate() {
+        println!("| {which:?} | {m:.1} | {:.2}x |", m / medians[base[i]]);
+    }
+}
+
+/// The workloads again, the variants interleaved in blocks so that
+/// background load on the machine hits them alike; prints the median
+/// per-operation time of each and its ratio to `plain`.
 async fn paired(label: &str, v: &Variants) {
-    const ROUNDS: usize = 30;
-    const BLOCK: usize = 100;
-    let all = [
+    let points = [
         Point::Plain,
         Point::Naive,
         Point::Strict,
@@ -443,27 +549,28 @@ async fn paired(label: &str, v: &Variants) {
         Point::Floor,
     ];
     let floor = v.hot_conn.begin().await.expect("begin");
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
-    for round in 0..ROUNDS {
-        for k in 0..all.len() {
-            let i = (k + round) % all.len();
-            let start = Instant::now();
-            for _ in 0..BLOCK {
-                point_once(v, all[i], &floor).await;
-            }
-            samples[i].push(start.elapsed().as_secs_f64() * 1e6 / BLOCK as f64);
-        }
-    }
+    let medians = interleave(&points, 30, 100, |p| point_once(v, p, &floor)).await;
     floor.rollback().await.expect("rollback");
-    let median = |xs: &mut Vec<f64>| {
-        xs.sort_by(|a, b| a.total_cmp(b));
-        xs[xs.len() / 2]
-    };
-    let medians: Vec<f64> = samples.iter_mut().map(median).collect();
-    println!("\npaired point select, pool `{label}` ({ROUNDS} rounds x {BLOCK} ops, medians):");
-    println!("| variant | µs/op | vs plain |");
-    println!("|---|---:|---:|");
-    for (which, m) in all.iter().zip(&medians) {
-        println!("| {which:?} | {m:.1} | {:.2}x |", m / medians[0]);
-    }
+    table(
+        &format!("paired point select, pool `{label}` (30 rounds x 100 ops, medians):"),
+        &points,
+        &medians,
+        &[0; 6],
+    );
+    let writes = [
+        Write::InsertPlain,
+        Write::InsertNaive,
+        Write::InsertStrict,
+        Write::InsertHot,
+        Write::Txn5Plain,
+        Write::Txn5Naive,
+        Write::Txn5TenantConnection,
+    ];
+    let medians = interleave(&writes, 15, 40, |w| write_once(v, w)).await;
+    table(
+        &format!("paired writes, pool `{label}` (15 rounds x 40 ops, medians):"),
+        &writes,
+        &medians,
+        &[0, 0, 0, 0, 4, 4, 4],
+    );
 }
