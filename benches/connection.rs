@@ -85,9 +85,10 @@ fn main() {
     rt.block_on(setup(&env));
     let mut c = Criterion::default()
         .configure_from_args()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
+        .without_plots()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(20);
     for ping in [true, false] {
         let db = rt.block_on(async {
             let pool = PgPoolOptions::new()
@@ -194,7 +195,7 @@ where
 
 fn point(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: &Variants) {
     let mut g = c.benchmark_group(format!("point_select/{label}"));
-    g.measurement_time(Duration::from_secs(5)).sample_size(50);
+    g.measurement_time(Duration::from_secs(3)).sample_size(30);
     g.bench_function(BenchmarkId::from_parameter("plain"), |b| {
         b.to_async(rt).iter(|| async {
             post_plain::Entity::find_by_id(hot_id(next()))
