@@ -42,14 +42,19 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod connection;
 mod context;
 mod error;
+pub mod rls;
 mod scope;
 mod tenant;
 
 #[doc(hidden)]
 pub mod doc_entities;
 
+pub use connection::{
+    HotTenants, TENANT_SETTING, TenantConnection, TenantPool, TenantStream, TenantTransaction,
+};
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
 pub use error::TenantError;
 pub use scope::{
@@ -66,6 +71,7 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
+    pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
         ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,

@@ -1,0 +1,401 @@
+//! The Postgres side of [`TenantConnection`](super::TenantConnection): a
+//! pooled connection leased for one statement, inside a transaction that
+//! set the tenant with `SET LOCAL` / `set_config(.., true)`.
+//!
+//! The one invariant: a connection goes back to the shared pool only when
+//! no transaction of ours is open on it, or with a `ROLLBACK` queued ahead
+//! of anything else (sqlx flushes it in the ping it runs on every release,
+//! before the next borrower gets the connection). A lease dropped while one
+//! of its round trips was in flight (a cancelled future, an I/O error) is
+//! closed instead of returned: its state is unknown, so it is not reused.
+
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use sea_orm::sea_query::Values;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgPool, Postgres};
+use sea_orm::sqlx::{self, AssertSqlSafe, SqlSafeStr};
+use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
+use sea_query_sqlx::SqlxValues;
+use sqlx_core::transaction::TransactionManager;
+
+use crate::TenantId;
+
+type Tm = <Postgres as sqlx::Database>::TransactionManager;
+
+/// The name of the setting RLS policies read.
+pub(crate) const SETTING: &str = "app.tenant_id";
+
+/// How a transaction of ours starts.
+#[derive(Clone, Debug)]
+pub(crate) enum Begin {
+    /// `BEGIN …; SET LOCAL app.tenant_id = '<id>'`: one simple query, one
+    /// round trip. Only for ids made of `[A-Za-z0-9_-]` (validated, so the
+    /// literal cannot break out of its quotes).
+    Folded {
+        read_only: Arc<str>,
+        read_write: Arc<str>,
+    },
+    /// `BEGIN`, then `set_config('app.tenant_id', $1, true)` with the id
+    /// bound as a parameter: two round trips, for any other id.
+    Bound(String),
+}
+
+impl Begin {
+    pub(crate) fn for_tenant(tenant: &TenantId) -> Self {
+        let id = tenant.as_str();
+        if is_literal_safe(&id) {
+            Begin::Folded {
+                read_only: Arc::from(format!("BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'")),
+                read_write: Arc::from(format!("BEGIN; SET LOCAL {SETTING} = '{id}'")),
+            }
+        } else {
+            Begin::Bound(id.into_owned())
+        }
+    }
+
+    pub(crate) fn is_folded(&self) -> bool {
+        matches!(self, Begin::Folded { .. })
+    }
+}
+
+/// 1 to 63 bytes of `[A-Za-z0-9_-]`: the charset of [`TenantId::parse`],
+/// which also covers integers and UUIDs.
+pub(crate) fn is_literal_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= crate::MAX_TENANT_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One statement, as SeaORM's `ConnectionTrait` hands it over.
+pub(crate) enum Op<'a> {
+    Execute(&'a Statement),
+    Unprepared(&'a str),
+    One(&'a Statement),
+    All(&'a Statement),
+}
+
+/// What the statement returned.
+pub(crate) enum Out {
+    Exec(ExecResult),
+    One(Option<QueryResult>),
+    All(Vec<QueryResult>),
+}
+
+impl Op<'_> {
+    /// Whether the statement may run in a `READ ONLY` transaction that is
+    /// rolled back afterwards: a query (not an `execute`) whose first word
+    /// is `SELECT`. Anything else is treated as a write. A `SELECT` that
+    /// writes after all (a volatile function) is refused by Postgres in a
+    /// read-only transaction (SQLSTATE 25006) and is re-run as a write, so
+    /// the guess can cost a round trip but never loses a write.
+    pub(crate) fn is_read(&self) -> bool {
+        match self {
+            Op::One(stmt) | Op::All(stmt) => starts_with_select(&stmt.sql),
+            Op::Execute(_) | Op::Unprepared(_) => false,
+        }
+    }
+
+    fn is_query(&self) -> bool {
+        matches!(self, Op::One(_) | Op::All(_))
+    }
+
+    pub(crate) fn convert(&self, err: sqlx::Error) -> DbErr {
+        let err = RuntimeErr::SqlxError(Arc::new(err));
+        if self.is_query() {
+            DbErr::Query(err)
+        } else {
+            DbErr::Exec(err)
+        }
+    }
+}
+
+fn starts_with_select(sql: &str) -> bool {
+    let sql = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    sql.get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("select"))
+        && sql
+            .as_bytes()
+            .get(6)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+}
+
+fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+}
+
+pub(crate) fn acquire_err(err: sqlx::Error) -> DbErr {
+    match err {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+/// SQLSTATE 25006: a write in a `READ ONLY` transaction.
+pub(crate) fn is_read_only_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "25006")
+}
+
+/// An error after which the connection is still in step with the server
+/// and alive: a database error, except the server ending the session
+/// (class 57P: `pg_terminate_backend`, shutdown) or a connection exception
+/// (class 08).
+fn is_in_step(err: &sqlx::Error) -> bool {
+    match err.as_database_error() {
+        Some(db) => !db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        None => false,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// A round trip is (or was, when dropped) in flight: unknown state.
+    Busy,
+    /// Inside a transaction of ours, in step with the server.
+    InTxn,
+    /// No transaction of ours open, or a `ROLLBACK` queued.
+    Clean,
+}
+
+/// A pooled connection leased for one statement (or parked for a hot tenant).
+pub(crate) struct Lease {
+    conn: Option<PoolConnection<Postgres>>,
+    state: State,
+}
+
+impl Lease {
+    pub(crate) async fn acquire(pool: &PgPool) -> Result<Self, DbErr> {
+        let conn = pool.acquire().await.map_err(acquire_err)?;
+        Ok(Lease {
+            conn: Some(conn),
+            state: State::Clean,
+        })
+    }
+
+    fn conn(&mut self) -> Result<&mut PoolConnection<Postgres>, sqlx::Error> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| sqlx::Error::Protocol("tenant connection lease already released".into()))
+    }
+
+    /// Opens our transaction and sets the tenant in it.
+    pub(crate) async fn begin(
+        &mut self,
+        begin: &Begin,
+        read_only: bool,
+    ) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        match begin {
+            Begin::Folded {
+                read_only: ro,
+                read_write: rw,
+            } => {
+                let sql = if read_only { ro } else { rw };
+                Tm::begin(
+                    &mut **conn,
+                    Some(AssertSqlSafe(sql.to_string()).into_sql_str()),
+                )
+                .await?;
+            }
+            Begin::Bound(id) => {
+                let sql = if read_only {
+                    "BEGIN READ ONLY"
+                } else {
+                    "BEGIN"
+                };
+                Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                    .bind(id.as_str())
+                    .execute(&mut **conn)
+                    .await?;
+            }
+        }
+        self.state = State::InTxn;
+        Ok(())
+    }
+
+    /// Runs one statement inside our transaction.
+    pub(crate) async fn run(&mut self, op: &Op<'_>) -> Result<Out, sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        let result = match op {
+            Op::Execute(stmt) => query(stmt)
+                .execute(&mut **conn)
+                .await
+                .map(|r| Out::Exec(r.into())),
+            Op::Unprepared(sql) => {
+                sqlx::Executor::execute(&mut **conn, AssertSqlSafe(sql.to_string()))
+                    .await
+                    .map(|r| Out::Exec(r.into()))
+            }
+            Op::One(stmt) => query(stmt)
+                .fetch_optional(&mut **conn)
+                .await
+                .map(|row| Out::One(row.map(Into::into))),
+            Op::All(stmt) => query(stmt)
+                .fetch_all(&mut **conn)
+                .await
+                .map(|rows| Out::All(rows.into_iter().map(Into::into).collect())),
+        };
+        match &result {
+            Ok(_) => self.state = State::InTxn,
+            Err(err) if is_in_step(err) => self.state = State::InTxn,
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Streams the rows of one statement inside our transaction into `tx`.
+    /// Stops early (and leaves the lease busy, so it is closed) when the
+    /// receiver goes away.
+    pub(crate) async fn stream_into(
+        &mut self,
+        stmt: &Statement,
+        tx: &tokio::sync::mpsc::Sender<Result<QueryResult, DbErr>>,
+    ) -> Result<bool, sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        let mut rows = query(stmt).fetch(&mut **conn);
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    if tx.send(Ok(row.into())).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let in_step = is_in_step(&err);
+                    drop(rows);
+                    if in_step {
+                        self.state = State::InTxn;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        drop(rows);
+        self.state = State::InTxn;
+        Ok(true)
+    }
+
+    /// Commits our transaction (one round trip).
+    pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        match Tm::commit(&mut **conn).await {
+            Ok(()) => {
+                self.state = State::Clean;
+                Ok(())
+            }
+            Err(err) => {
+                if is_in_step(&err) {
+                    self.state = State::InTxn;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Queues a `ROLLBACK` of our transaction without waiting for it. It
+    /// is sent ahead of the next message on this connection: the next
+    /// `begin`, or the ping sqlx runs when the connection goes back to the
+    /// pool.
+    pub(crate) fn queue_rollback(&mut self) {
+        if self.state == State::InTxn
+            && let Some(conn) = self.conn.as_mut()
+        {
+            Tm::start_rollback(&mut **conn);
+            self.state = State::Clean;
+        }
+    }
+
+    /// Whether this lease is parked-ready: in our transaction, in step.
+    pub(crate) fn is_in_txn(&self) -> bool {
+        self.state == State::InTxn
+    }
+
+    /// Whether the connection is in step with the server (in our
+    /// transaction, or with none open), so it can be recycled.
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.state != State::Busy
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        match self.state {
+            State::InTxn => self.queue_rollback(),
+            State::Busy => {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.close_on_drop();
+                }
+            }
+            State::Clean => {}
+        }
+        // Dropping the PoolConnection returns it to the pool (sqlx pings it
+        // first, which flushes a queued ROLLBACK) or closes it, on a task.
+        // Outside a tokio runtime (a pool dropped at exit) there is no task
+        // to run: the connection is detached and its socket closed, which
+        // ends the session and with it any transaction.
+        if let Some(conn) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(conn);
+            } else {
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_reads() {
+        let s = |sql: &str| Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        for read in [
+            "SELECT 1",
+            "  select * from t",
+            "(SELECT 1) UNION (SELECT 2)",
+            "SELECT\n1",
+        ] {
+            assert!(Op::One(&s(read)).is_read(), "{read}");
+        }
+        for write in [
+            "INSERT INTO t VALUES (1) RETURNING id",
+            "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+            "selectivity",
+            "UPDATE t SET a = 1",
+            "",
+        ] {
+            assert!(!Op::All(&s(write)).is_read(), "{write}");
+        }
+        assert!(!Op::Execute(&s("SELECT 1")).is_read());
+    }
+
+    #[test]
+    fn folds_only_validated_ids() {
+        assert!(Begin::for_tenant(&TenantId::from("acme-eu_1")).is_folded());
+        assert!(Begin::for_tenant(&TenantId::from(42_i64)).is_folded());
+        assert!(Begin::for_tenant(&TenantId::from(uuid::Uuid::nil())).is_folded());
+        for odd in ["a'b", "a b", "", "a\\b", "ü"] {
+            assert!(
+                !Begin::for_tenant(&TenantId::from(odd)).is_folded(),
+                "{odd}"
+            );
+        }
+        assert!(!Begin::for_tenant(&TenantId::from("x".repeat(64))).is_folded());
+    }
+}

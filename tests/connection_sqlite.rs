@@ -1,0 +1,167 @@
+//! TenantConnection on SQLite: no RLS there, so it carries the tenant, runs
+//! the scoped builders, and passes everything else through unchanged.
+
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+    Schema, Statement, TransactionSession, TransactionTrait,
+};
+use sea_orm_tenant::doc_entities::{comment, post};
+use sea_orm_tenant::prelude::*;
+
+async fn db() -> DatabaseConnection {
+    let db = Database::connect("sqlite::memory:").await.expect("sqlite");
+    let schema = Schema::new(DbBackend::Sqlite);
+    db.execute(&schema.create_table_from_entity(post::Entity))
+        .await
+        .expect("post");
+    db.execute(&schema.create_table_from_entity(comment::Entity))
+        .await
+        .expect("comment");
+    db
+}
+
+fn title(t: &str) -> post::ActiveModel {
+    post::ActiveModel {
+        title: Set(t.into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn scoped_builders_through_the_connection() {
+    let db = db().await;
+    let tenants = TenantPool::new(db.clone());
+    let acme = tenants.connection(&TenantId::from("acme")).expect("conn");
+    let globex = tenants.connection(&TenantId::from("globex")).expect("conn");
+    assert_eq!(tenants.parked(), 0, "nothing is parked on SQLite");
+
+    let row = acme
+        .scoped::<post::Entity>()
+        .insert(title("hello"))
+        .exec_with_returning(&acme)
+        .await
+        .expect("insert");
+    assert_eq!(row.tenant_id, "acme");
+    globex
+        .scoped::<post::Entity>()
+        .insert(title("hi"))
+        .exec(&globex)
+        .await
+        .expect("insert");
+
+    let mine = acme
+        .scoped::<post::Entity>()
+        .find()
+        .all(&acme)
+        .await
+        .expect("find");
+    assert_eq!(mine.len(), 1);
+    assert!(
+        globex
+            .scoped::<post::Entity>()
+            .find_by_id(row.id)
+            .one(&globex)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    // The same through the entity and the connection's tenant.
+    let same = post::Entity::scoped(acme.tenant())
+        .find()
+        .all(&acme)
+        .await
+        .expect("find");
+    assert_eq!(same, mine);
+}
+
+#[tokio::test]
+async fn raw_sql_is_not_guarded_on_sqlite() {
+    let db = db().await;
+    let acme = TenantConnection::new(db.clone(), TenantId::from("acme"));
+    acme.execute_unprepared(
+        "INSERT INTO post (tenant_id, title) VALUES ('acme', 'a'), ('globex', 'g')",
+    )
+    .await
+    .expect("insert");
+    // Documented: without RLS, raw SQL and unscoped builders see every tenant.
+    assert_eq!(
+        post::Entity::find().all(&acme).await.expect("find").len(),
+        2
+    );
+    let rows = acme
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT * FROM post",
+        ))
+        .await
+        .expect("raw");
+    assert_eq!(rows.len(), 2);
+}
+
+#[tokio::test]
+async fn transactions_keep_seaorm_semantics() {
+    let db = db().await;
+    let acme = TenantConnection::new(db.clone(), TenantId::from("acme"));
+    let txn = acme.begin().await.expect("begin");
+    assert_eq!(txn.tenant().to_string(), "acme");
+    txn.scoped::<post::Entity>()
+        .insert(title("kept"))
+        .exec(&txn)
+        .await
+        .expect("insert");
+    let nested = txn.begin().await.expect("savepoint");
+    nested
+        .scoped::<post::Entity>()
+        .insert(title("undone"))
+        .exec(&nested)
+        .await
+        .expect("insert");
+    nested.rollback().await.expect("rollback");
+    txn.commit().await.expect("commit");
+    let all = acme
+        .scoped::<post::Entity>()
+        .find()
+        .all(&acme)
+        .await
+        .expect("find");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].title, "kept");
+
+    let failed = acme
+        .transaction::<_, (), DbErr>(|txn| {
+            Box::pin(async move {
+                txn.scoped::<post::Entity>()
+                    .insert(title("gone"))
+                    .exec(txn)
+                    .await?;
+                Err(DbErr::Custom("boom".into()))
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        acme.scoped::<post::Entity>()
+            .find()
+            .all(&acme)
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+}
+
+use sea_orm::DbErr;
+
+#[tokio::test]
+async fn ids_that_do_not_fit_the_column_are_refused() {
+    use sea_orm::sea_query::ColumnType;
+    let db = db().await;
+    let ints = TenantPool::strict(db.clone()).tenant_type(ColumnType::BigInteger);
+    assert!(matches!(
+        ints.connection(&TenantId::from("acme")),
+        Err(TenantError::ColumnType { .. })
+    ));
+    assert!(ints.connection(&TenantId::from("42")).is_ok());
+    let text = TenantPool::new(db).tenant_column::<post::Entity>();
+    assert!(text.connection(&TenantId::from("acme")).is_ok());
+}
