@@ -387,20 +387,19 @@ pub trait TenantScoped<E: TenantEntity> {
 
 /// Builders scoped to one tenant, from [`TenantEntity::scoped`].
 ///
-/// Holds the tenant and its column value, computed once.
+/// Holds the tenant only (a reference count): each builder converts it to
+/// the tenant column's value as it builds, which costs what writing the
+/// filter by hand costs.
 pub struct Scoped<E: TenantEntity> {
     tenant: TenantId,
-    value: Result<Value, TenantError>,
     entity: PhantomData<E>,
 }
 
 impl<E: TenantEntity> Scoped<E> {
     /// Builders for `tenant` (same as [`TenantEntity::scoped`]).
     pub fn new(tenant: TenantId) -> Self {
-        let value = E::tenant_value(&tenant);
         Scoped {
             tenant,
-            value,
             entity: PhantomData,
         }
     }
@@ -410,7 +409,6 @@ impl<E: TenantEntity> Clone for Scoped<E> {
     fn clone(&self) -> Self {
         Scoped {
             tenant: self.tenant.clone(),
-            value: self.value.clone(),
             entity: PhantomData,
         }
     }
@@ -428,10 +426,6 @@ impl<E: TenantEntity> std::fmt::Debug for Scoped<E> {
 impl<E: TenantEntity> TenantScoped<E> for Scoped<E> {
     fn tenant(&self) -> &TenantId {
         &self.tenant
-    }
-
-    fn tenant_value(&self) -> Result<Value, TenantError> {
-        self.value.clone()
     }
 }
 
