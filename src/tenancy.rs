@@ -700,9 +700,12 @@ impl Tenancy {
 fn pool_cache(max: u64, idle: Duration) -> moka::future::Cache<TenantId, DatabaseConnection> {
     // An evicted pool is dropped here; it closes once the last connection
     // handed out from it is dropped, so in-flight requests finish.
+    // Strict LRU: moka's default (TinyLFU) may refuse to admit a newly
+    // opened pool, which would then be reopened on every request.
     moka::future::Cache::builder()
         .max_capacity(max)
         .time_to_idle(idle)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
         .build()
 }
 

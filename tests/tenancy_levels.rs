@@ -513,3 +513,93 @@ async fn hybrid_placement_routes_each_tenant() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------
+// Tracing: every statement's span carries the tenant and the level.
+
+mod spans {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    /// `(tenant, isolation)` of every `tenant_statement` span.
+    #[derive(Clone, Default)]
+    pub struct Recorder(pub Arc<Mutex<Vec<(String, String)>>>);
+
+    struct Fields(String, String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            match field.name() {
+                "tenant" => self.0 = format!("{value:?}"),
+                "isolation" => self.1 = format!("{value:?}").trim_matches('"').to_owned(),
+                _ => {}
+            }
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            match field.name() {
+                "tenant" => self.0 = value.to_owned(),
+                "isolation" => self.1 = value.to_owned(),
+                _ => {}
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _id: &tracing::span::Id,
+            _ctx: Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "tenant_statement" {
+                let mut fields = Fields(String::new(), String::new());
+                attrs.record(&mut fields);
+                if let Ok(mut seen) = self.0.lock() {
+                    seen.push((fields.0, fields.1));
+                }
+            }
+        }
+    }
+
+    pub fn install() -> (Recorder, tracing::subscriber::DefaultGuard) {
+        let recorder = Recorder::default();
+        let subscriber = tracing_subscriber::registry().with(recorder.clone());
+        (recorder, tracing::subscriber::set_default(subscriber))
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn statement_spans_carry_tenant_and_level() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = shared(t)
+            .with_databases(dbs.url_for())
+            .place_with(|t| (t.to_string() == "bigco").then_some(Placement::DatabasePerTenant));
+        let (small, big) = (TenantId::from("small"), TenantId::from("bigco"));
+        tenancy.provision(&small).await.expect("small");
+        tenancy.provision(&big).await.expect("bigco");
+        let (recorder, guard) = spans::install();
+        for tenant in [&small, &big] {
+            let conn = tenancy.connection(tenant).await.expect("conn");
+            write(&conn, "x").await;
+            titles(&conn).await;
+        }
+        drop(guard);
+        let seen = recorder.0.lock().expect("lock").clone();
+        assert!(
+            seen.contains(&("small".into(), "shared_schema".into())),
+            "{t}: {seen:?}"
+        );
+        assert!(
+            seen.contains(&("bigco".into(), "database_per_tenant".into())),
+            "{t}: {seen:?}"
+        );
+        assert!(seen.len() >= 4, "{t}: {seen:?}");
+        tenancy.deprovision(&big).await.expect("bigco");
+        tenancy.deprovision(&small).await.expect("small");
+        dbs.cleanup();
+    })
+    .await;
+}
