@@ -600,36 +600,71 @@ impl Tenancy {
         Ok(())
     }
 
-    /// Removes the tenant: drops its schema or database (removes its
-    /// SQLite file), or, for a shared tenant, deletes its rows from every
-    /// [`tenant_table`](Self::tenant_table) in one transaction; then
-    /// forgets it in the registry. Idempotent and safe to retry.
+    /// Removes the tenant: forgets it in the registry first (so no new
+    /// connection is handed out), then drops its schema or database
+    /// (removes its SQLite file), or, for a shared tenant, deletes its rows
+    /// from every [`tenant_table`](Self::tenant_table) in one transaction.
+    ///
+    /// Idempotent and safe to retry after a crash halfway: when the
+    /// registry no longer knows the tenant, every place this tenancy could
+    /// have put it is cleaned (rows, `tenant_<id>` schema, database or
+    /// file), each only if it exists.
     pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
-        let placement = match &self.db {
-            Some(db) => match registry_lookup(db, tenant).await {
-                Ok(Some(p)) => p,
-                _ => self.placement_for(tenant),
-            },
-            None => Placement::DatabasePerTenant,
+        let recorded = match &self.db {
+            Some(db) => registry_lookup(db, tenant).await.ok().flatten(),
+            None => Some(Placement::DatabasePerTenant),
         };
         let span = tracing::info_span!(
             target: "sea_orm_tenant",
             "deprovision",
             tenant = %tenant,
-            isolation = placement.as_str()
+            isolation = recorded.map_or("unrecorded", Placement::as_str)
         );
-        self.deprovision_in(tenant, placement)
-            .instrument(span)
-            .await
+        self.deprovision_in(tenant, recorded).instrument(span).await
     }
 
     async fn deprovision_in(
         &self,
         tenant: &TenantId,
+        recorded: Option<Placement>,
+    ) -> Result<(), TenantError> {
+        let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
+        // No new connections from now on.
+        if let Some(db) = &self.db
+            && registry_exists(db).await
+        {
+            registry_delete(db, tenant).await.map_err(fail)?;
+        }
+        self.known.invalidate(tenant).await;
+        match recorded {
+            Some(placement) => self.remove_data(tenant, placement).await,
+            None => {
+                // Not recorded (never provisioned, or a retry after the
+                // registry row went): clean wherever it could be. A place
+                // whose name the id cannot make holds nothing of it.
+                let mut places = Vec::new();
+                if self.db.is_some() {
+                    places.push(Placement::SharedSchema);
+                    if self.schema_of(tenant).is_ok() {
+                        places.push(Placement::SchemaPerTenant);
+                    }
+                }
+                if self.target(tenant).is_ok() {
+                    places.push(Placement::DatabasePerTenant);
+                }
+                for placement in places {
+                    self.remove_data(tenant, placement).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove_data(
+        &self,
+        tenant: &TenantId,
         placement: Placement,
     ) -> Result<(), TenantError> {
-        // No new connections from now on.
-        self.known.invalidate(tenant).await;
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         match placement {
             Placement::SharedSchema => {
@@ -658,12 +693,6 @@ impl Tenancy {
                 target.drop_database().await?;
             }
         }
-        if let Some(db) = &self.db
-            && registry_exists(db).await
-        {
-            registry_delete(db, tenant).await.map_err(fail)?;
-        }
-        self.known.invalidate(tenant).await;
         Ok(())
     }
 

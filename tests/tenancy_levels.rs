@@ -15,6 +15,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
+use sea_orm_tenant::REGISTRY_TABLE;
 use sea_orm_tenant::doc_entities::{comment, post, post_tag, tag};
 use sea_orm_tenant::prelude::*;
 
@@ -599,6 +600,90 @@ async fn statement_spans_carry_tenant_and_level() {
         assert!(seen.len() >= 4, "{t}: {seen:?}");
         tenancy.deprovision(&big).await.expect("bigco");
         tenancy.deprovision(&small).await.expect("small");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Crash halfway: provision and deprovision finish the job on retry.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_and_deprovision_finish_after_a_crash_halfway() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let mut levels = vec![(
+            "database",
+            Tenancy::database_per_tenant(dbs.url_for())
+                .with_registry(t.db.clone())
+                .with_migrator::<Migrator>(),
+        )];
+        if t.kind == Kind::Postgres {
+            levels.push((
+                "schema",
+                Tenancy::schema_per_tenant(t.db.clone()).with_migrator::<Migrator>(),
+            ));
+        }
+        for (level, tenancy) in &levels {
+            let a = acme();
+            // Provision crashed after creating the empty schema/database,
+            // before migrating and recording it.
+            match *level {
+                "schema" => {
+                    t.db.execute_unprepared("CREATE SCHEMA tenant_acme")
+                        .await
+                        .expect("schema");
+                }
+                _ => {
+                    tenancy.provision(&a).await.expect("provision");
+                    tenancy.deprovision(&a).await.expect("deprovision");
+                    let url = dbs.url_for()(&a);
+                    match t.kind {
+                        Kind::Sqlite => {
+                            std::fs::write(dbs.dir.join("acme.db"), b"").expect("file");
+                        }
+                        _ => {
+                            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+                            let quote = if t.kind == Kind::Postgres { '"' } else { '`' };
+                            t.db.execute_unprepared(&format!(
+                                "CREATE DATABASE {quote}{name}{quote}"
+                            ))
+                            .await
+                            .expect("database");
+                        }
+                    }
+                }
+            }
+            assert!(
+                unknown(tenancy.connection(&a).await),
+                "{t}/{level}: half made"
+            );
+            tenancy.provision(&a).await.expect("retry provision");
+            let conn = tenancy.connection(&a).await.expect("acme");
+            write(&conn, "a1").await;
+            assert_eq!(titles(&conn).await, ["a1"], "{t}/{level}");
+            drop(conn);
+            // Deprovision crashed after forgetting the tenant in the
+            // registry, before dropping its data.
+            t.db.execute_unprepared(&format!(
+                "DELETE FROM {} WHERE tenant_id = 'acme'",
+                REGISTRY_TABLE
+            ))
+            .await
+            .expect("forget");
+            tenancy.deprovision(&a).await.expect("retry deprovision");
+            assert!(!dbs.exists(t, "acme").await, "{t}/{level}: database left");
+            if t.kind == Kind::Postgres {
+                let left =
+                    t.db.query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT 1 AS x FROM pg_namespace WHERE nspname = 'tenant_acme'",
+                    ))
+                    .await
+                    .expect("lookup");
+                assert!(left.is_none(), "{t}/{level}: schema left");
+            }
+        }
         dbs.cleanup();
     })
     .await;
