@@ -65,7 +65,9 @@ use sea_orm::{
 
 use hot::HotSet;
 pub use hot::HotTenants;
+pub(crate) use pg::search_path_sql;
 use pg::{Begin, Lease, Op, Out};
+use tracing::Instrument;
 
 use crate::{Scoped, TenantEntity, TenantError, TenantId};
 
@@ -109,6 +111,11 @@ pub struct TenantConnection {
     tenant: TenantId,
     begin: Begin,
     hot: Option<Arc<HotSet>>,
+    /// `SET LOCAL search_path …` for transactions opened with `begin()`
+    /// (schema per tenant, Postgres).
+    search_path: Option<Arc<str>>,
+    /// The isolation level, for tracing spans.
+    level: &'static str,
 }
 
 impl std::fmt::Debug for TenantConnection {
@@ -117,6 +124,7 @@ impl std::fmt::Debug for TenantConnection {
             .field("tenant", &self.tenant)
             .field("backend", &self.db.get_database_backend())
             .field("hot_tenants", &self.hot.is_some())
+            .field("isolation", &self.level)
             .finish()
     }
 }
@@ -138,7 +146,52 @@ impl TenantConnection {
             tenant,
             begin,
             hot: None,
+            search_path: None,
+            level: "shared_schema",
         }
+    }
+
+    /// Runs every transaction of this connection in the Postgres schema
+    /// `schema` (`SET LOCAL search_path TO "<schema>", public`, folded into
+    /// the transaction's opening query). `schema` must come from
+    /// [`SchemaName`](crate::SchemaName).
+    pub(crate) fn in_schema(mut self, schema: &str) -> Self {
+        self.begin = Begin::for_tenant_in(&self.tenant, Some(schema));
+        self.search_path = Some(Arc::from(pg::search_path_sql(schema)));
+        self.hot = None;
+        self
+    }
+
+    /// Sets the isolation level reported in tracing spans.
+    pub(crate) fn with_level(mut self, level: &'static str) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// The isolation level this connection was handed out for
+    /// (`shared_schema`, `schema_per_tenant` or `database_per_tenant`), as
+    /// recorded on every statement's tracing span.
+    ///
+    /// ```
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
+    /// assert_eq!(conn.isolation(), "shared_schema");
+    /// ```
+    pub fn isolation(&self) -> &'static str {
+        self.level
+    }
+
+    /// The span every statement of this connection runs in: target
+    /// `sea_orm_tenant`, fields `tenant` and `isolation`.
+    fn span(&self) -> tracing::Span {
+        tracing::debug_span!(
+            target: "sea_orm_tenant",
+            "tenant_statement",
+            tenant = %self.tenant,
+            isolation = self.level
+        )
     }
 
     /// Like [`new`](Self::new), but first checks that `tenant` fits the
@@ -316,6 +369,9 @@ impl TenantConnection {
         let txn = txn?;
         if self.pg_pool().is_some() {
             set_tenant(&txn, &self.tenant).await?;
+            if let Some(sql) = &self.search_path {
+                txn.execute_unprepared(sql).await?;
+            }
         }
         Ok(TenantTransaction {
             txn,
@@ -345,43 +401,59 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self.pg_pool() {
-            Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
-                Out::Exec(r) => Ok(r),
-                _ => Err(unexpected("execute")),
-            },
-            None => self.db.execute_raw(stmt).await,
+        async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute")),
+                },
+                None => self.db.execute_raw(stmt).await,
+            }
         }
+        .instrument(self.span())
+        .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self.pg_pool() {
-            Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
-                Out::Exec(r) => Ok(r),
-                _ => Err(unexpected("execute_unprepared")),
-            },
-            None => self.db.execute_unprepared(sql).await,
+        async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute_unprepared")),
+                },
+                None => self.db.execute_unprepared(sql).await,
+            }
         }
+        .instrument(self.span())
+        .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self.pg_pool() {
-            Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
-                Out::One(r) => Ok(r),
-                _ => Err(unexpected("query_one")),
-            },
-            None => self.db.query_one_raw(stmt).await,
+        async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
+                    Out::One(r) => Ok(r),
+                    _ => Err(unexpected("query_one")),
+                },
+                None => self.db.query_one_raw(stmt).await,
+            }
         }
+        .instrument(self.span())
+        .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self.pg_pool() {
-            Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
-                Out::All(r) => Ok(r),
-                _ => Err(unexpected("query_all")),
-            },
-            None => self.db.query_all_raw(stmt).await,
+        async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
+                    Out::All(r) => Ok(r),
+                    _ => Err(unexpected("query_all")),
+                },
+                None => self.db.query_all_raw(stmt).await,
+            }
         }
+        .instrument(self.span())
+        .await
     }
 }
 

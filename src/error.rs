@@ -76,6 +76,31 @@ pub enum TenantError {
     /// The tenant is not known to the tenancy (not provisioned).
     #[error("tenant: unknown tenant `{0}`")]
     UnknownTenant(String),
+
+    /// A tenant id (or the name built from it) is not a safe schema,
+    /// database or file name. Nothing was created.
+    #[error("tenant: {input:?} cannot name a schema, database or file: {reason}")]
+    UnsafeName {
+        /// The rejected id or name, truncated to 80 characters.
+        input: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The isolation level or operation is not available here (for
+    /// example schema per tenant on SQLite).
+    #[error("tenant: unsupported: {0}")]
+    Unsupported(String),
+
+    /// The database refused a tenancy operation (provisioning, opening a
+    /// tenant's pool, the tenant registry).
+    #[error("tenant: database error while {context}: {message}")]
+    Database {
+        /// What the tenancy was doing.
+        context: String,
+        /// The database's error, as text.
+        message: String,
+    },
 }
 
 /// The prefix that marks a [`TenantError`] carried inside a [`DbErr::Custom`].
@@ -93,6 +118,18 @@ impl TenantError {
     /// ```
     pub fn is_tenant_error(err: &DbErr) -> bool {
         matches!(err, DbErr::Custom(message) if message.starts_with(PREFIX))
+    }
+
+    pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {
+        let input = input.chars().take(80).collect();
+        TenantError::UnsafeName { input, reason }
+    }
+
+    pub(crate) fn db(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        TenantError::Database {
+            context: context.into(),
+            message: err.to_string(),
+        }
     }
 
     pub(crate) fn invalid(input: &str, reason: &'static str) -> Self {

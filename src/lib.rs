@@ -47,6 +47,7 @@ mod context;
 mod error;
 pub mod rls;
 mod scope;
+mod tenancy;
 mod tenant;
 
 #[doc(hidden)]
@@ -61,6 +62,7 @@ pub use scope::{
     PrimaryKeyValue, Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
+pub use tenancy::{MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, SchemaName, Tenancy};
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 
 /// Everything an application needs, in one `use`.
@@ -72,6 +74,7 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// ```
 pub mod prelude {
     pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
+    pub use crate::{Naming, Placement, SchemaName, Tenancy};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
         ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,

@@ -38,26 +38,57 @@ pub(crate) enum Begin {
         read_write: Arc<str>,
     },
     /// `BEGIN`, then `set_config('app.tenant_id', $1, true)` with the id
-    /// bound as a parameter: two round trips, for any other id.
-    Bound(String),
+    /// bound as a parameter (then the `search_path`, if any): two or three
+    /// round trips, for any other id.
+    Bound {
+        id: String,
+        search_path: Option<Arc<str>>,
+    },
 }
 
 impl Begin {
     pub(crate) fn for_tenant(tenant: &TenantId) -> Self {
+        Self::for_tenant_in(tenant, None)
+    }
+
+    /// Like [`for_tenant`](Self::for_tenant), and when `schema` is given
+    /// also `SET LOCAL search_path TO "<schema>", public` in the same
+    /// transaction. `schema` must be a validated [`SchemaName`](crate::SchemaName).
+    pub(crate) fn for_tenant_in(tenant: &TenantId, schema: Option<&str>) -> Self {
         let id = tenant.as_str();
+        let search_path = schema.map(search_path_sql);
+        let tail = search_path
+            .as_deref()
+            .map(|sql| format!("; {sql}"))
+            .unwrap_or_default();
         if is_literal_safe(&id) {
             Begin::Folded {
-                read_only: Arc::from(format!("BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'")),
-                read_write: Arc::from(format!("BEGIN; SET LOCAL {SETTING} = '{id}'")),
+                read_only: Arc::from(format!(
+                    "BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'{tail}"
+                )),
+                read_write: Arc::from(format!("BEGIN; SET LOCAL {SETTING} = '{id}'{tail}")),
             }
         } else {
-            Begin::Bound(id.into_owned())
+            Begin::Bound {
+                id: id.into_owned(),
+                search_path: search_path.map(Arc::from),
+            }
         }
     }
 
     pub(crate) fn is_folded(&self) -> bool {
         matches!(self, Begin::Folded { .. })
     }
+}
+
+/// `SET LOCAL search_path TO "<schema>", public`. The schema name comes
+/// from [`SchemaName`](crate::SchemaName) (`[a-z0-9_]`, validated);
+/// it is quoted all the same, with embedded quotes doubled.
+pub(crate) fn search_path_sql(schema: &str) -> String {
+    format!(
+        "SET LOCAL search_path TO \"{}\", public",
+        schema.replace('"', "\"\"")
+    )
 }
 
 /// 1 to 63 bytes of `[A-Za-z0-9_-]`: the charset of [`TenantId::parse`],
@@ -207,7 +238,7 @@ impl Lease {
                 )
                 .await?;
             }
-            Begin::Bound(id) => {
+            Begin::Bound { id, search_path } => {
                 let sql = if read_only {
                     "BEGIN READ ONLY"
                 } else {
@@ -218,6 +249,9 @@ impl Lease {
                     .bind(id.as_str())
                     .execute(&mut **conn)
                     .await?;
+                if let Some(sql) = search_path {
+                    sqlx::Executor::execute(&mut **conn, AssertSqlSafe(sql.to_string())).await?;
+                }
             }
         }
         self.state = State::InTxn;
@@ -397,5 +431,22 @@ mod tests {
             );
         }
         assert!(!Begin::for_tenant(&TenantId::from("x".repeat(64))).is_folded());
+    }
+
+    #[test]
+    fn folds_the_search_path_into_the_opener() {
+        let Begin::Folded { read_write, .. } =
+            Begin::for_tenant_in(&TenantId::from("acme"), Some("tenant_acme"))
+        else {
+            panic!("not folded");
+        };
+        assert_eq!(
+            &*read_write,
+            "BEGIN; SET LOCAL app.tenant_id = 'acme'; SET LOCAL search_path TO \"tenant_acme\", public"
+        );
+        assert_eq!(
+            search_path_sql("a\"b"),
+            "SET LOCAL search_path TO \"a\"\"b\", public"
+        );
     }
 }

@@ -1,0 +1,216 @@
+//! Database per tenant: where a tenant's database lives, creating and
+//! dropping it, and opening its pool.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+
+use super::naming::SchemaName;
+use crate::TenantError;
+
+/// A tenant's database, as its URL names it.
+pub(crate) enum Target {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A database on a Postgres server.
+    Postgres(Box<PgConnectOptions>, SchemaName),
+    /// A database on a MySQL/MariaDB server.
+    MySql(Box<MySqlConnectOptions>, SchemaName),
+}
+
+fn bad_url(err: impl std::fmt::Display) -> TenantError {
+    TenantError::db("reading a tenant database URL", err)
+}
+
+impl Target {
+    pub(crate) fn from_url(url: &str) -> Result<Self, TenantError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?;
+            Ok(Target::Sqlite(options.get_filename().to_path_buf()))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(bad_url)?;
+            let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
+            Ok(Target::Postgres(Box::new(options), name))
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let options = MySqlConnectOptions::from_str(url).map_err(bad_url)?;
+            let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
+            Ok(Target::MySql(Box::new(options), name))
+        } else {
+            Err(TenantError::Unsupported(
+                "a tenant database URL must start with sqlite:, postgres: or mysql:".into(),
+            ))
+        }
+    }
+
+    /// Creates the database (or the empty SQLite file) unless it exists.
+    pub(crate) async fn create(&self) -> Result<(), TenantError> {
+        fn fail(e: impl std::fmt::Display) -> TenantError {
+            TenantError::db("creating a tenant database", e)
+        }
+        match self {
+            Target::Sqlite(path) => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+                    .map_err(fail)?;
+            }
+            Target::Postgres(options, name) => {
+                let mut admin =
+                    PgConnection::connect_with(&(**options).clone().database("postgres"))
+                        .await
+                        .map_err(fail)?;
+                let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&mut admin)
+                    .await
+                    .map_err(fail)?
+                    .is_some();
+                if !exists {
+                    let sql = format!("CREATE DATABASE {}", name.pg_quoted());
+                    match sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await {
+                        Ok(_) => {}
+                        // Created concurrently by another provisioner.
+                        Err(e) if pg_code(&e).is_some_and(|c| c == "42P04" || c == "23505") => {}
+                        Err(e) => return Err(fail(e)),
+                    }
+                }
+                let _ = admin.close().await;
+            }
+            Target::MySql(options, name) => {
+                let mut admin = MySqlConnection::connect_with(
+                    &(**options).clone().database("information_schema"),
+                )
+                .await
+                .map_err(fail)?;
+                let sql = format!("CREATE DATABASE IF NOT EXISTS {}", name.mysql_quoted());
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(fail)?;
+                let _ = admin.close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the database (or removes the SQLite file) if it exists.
+    pub(crate) async fn drop_database(&self) -> Result<(), TenantError> {
+        fn fail(e: impl std::fmt::Display) -> TenantError {
+            TenantError::db("dropping a tenant database", e)
+        }
+        match self {
+            Target::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    match std::fs::remove_file(file) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(fail(e)),
+                    }
+                }
+            }
+            Target::Postgres(options, name) => {
+                let mut admin =
+                    PgConnection::connect_with(&(**options).clone().database("postgres"))
+                        .await
+                        .map_err(fail)?;
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name.pg_quoted());
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(fail)?;
+                let _ = admin.close().await;
+            }
+            Target::MySql(options, name) => {
+                let mut admin = MySqlConnection::connect_with(
+                    &(**options).clone().database("information_schema"),
+                )
+                .await
+                .map_err(fail)?;
+                let sql = format!("DROP DATABASE IF EXISTS {}", name.mysql_quoted());
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(fail)?;
+                let _ = admin.close().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pg_code(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned())
+}
+
+/// Why a tenant's pool could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The database (or file) does not exist: not provisioned.
+    Unknown,
+    /// Anything else.
+    Failed(TenantError),
+}
+
+/// Limits of one tenant's pool.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolLimits {
+    pub(crate) max_connections: u32,
+    pub(crate) idle: Duration,
+}
+
+/// Opens the pool of an existing tenant database; never creates one.
+pub(crate) async fn open(
+    url: &str,
+    target: &Target,
+    limits: PoolLimits,
+) -> Result<DatabaseConnection, OpenError> {
+    if let Target::Sqlite(path) = target
+        && !path.is_file()
+    {
+        return Err(OpenError::Unknown);
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(limits.max_connections)
+        .min_connections(0)
+        .idle_timeout(limits.idle)
+        .sqlx_logging(false);
+    match Database::connect(options).await {
+        Ok(db) => Ok(db),
+        Err(err) if is_unknown_database(&err) => Err(OpenError::Unknown),
+        Err(err) => Err(OpenError::Failed(TenantError::db(
+            "opening a tenant database",
+            err,
+        ))),
+    }
+}
+
+/// Postgres 3D000 (`database "…" does not exist`), MySQL 1049 (`Unknown
+/// database`).
+fn is_unknown_database(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db_err) = sqlx_err.as_database_error() else {
+        return false;
+    };
+    if let Some(mysql) = db_err.try_downcast_ref::<MySqlDatabaseError>() {
+        return mysql.number() == 1049;
+    }
+    db_err.code().is_some_and(|c| c == "3D000")
+}

@@ -1,0 +1,690 @@
+//! `Tenancy`: the three isolation levels, hybrid placement, provisioning
+//! and the pool cache, on every backend this machine offers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::{
+    Kind, TestDb, acme, each_backend, each_backend_of, globex, unique_name, with_database,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, PaginatorTrait, Schema, Statement, TransactionSession,
+    TransactionTrait,
+};
+use sea_orm_migration::prelude::*;
+use sea_orm_tenant::REGISTRY_TABLE;
+use sea_orm_tenant::doc_entities::{comment, post, post_tag, tag};
+use sea_orm_tenant::prelude::*;
+
+// ---------------------------------------------------------------------------
+// The application's migrator: the tenant tables, no schema named.
+
+struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreatePost)]
+    }
+}
+
+struct CreatePost;
+
+impl MigrationName for CreatePost {
+    fn name(&self) -> &str {
+        "m0001_create_post"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreatePost {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(post::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+fn unknown(result: Result<TenantConnection, TenantError>) -> bool {
+    matches!(result, Err(TenantError::UnknownTenant(_)))
+}
+
+async fn write(conn: &TenantConnection, title: &str) -> post::Model {
+    let model = post::ActiveModel {
+        title: Set(title.to_owned()),
+        ..Default::default()
+    };
+    conn.scoped::<post::Entity>()
+        .insert(model)
+        .exec_with_returning(conn)
+        .await
+        .unwrap_or_else(|e| panic!("insert {title:?} for {}: {e}", conn.tenant()))
+}
+
+async fn titles(conn: &TenantConnection) -> Vec<String> {
+    let mut titles: Vec<String> = conn
+        .scoped::<post::Entity>()
+        .find()
+        .all(conn)
+        .await
+        .unwrap_or_else(|e| panic!("read for {}: {e}", conn.tenant()))
+        .into_iter()
+        .map(|p| p.title)
+        .collect();
+    titles.sort();
+    titles
+}
+
+/// Where a test's per-tenant databases go: a fresh directory of SQLite
+/// files, or `sot_<random>_<tenant>` databases on the test's server.
+struct Databases {
+    kind: Kind,
+    dir: PathBuf,
+    prefix: String,
+}
+
+impl Databases {
+    fn new(t: &TestDb) -> Self {
+        let dir = std::env::temp_dir().join(unique_name());
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Databases {
+            kind: t.kind,
+            dir,
+            prefix: format!("{}_", unique_name()),
+        }
+    }
+
+    fn url_for(&self) -> impl Fn(&TenantId) -> String + Send + Sync + 'static {
+        let (kind, dir, prefix) = (self.kind, self.dir.clone(), self.prefix.clone());
+        move |t: &TenantId| match kind {
+            Kind::Sqlite => format!("sqlite://{}", dir.join(format!("{t}.db")).display()),
+            Kind::Postgres => with_database(&env("DATABASE_URL"), &format!("{prefix}{t}")),
+            Kind::MySql => with_database(&env("MYSQL_URL"), &format!("{prefix}{t}")),
+        }
+    }
+
+    /// Whether tenant `t`'s database exists, looked up without `Tenancy`.
+    async fn exists(&self, t: &TestDb, tenant: &str) -> bool {
+        let name = format!("{}{tenant}", self.prefix);
+        let sql = match self.kind {
+            Kind::Sqlite => return self.dir.join(format!("{tenant}.db")).exists(),
+            Kind::Postgres => format!("SELECT 1 AS x FROM pg_database WHERE datname = '{name}'"),
+            Kind::MySql => format!(
+                "SELECT 1 AS x FROM information_schema.schemata WHERE schema_name = '{name}'"
+            ),
+        };
+        t.db.query_one_raw(Statement::from_string(t.backend(), sql))
+            .await
+            .expect("lookup")
+            .is_some()
+    }
+
+    fn cleanup(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn env(var: &str) -> String {
+    std::env::var(var).unwrap_or_default()
+}
+
+fn shared(t: &TestDb) -> Tenancy {
+    Tenancy::shared_schema(t.db.clone())
+        .with_migrator::<Migrator>()
+        .tenant_table::<comment::Entity>()
+        .tenant_table::<post_tag::Entity>()
+        .tenant_table::<tag::Entity>()
+        .tenant_table::<post::Entity>()
+}
+
+/// The acceptance behaviours every level must show.
+async fn core_behaviours(t: &TestDb, tenancy: &Tenancy, level: &str) {
+    let (a, g) = (acme(), globex());
+    assert!(
+        unknown(tenancy.connection(&a).await),
+        "{t}/{level}: unprovisioned tenant"
+    );
+    for tenant in [&a, &g] {
+        tenancy.provision(tenant).await.expect("provision");
+        tenancy.provision(tenant).await.expect("provision again");
+    }
+    let ca = tenancy.connection(&a).await.expect("acme");
+    let cg = tenancy.connection(&g).await.expect("globex");
+    assert_eq!(ca.isolation(), level, "{t}");
+    write(&ca, "a1").await;
+    write(&ca, "a2").await;
+    let g1 = write(&cg, "g1").await;
+    assert_eq!(titles(&ca).await, ["a1", "a2"], "{t}/{level}");
+    assert_eq!(titles(&cg).await, ["g1"], "{t}/{level}");
+    // By id, another tenant's row is not there.
+    let by_id = ca
+        .scoped::<post::Entity>()
+        .find_by_id(g1.id)
+        .one(&ca)
+        .await
+        .expect("find");
+    assert!(by_id.is_none() || by_id.is_some_and(|p| p.tenant_id == "acme"));
+    // A transaction of the connection sees the same.
+    let txn = ca.begin().await.expect("begin");
+    let n = txn
+        .scoped::<post::Entity>()
+        .find()
+        .count(&txn)
+        .await
+        .expect("count");
+    txn.commit().await.expect("commit");
+    assert_eq!(n, 2, "{t}/{level}: in a transaction");
+
+    let listed: Vec<String> = tenancy
+        .tenants()
+        .await
+        .map(|v| v.into_iter().map(|(id, _)| id.to_string()).collect())
+        .unwrap_or_else(|_| vec!["acme".into(), "globex".into()]);
+    assert_eq!(listed, ["acme", "globex"], "{t}/{level}");
+
+    tenancy.deprovision(&a).await.expect("deprovision");
+    tenancy.deprovision(&a).await.expect("deprovision again");
+    assert!(
+        unknown(tenancy.connection(&a).await),
+        "{t}/{level}: deprovisioned"
+    );
+    // The neighbour is untouched.
+    assert_eq!(titles(&cg).await, ["g1"], "{t}/{level}");
+    // Provisioned again, the tenant starts empty.
+    tenancy.provision(&a).await.expect("re-provision");
+    let ca = tenancy.connection(&a).await.expect("acme again");
+    assert!(
+        titles(&ca).await.is_empty(),
+        "{t}/{level}: fresh after re-provision"
+    );
+    tenancy.deprovision(&a).await.expect("cleanup acme");
+    tenancy.deprovision(&g).await.expect("cleanup globex");
+}
+
+// ---------------------------------------------------------------------------
+// The levels.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_schema_level() {
+    each_backend(async |t: &TestDb| {
+        let tenancy = shared(t);
+        core_behaviours(t, &tenancy, "shared_schema").await;
+        // Deprovisioning removed every row of the tenant, in every table.
+        assert_eq!(common::all_posts(t).await.len(), 0, "{t}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_per_tenant_level() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let tenancy = Tenancy::schema_per_tenant(t.db.clone()).with_migrator::<Migrator>();
+        core_behaviours(t, &tenancy, "schema_per_tenant").await;
+        // Nothing landed in public's post table.
+        assert_eq!(common::all_posts(t).await.len(), 0, "{t}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_per_tenant_is_postgres_only() {
+    each_backend_of(&[Kind::Sqlite, Kind::MySql], async |t: &TestDb| {
+        let tenancy = Tenancy::schema_per_tenant(t.db.clone());
+        let err = tenancy.provision(&acme()).await.expect_err("refused");
+        assert!(matches!(err, TenantError::Unsupported(_)), "{t}: {err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_per_tenant_level() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = Tenancy::database_per_tenant(dbs.url_for())
+            .with_registry(t.db.clone())
+            .with_migrator::<Migrator>();
+        core_behaviours(t, &tenancy, "database_per_tenant").await;
+        assert!(!dbs.exists(t, "acme").await, "{t}: acme's database dropped");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_per_tenant_without_registry() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = Tenancy::database_per_tenant(dbs.url_for()).with_migrator::<Migrator>();
+        // Asking for an unprovisioned tenant creates nothing.
+        assert!(unknown(tenancy.connection(&acme()).await), "{t}");
+        assert!(!dbs.exists(t, "acme").await, "{t}: no database created");
+        tenancy.provision(&acme()).await.expect("provision");
+        assert!(dbs.exists(t, "acme").await, "{t}");
+        let conn = tenancy.connection(&acme()).await.expect("acme");
+        write(&conn, "a1").await;
+        assert_eq!(titles(&conn).await, ["a1"], "{t}");
+        drop(conn);
+        tenancy.deprovision(&acme()).await.expect("deprovision");
+        tenancy
+            .deprovision(&acme())
+            .await
+            .expect("deprovision again");
+        assert!(unknown(tenancy.connection(&acme()).await), "{t}");
+        assert!(!dbs.exists(t, "acme").await, "{t}");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Bad input.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_names_are_refused_and_create_nothing() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let mut levels = vec![Tenancy::database_per_tenant(dbs.url_for())];
+        if t.kind == Kind::Postgres {
+            levels.push(Tenancy::schema_per_tenant(t.db.clone()));
+        }
+        let long = "a".repeat(64);
+        for tenancy in &levels {
+            for bad in [
+                "../x",
+                "a\"b",
+                "a'b",
+                long.as_str(),
+                "public",
+                "pg_catalog",
+                "Acme",
+            ] {
+                let err = tenancy
+                    .provision(&TenantId::from(bad))
+                    .await
+                    .expect_err("refused");
+                assert!(
+                    matches!(err, TenantError::UnsafeName { .. }),
+                    "{t}: {bad:?}: {err}"
+                );
+                assert!(
+                    matches!(
+                        tenancy.connection(&TenantId::from(bad)).await,
+                        Err(TenantError::UnsafeName { .. } | TenantError::UnknownTenant(_))
+                    ),
+                    "{t}: {bad:?}"
+                );
+            }
+        }
+        // Nothing was created: no file, no schema.
+        let files = std::fs::read_dir(&dbs.dir).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(files, 0, "{t}: files created");
+        if t.kind == Kind::Postgres {
+            let row =
+                t.db.query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT count(*)::int4 AS n FROM pg_namespace WHERE nspname LIKE 'tenant_%'",
+                ))
+                .await
+                .expect("count")
+                .expect("row");
+            let n: i32 = row.try_get("", "n").expect("n");
+            assert_eq!(n, 0, "{t}: schemas created");
+        }
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Schema per tenant: search_path never outlives its transaction.
+
+async fn path<C: ConnectionTrait>(c: &C) -> String {
+    let show = Statement::from_string(DbBackend::Postgres, "SHOW search_path");
+    c.query_one_raw(show)
+        .await
+        .expect("show")
+        .expect("row")
+        .try_get("", "search_path")
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_path_never_carries_over_on_a_pool_of_one() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let options = (*t.db.get_postgres_connection_pool().connect_options()).clone();
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("pool of one");
+        let one = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        let tenancy = Tenancy::schema_per_tenant(one.clone()).with_migrator::<Migrator>();
+        let shared = Tenancy::shared_schema(one.clone());
+        let (a, g) = (acme(), globex());
+        tenancy.provision(&a).await.expect("acme");
+        tenancy.provision(&g).await.expect("globex");
+        shared
+            .provision_as(&TenantId::from("small"), Placement::SharedSchema)
+            .await
+            .expect("small");
+        let default = path(&one).await;
+        assert!(!default.contains("tenant_"), "{default}");
+        for round in 0..3 {
+            for tenant in [&a, &g] {
+                let conn = tenancy.connection(tenant).await.expect("conn");
+                write(&conn, &format!("{tenant}-{round}")).await;
+                assert_eq!(path(&conn).await, format!("tenant_{tenant}, public"));
+                let txn = conn.begin().await.expect("begin");
+                assert_eq!(path(&txn).await, format!("tenant_{tenant}, public"));
+                txn.rollback().await.expect("rollback");
+                // The one pooled connection, right after: no tenant schema.
+                assert_eq!(path(&one).await, default, "after {tenant}");
+                let small = shared
+                    .connection(&TenantId::from("small"))
+                    .await
+                    .expect("small");
+                assert_eq!(path(&small).await, default, "shared level after {tenant}");
+            }
+        }
+        let ca = tenancy.connection(&a).await.expect("acme");
+        assert_eq!(titles(&ca).await, ["acme-0", "acme-1", "acme-2"]);
+        tenancy.deprovision(&a).await.expect("drop acme");
+        tenancy.deprovision(&g).await.expect("drop globex");
+        one.close().await.expect("close");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// The pool cache.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_cache_evicts_and_reopens_without_losing_writes() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = Tenancy::database_per_tenant(dbs.url_for())
+            .with_migrator::<Migrator>()
+            .max_pools(2);
+        let tenants: Vec<TenantId> = (0..5).map(|i| TenantId::from(format!("t{i}"))).collect();
+        for tenant in &tenants {
+            tenancy.provision(tenant).await.expect("provision");
+        }
+        for round in 0..3 {
+            for tenant in &tenants {
+                let conn = tenancy.connection(tenant).await.expect("conn");
+                write(&conn, &format!("{tenant}-{round}")).await;
+                assert!(tenancy.open_pools().await <= 2, "{t}: pool bound");
+            }
+        }
+        // A burst of first requests for one cold tenant.
+        let cold = &tenants[0];
+        let burst = (0..16).map(|_| tenancy.connection(cold));
+        for conn in futures_util::future::join_all(burst).await {
+            conn.expect("burst");
+        }
+        let mut counts = BTreeMap::new();
+        for tenant in &tenants {
+            let conn = tenancy.connection(tenant).await.expect("conn");
+            counts.insert(tenant.to_string(), titles(&conn).await.len());
+        }
+        assert!(counts.values().all(|&n| n == 3), "{t}: {counts:?}");
+        assert!(tenancy.open_pools().await <= 2, "{t}");
+        for tenant in &tenants {
+            tenancy.deprovision(tenant).await.expect("deprovision");
+        }
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Hybrid placement.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_placement_routes_each_tenant() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = shared(t)
+            .with_databases(dbs.url_for())
+            .place_with(|t| (t.to_string() == "bigco").then_some(Placement::DatabasePerTenant));
+        let (small, big) = (TenantId::from("small"), TenantId::from("bigco"));
+        tenancy.provision(&small).await.expect("small");
+        tenancy.provision(&big).await.expect("bigco");
+        let mut expected = vec![
+            ("bigco".to_string(), Placement::DatabasePerTenant),
+            ("small".to_string(), Placement::SharedSchema),
+        ];
+        let mid = TenantId::from("midco");
+        if t.kind == Kind::Postgres {
+            tenancy
+                .provision_as(&mid, Placement::SchemaPerTenant)
+                .await
+                .expect("midco");
+            expected.insert(1, ("midco".to_string(), Placement::SchemaPerTenant));
+        }
+        let listed: Vec<(String, Placement)> = tenancy
+            .tenants()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|(id, p)| (id.to_string(), p))
+            .collect();
+        assert_eq!(listed, expected, "{t}");
+
+        let cs = tenancy.connection(&small).await.expect("small");
+        let cb = tenancy.connection(&big).await.expect("bigco");
+        assert_eq!(cs.isolation(), "shared_schema");
+        assert_eq!(cb.isolation(), "database_per_tenant");
+        write(&cs, "s1").await;
+        write(&cb, "b1").await;
+        assert_eq!(titles(&cs).await, ["s1"], "{t}");
+        assert_eq!(titles(&cb).await, ["b1"], "{t}");
+        // bigco's row is in its own database, not in the shared table.
+        let in_shared: Vec<String> = common::all_posts(t)
+            .await
+            .into_iter()
+            .map(|p| p.tenant_id)
+            .collect();
+        assert_eq!(in_shared, ["small"], "{t}");
+        assert!(dbs.exists(t, "bigco").await, "{t}");
+        assert!(!dbs.exists(t, "small").await, "{t}");
+        if t.kind == Kind::Postgres {
+            let cm = tenancy.connection(&mid).await.expect("midco");
+            assert_eq!(cm.isolation(), "schema_per_tenant");
+            write(&cm, "m1").await;
+            assert_eq!(titles(&cm).await, ["m1"]);
+            tenancy.deprovision(&mid).await.expect("midco");
+        }
+        tenancy.deprovision(&big).await.expect("bigco");
+        tenancy.deprovision(&small).await.expect("small");
+        assert!(!dbs.exists(t, "bigco").await, "{t}");
+        assert!(tenancy.tenants().await.expect("list").is_empty(), "{t}");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Tracing: every statement's span carries the tenant and the level.
+
+mod spans {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    /// `(tenant, isolation)` of every `tenant_statement` span.
+    #[derive(Clone, Default)]
+    pub struct Recorder(pub Arc<Mutex<Vec<(String, String)>>>);
+
+    struct Fields(String, String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            match field.name() {
+                "tenant" => self.0 = format!("{value:?}"),
+                "isolation" => self.1 = format!("{value:?}").trim_matches('"').to_owned(),
+                _ => {}
+            }
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            match field.name() {
+                "tenant" => self.0 = value.to_owned(),
+                "isolation" => self.1 = value.to_owned(),
+                _ => {}
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _id: &tracing::span::Id,
+            _ctx: Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "tenant_statement" {
+                let mut fields = Fields(String::new(), String::new());
+                attrs.record(&mut fields);
+                if let Ok(mut seen) = self.0.lock() {
+                    seen.push((fields.0, fields.1));
+                }
+            }
+        }
+    }
+
+    pub fn install() -> (Recorder, tracing::subscriber::DefaultGuard) {
+        let recorder = Recorder::default();
+        let subscriber = tracing_subscriber::registry().with(recorder.clone());
+        (recorder, tracing::subscriber::set_default(subscriber))
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn statement_spans_carry_tenant_and_level() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = shared(t)
+            .with_databases(dbs.url_for())
+            .place_with(|t| (t.to_string() == "bigco").then_some(Placement::DatabasePerTenant));
+        let (small, big) = (TenantId::from("small"), TenantId::from("bigco"));
+        tenancy.provision(&small).await.expect("small");
+        tenancy.provision(&big).await.expect("bigco");
+        let (recorder, guard) = spans::install();
+        for tenant in [&small, &big] {
+            let conn = tenancy.connection(tenant).await.expect("conn");
+            write(&conn, "x").await;
+            titles(&conn).await;
+        }
+        drop(guard);
+        let seen = recorder.0.lock().expect("lock").clone();
+        assert!(
+            seen.contains(&("small".into(), "shared_schema".into())),
+            "{t}: {seen:?}"
+        );
+        assert!(
+            seen.contains(&("bigco".into(), "database_per_tenant".into())),
+            "{t}: {seen:?}"
+        );
+        assert!(seen.len() >= 4, "{t}: {seen:?}");
+        tenancy.deprovision(&big).await.expect("bigco");
+        tenancy.deprovision(&small).await.expect("small");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Crash halfway: provision and deprovision finish the job on retry.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_and_deprovision_finish_after_a_crash_halfway() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let mut levels = vec![(
+            "database",
+            Tenancy::database_per_tenant(dbs.url_for())
+                .with_registry(t.db.clone())
+                .with_migrator::<Migrator>(),
+        )];
+        if t.kind == Kind::Postgres {
+            levels.push((
+                "schema",
+                Tenancy::schema_per_tenant(t.db.clone()).with_migrator::<Migrator>(),
+            ));
+        }
+        for (level, tenancy) in &levels {
+            let a = acme();
+            // Provision crashed after creating the empty schema/database,
+            // before migrating and recording it.
+            match *level {
+                "schema" => {
+                    t.db.execute_unprepared("CREATE SCHEMA tenant_acme")
+                        .await
+                        .expect("schema");
+                }
+                _ => {
+                    tenancy.provision(&a).await.expect("provision");
+                    tenancy.deprovision(&a).await.expect("deprovision");
+                    let url = dbs.url_for()(&a);
+                    match t.kind {
+                        Kind::Sqlite => {
+                            std::fs::write(dbs.dir.join("acme.db"), b"").expect("file");
+                        }
+                        _ => {
+                            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+                            let quote = if t.kind == Kind::Postgres { '"' } else { '`' };
+                            t.db.execute_unprepared(&format!(
+                                "CREATE DATABASE {quote}{name}{quote}"
+                            ))
+                            .await
+                            .expect("database");
+                        }
+                    }
+                }
+            }
+            assert!(
+                unknown(tenancy.connection(&a).await),
+                "{t}/{level}: half made"
+            );
+            tenancy.provision(&a).await.expect("retry provision");
+            let conn = tenancy.connection(&a).await.expect("acme");
+            write(&conn, "a1").await;
+            assert_eq!(titles(&conn).await, ["a1"], "{t}/{level}");
+            drop(conn);
+            // Deprovision crashed after forgetting the tenant in the
+            // registry, before dropping its data.
+            t.db.execute_unprepared(&format!(
+                "DELETE FROM {} WHERE tenant_id = 'acme'",
+                REGISTRY_TABLE
+            ))
+            .await
+            .expect("forget");
+            tenancy.deprovision(&a).await.expect("retry deprovision");
+            assert!(!dbs.exists(t, "acme").await, "{t}/{level}: database left");
+            if t.kind == Kind::Postgres {
+                let left =
+                    t.db.query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT 1 AS x FROM pg_namespace WHERE nspname = 'tenant_acme'",
+                    ))
+                    .await
+                    .expect("lookup");
+                assert!(left.is_none(), "{t}/{level}: schema left");
+            }
+        }
+        dbs.cleanup();
+    })
+    .await;
+}
