@@ -1,7 +1,8 @@
 //! A small multi-tenant notes service: axum, SQLite by default (Postgres
 //! with `DATABASE_URL`), tenants by the `x-tenant-id` header or the
 //! subdomain of `Host` under `BASE_DOMAIN` (default `app.localhost`), a
-//! global `/countries` endpoint, and per-tenant rate limits.
+//! global `/countries` endpoint, per-tenant rate limits, and a directory of
+//! tenants (`acme` and `globex` active, `initech` suspended, others unknown).
 //!
 //! ```text
 //! cargo run --example saas --features http
@@ -27,8 +28,8 @@ use sea_orm::{
     IntoActiveModel, QueryOrder, Schema,
 };
 use sea_orm_tenant::http::{
-    CurrentTenant, JwtClaim, Quota, Rejection, TenantDb, TenantLayer, TenantRateLimit,
-    TenantRateLimitLayer, TenantResolver,
+    CurrentTenant, JwtClaim, Quota, Rejection, TenantDb, TenantDirectory, TenantLayer,
+    TenantRateLimit, TenantRateLimitLayer, TenantResolver, TenantStatus,
 };
 use sea_orm_tenant::prelude::*;
 use serde::Deserialize;
@@ -58,6 +59,24 @@ pub mod note {
             Column::TenantId
         }
     }
+}
+
+/// The tenants the service knows, and whether they are active (global).
+pub mod tenant {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenant")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub active: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
 /// A global table, shared by every tenant.
@@ -101,6 +120,7 @@ pub async fn setup(url: &str) -> Result<DatabaseConnection, DbErr> {
     for mut stmt in [
         schema.create_table_from_entity(note::Entity),
         schema.create_table_from_entity(country::Entity),
+        schema.create_table_from_entity(tenant::Entity),
     ] {
         db.execute(stmt.if_not_exists()).await?;
     }
@@ -112,13 +132,42 @@ pub async fn setup(url: &str) -> Result<DatabaseConnection, DbErr> {
             }
         });
         country::Entity::insert_many(rows).exec(&db).await?;
+        let tenants = [("acme", true), ("globex", true), ("initech", false)].map(|(id, active)| {
+            tenant::ActiveModel {
+                id: Set(id.into()),
+                active: Set(active),
+            }
+        });
+        tenant::Entity::insert_many(tenants).exec(&db).await?;
     }
     Ok(db)
 }
 
-/// The service: tenant routes behind the tenant and rate-limit layers, and
+/// Whether a tenant exists and is active, from the `tenant` table, cached
+/// by the layer.
+pub fn directory(db: DatabaseConnection) -> TenantDirectory {
+    TenantDirectory::new(move |id: TenantId| {
+        let db = db.clone();
+        async move {
+            let row = tenant::Entity::find_by_id(id.as_str().into_owned())
+                .one(&db)
+                .await?;
+            Ok::<_, DbErr>(match row {
+                Some(t) if t.active => TenantStatus::Active,
+                Some(_) => TenantStatus::Suspended,
+                None => TenantStatus::Unknown,
+            })
+        }
+    })
+}
+
+/// The service: tenant routes behind `tenant_layer` and the rate limits, and
 /// the global `/countries` route outside them.
-pub fn router(db: DatabaseConnection, resolver: TenantResolver, limits: TenantRateLimit) -> Router {
+pub fn router(
+    db: DatabaseConnection,
+    tenant_layer: TenantLayer,
+    limits: TenantRateLimit,
+) -> Router {
     let state = AppState {
         tenants: TenantPool::new(db.clone()),
         db,
@@ -131,7 +180,7 @@ pub fn router(db: DatabaseConnection, resolver: TenantResolver, limits: TenantRa
         )
         .route("/whoami", get(whoami))
         .layer(TenantRateLimitLayer::new(limits))
-        .layer(TenantLayer::new(resolver));
+        .layer(tenant_layer);
     Router::new()
         .route("/countries", get(list_countries))
         .merge(tenant_routes)
@@ -319,7 +368,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(NonZeroU32::new)
         .unwrap_or(NonZeroU32::MIN.saturating_add(19));
     let limits = TenantRateLimit::new(Quota::per_second(per_sec));
-    let app = router(db, resolver_from_env(), limits);
+    let layer = TenantLayer::new(resolver_from_env()).directory(directory(db.clone()));
+    let app = router(db, layer, limits);
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!("notes service on http://{listen} ({url})");

@@ -15,7 +15,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use sea_orm_tenant::http::{JwtClaim, Quota, TenantRateLimit, TenantResolver};
+use sea_orm_tenant::http::{JwtClaim, Quota, TenantLayer, TenantRateLimit, TenantResolver};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,8 +46,12 @@ impl Reply {
 
 /// Serves the example's router with `resolver` and `limits` on 127.0.0.1:0.
 async fn serve(resolver: TenantResolver, limits: TenantRateLimit) -> SocketAddr {
+    serve_layer(TenantLayer::new(resolver), limits).await
+}
+
+async fn serve_layer(layer: TenantLayer, limits: TenantRateLimit) -> SocketAddr {
     let db = saas::setup("sqlite::memory:").await.unwrap();
-    let app = saas::router(db, resolver, limits);
+    let app = saas::router(db, layer, limits);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -587,4 +591,51 @@ async fn a_noisy_tenant_is_throttled_and_a_quiet_one_is_not() {
     assert_eq!(noisy.iter().filter(|s| **s == 200).count(), 5);
     assert_eq!(noisy.iter().filter(|s| **s == 429).count(), 95);
     assert_eq!(quiet, vec![200; 5]);
+}
+
+#[tokio::test]
+async fn unknown_and_suspended_tenants_are_refused() {
+    // The example's directory over its `tenant` table: acme and globex
+    // active, initech suspended.
+    let db = saas::setup("sqlite::memory:").await.unwrap();
+    let layer = TenantLayer::new(header_or_host()).directory(saas::directory(db.clone()));
+    let app = saas::router(db, layer, generous());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    assert_eq!(
+        as_tenant(addr, "acme", "GET", "/notes", None).await.status,
+        200
+    );
+    for _ in 0..2 {
+        // the second round is answered from the cache
+        let r = as_tenant(
+            addr,
+            "nobody",
+            "POST",
+            "/notes",
+            Some(json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!((r.status, r.error()), (404, "unknown tenant"));
+        let r = as_tenant(
+            addr,
+            "initech",
+            "POST",
+            "/notes",
+            Some(json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!((r.status, r.error()), (403, "tenant suspended"));
+    }
+    let r = send(
+        addr,
+        "GET",
+        "/whoami",
+        &[("host", b"initech.app.localhost")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::{Rejection, TenantResolver};
+use super::{Rejection, TenantDirectory, TenantResolver};
 use crate::{TenantId, with_tenant};
 
 type Hook = Arc<dyn Fn(Option<&TenantId>, Option<&Rejection>) + Send + Sync>;
@@ -44,6 +44,7 @@ type Hook = Arc<dyn Fn(Option<&TenantId>, Option<&Rejection>) + Send + Sync>;
 #[derive(Clone)]
 pub struct TenantLayer {
     resolver: Arc<TenantResolver>,
+    directory: Option<TenantDirectory>,
     hook: Option<Hook>,
 }
 
@@ -66,8 +67,24 @@ impl TenantLayer {
     pub fn new(resolver: TenantResolver) -> Self {
         TenantLayer {
             resolver: Arc::new(resolver),
+            directory: None,
             hook: None,
         }
+    }
+
+    /// Checks every resolved tenant against `directory` before the handler
+    /// runs: 404 for an unknown tenant, 403 for a suspended one, 503 when
+    /// the lookup fails.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::{TenantDirectory, TenantLayer, TenantResolver, TenantStatus};
+    /// let dir = TenantDirectory::new(|_t| async { Ok::<_, String>(TenantStatus::Active) });
+    /// let layer = TenantLayer::new(TenantResolver::new().header("x-tenant-id")).directory(dir);
+    /// # let _ = layer;
+    /// ```
+    pub fn directory(mut self, directory: TenantDirectory) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Calls `hook` once per request with its tenant, or with the rejection
@@ -139,15 +156,29 @@ where
                 return Box::pin(async move { Ok(rejection.into_response()) });
             }
         };
-        if let Some(hook) = &self.layer.hook {
-            hook(Some(&tenant), None);
-        }
-        req.extensions_mut().insert(tenant.clone());
         // The clone was made ready by poll_ready's caller on `self.inner`:
         // take that one and leave the fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let hook = self.layer.hook.clone();
+        let directory = self.layer.directory.clone();
         let span = tracing::info_span!("tenant_request", tenant = %tenant);
-        Box::pin(with_tenant(tenant, async move { inner.call(req).await }).instrument(span))
+        let work = async move {
+            if let Some(directory) = directory
+                && let Err(rejection) = directory.check(&tenant).await
+            {
+                tracing::debug!(error = rejection.message(), "tenant: request refused");
+                if let Some(hook) = &hook {
+                    hook(Some(&tenant), Some(&rejection));
+                }
+                return Ok(rejection.into_response());
+            }
+            if let Some(hook) = &hook {
+                hook(Some(&tenant), None);
+            }
+            req.extensions_mut().insert(tenant.clone());
+            with_tenant(tenant, async move { inner.call(req).await }).await
+        };
+        Box::pin(work.instrument(span))
     }
 }

@@ -10,6 +10,8 @@
 //!   [`with_tenant`](crate::with_tenant), puts the [`TenantId`](crate::TenantId)
 //!   in the request extensions, and answers 4xx with a short JSON body when
 //!   there is no valid tenant, without calling the handler.
+//! - [`TenantDirectory`] optionally checks that the tenant exists and is
+//!   active (an async lookup, cached): 404 unknown, 403 suspended.
 //! - [`CurrentTenant`] and [`TenantDb`] are axum extractors for the tenant
 //!   and for a [`TenantConnection`](crate::TenantConnection) bound to it.
 //! - [`TenantRateLimitLayer`] limits each tenant's request rate (governor,
@@ -28,6 +30,7 @@
 //! # let _ = app;
 //! ```
 
+mod directory;
 mod extract;
 mod jwt;
 mod layer;
@@ -35,6 +38,7 @@ mod rate_limit;
 mod rejection;
 mod resolve;
 
+pub use directory::{TenantDirectory, TenantStatus};
 pub use extract::{CurrentTenant, TenantDb};
 pub use jwt::JwtClaim;
 pub use layer::{TenantLayer, TenantService};

@@ -46,6 +46,8 @@ pub enum Rejection {
     },
     /// A tenant id in the request body differs from the request's tenant (400).
     BodyMismatch,
+    /// The tenant directory could not be asked (503).
+    Unavailable,
 }
 
 impl Rejection {
@@ -75,6 +77,7 @@ impl Rejection {
             Rejection::UnknownTenant => StatusCode::NOT_FOUND,
             Rejection::Suspended => StatusCode::FORBIDDEN,
             Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -95,6 +98,7 @@ impl Rejection {
             Rejection::Suspended => "tenant suspended",
             Rejection::RateLimited { .. } => "rate limit exceeded",
             Rejection::BodyMismatch => "tenant id in body does not match the request's tenant",
+            Rejection::Unavailable => "tenant directory unavailable",
         }
     }
 }
