@@ -17,6 +17,7 @@
 //! claim of a bearer token with audience `notes-api`).
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -28,8 +29,8 @@ use sea_orm::{
     IntoActiveModel, QueryOrder, Schema,
 };
 use sea_orm_tenant::http::{
-    CurrentTenant, JwtClaim, Quota, Rejection, TenantDb, TenantDirectory, TenantLayer,
-    TenantRateLimit, TenantRateLimitLayer, TenantResolver, TenantStatus,
+    CurrentTenant, JwtClaim, Quota, Rejection, TenantConcurrencyLayer, TenantDb, TenantDirectory,
+    TenantLayer, TenantRateLimit, TenantRateLimitLayer, TenantResolver, TenantStatus,
 };
 use sea_orm_tenant::prelude::*;
 use serde::Deserialize;
@@ -161,8 +162,9 @@ pub fn directory(db: DatabaseConnection) -> TenantDirectory {
     })
 }
 
-/// The service: tenant routes behind `tenant_layer` and the rate limits, and
-/// the global `/countries` route outside them.
+/// The service: tenant routes behind `tenant_layer`, the rate limits and a
+/// cap of 8 requests in flight per tenant, and the global `/countries`
+/// route outside them.
 pub fn router(
     db: DatabaseConnection,
     tenant_layer: TenantLayer,
@@ -179,6 +181,7 @@ pub fn router(
             get(get_note).put(update_note).delete(delete_note),
         )
         .route("/whoami", get(whoami))
+        .layer(TenantConcurrencyLayer::new(8, Duration::from_secs(1)))
         .layer(TenantRateLimitLayer::new(limits))
         .layer(tenant_layer);
     Router::new()

@@ -15,7 +15,8 @@
 //! - [`CurrentTenant`] and [`TenantDb`] are axum extractors for the tenant
 //!   and for a [`TenantConnection`](crate::TenantConnection) bound to it.
 //! - [`TenantRateLimitLayer`] limits each tenant's request rate (governor,
-//!   keyed by tenant, quotas per plan) and answers 429 with `Retry-After`.
+//!   keyed by tenant, quotas per plan) and answers 429 with `Retry-After`;
+//!   [`TenantConcurrencyLayer`] caps each tenant's requests in flight.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -30,6 +31,7 @@
 //! # let _ = app;
 //! ```
 
+mod concurrency;
 mod directory;
 mod extract;
 mod jwt;
@@ -38,6 +40,7 @@ mod rate_limit;
 mod rejection;
 mod resolve;
 
+pub use concurrency::{ConcurrencyService, TenantConcurrencyLayer};
 pub use directory::{TenantDirectory, TenantStatus};
 pub use extract::{CurrentTenant, TenantDb};
 pub use jwt::JwtClaim;
