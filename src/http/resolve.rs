@@ -125,7 +125,8 @@ impl TenantResolver {
 
     /// Reads the tenant from a header, `x-tenant-id` for example.
     ///
-    /// Sending the header more than once is refused.
+    /// The name is case-insensitive. Sending the header more than once is
+    /// refused.
     ///
     /// # Panics
     ///
@@ -135,13 +136,15 @@ impl TenantResolver {
     /// ```
     /// use axum::http::Request;
     /// use sea_orm_tenant::http::TenantResolver;
-    /// let r = TenantResolver::new().header("x-tenant-id");
+    /// let r = TenantResolver::new().header("X-Tenant-Id");
     /// let req = Request::builder().header("x-tenant-id", "acme").body(()).unwrap();
     /// assert_eq!(r.resolve(&req).unwrap().as_str(), "acme");
     /// ```
-    pub fn header(mut self, name: &'static str) -> Self {
-        self.sources
-            .push(Source::Header(HeaderName::from_static(name)));
+    pub fn header(mut self, name: &str) -> Self {
+        let header = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            panic!("TenantResolver::header: {name:?} is not a valid header name")
+        });
+        self.sources.push(Source::Header(header));
         self
     }
 
