@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower::{Layer, Service};
 
@@ -142,7 +142,7 @@ impl TenantRateLimit {
         }
         let limiter = self.limiter(tenant);
         limiter.check_key(tenant).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             Rejection::RateLimited {
                 retry_after_secs: secs.max(1),
