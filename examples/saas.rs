@@ -114,9 +114,15 @@ impl FromRef<AppState> for TenantPool {
     }
 }
 
-/// Connects to `url` and creates the tables (if missing) and the countries.
+/// Connects to `url` and [`prepare`]s the database.
 pub async fn setup(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = Database::connect(url).await?;
+    prepare(&db).await?;
+    Ok(db)
+}
+
+/// Creates the tables (if missing), the countries and the tenants.
+pub async fn prepare(db: &DatabaseConnection) -> Result<(), DbErr> {
     let schema = Schema::new(db.get_database_backend());
     for mut stmt in [
         schema.create_table_from_entity(note::Entity),
@@ -125,23 +131,23 @@ pub async fn setup(url: &str) -> Result<DatabaseConnection, DbErr> {
     ] {
         db.execute(stmt.if_not_exists()).await?;
     }
-    if country::Entity::find().one(&db).await?.is_none() {
+    if country::Entity::find().one(db).await?.is_none() {
         let rows = [("DE", "Germany"), ("FR", "France"), ("JP", "Japan")].map(|(c, n)| {
             country::ActiveModel {
                 code: Set(c.into()),
                 name: Set(n.into()),
             }
         });
-        country::Entity::insert_many(rows).exec(&db).await?;
+        country::Entity::insert_many(rows).exec(db).await?;
         let tenants = [("acme", true), ("globex", true), ("initech", false)].map(|(id, active)| {
             tenant::ActiveModel {
                 id: Set(id.into()),
                 active: Set(active),
             }
         });
-        tenant::Entity::insert_many(tenants).exec(&db).await?;
+        tenant::Entity::insert_many(tenants).exec(db).await?;
     }
-    Ok(db)
+    Ok(())
 }
 
 /// Whether a tenant exists and is active, from the `tenant` table, cached

@@ -6,6 +6,7 @@
 //! The requests are written by hand on a TCP stream so that hostile bytes
 //! (non-ASCII headers, odd hosts) reach the server exactly as sent.
 
+mod pg_support;
 #[allow(dead_code)]
 #[path = "../examples/saas.rs"]
 mod saas;
@@ -638,4 +639,65 @@ async fn unknown_and_suspended_tenants_are_refused() {
     )
     .await;
     assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn postgres_two_tenants_never_see_each_others_notes() {
+    let Some(env) = pg_support::PgEnv::new("http_saas on Postgres").await else {
+        return;
+    };
+    let db = env.admin.clone();
+    saas::prepare(&db).await.unwrap();
+    let app = saas::router(db, TenantLayer::new(header_or_host()), generous());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let a = as_tenant(
+        addr,
+        "acme",
+        "POST",
+        "/notes",
+        Some(json!({"title": "acme"})),
+    )
+    .await;
+    assert_eq!(a.status, 201);
+    let id = a.body["id"].as_i64().unwrap();
+    let g = send(
+        addr,
+        "POST",
+        "/notes",
+        &[("host", b"globex.app.localhost")],
+        Some(json!({"title": "globex"})),
+    )
+    .await;
+    assert_eq!(g.status, 201);
+    let path = format!("/notes/{id}");
+    assert_eq!(
+        as_tenant(addr, "globex", "GET", &path, None).await.status,
+        404
+    );
+    assert_eq!(
+        as_tenant(addr, "globex", "DELETE", &path, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(note_count(addr, "acme").await, 1);
+    assert_eq!(note_count(addr, "globex").await, 1);
+    let r = as_tenant(
+        addr,
+        "acme",
+        "PUT",
+        &path,
+        Some(json!({"tenant_id": "globex"})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        as_tenant(addr, "acme", "DELETE", &path, None).await.status,
+        204
+    );
+    assert_eq!(note_count(addr, "acme").await, 0);
+    env.cleanup().await;
 }
