@@ -45,6 +45,8 @@
 mod connection;
 mod context;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod rls;
 mod scope;
 mod tenancy;

@@ -1,0 +1,144 @@
+//! [`JwtClaim`]: the tenant from a claim of a verified JWT.
+
+use std::fmt;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use serde_json::{Map, Value};
+
+use super::Rejection;
+use crate::TenantId;
+
+/// Reads the tenant from one claim of a bearer JWT, after verifying it.
+///
+/// The token's signature is checked with the configured key and algorithm
+/// only (HS256 or RS256; `alg: none` and every other algorithm are refused),
+/// and its `exp` and `aud` claims are required and checked, before any claim
+/// is read. A token that fails any check is [`Rejection::InvalidToken`]; the
+/// claim's value then goes through [`TenantId::parse`]. String and integer
+/// claims are accepted.
+///
+/// ```
+/// use jsonwebtoken::{encode, EncodingKey, Header};
+/// use sea_orm_tenant::http::{JwtClaim, Rejection};
+///
+/// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
+/// let claims = serde_json::json!({ "tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64 });
+/// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+/// assert_eq!(jwt.tenant(&token)?.as_str(), "acme");
+///
+/// let forged = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"guess")).unwrap();
+/// assert_eq!(jwt.tenant(&forged), Err(Rejection::InvalidToken));
+/// # Ok::<(), Rejection>(())
+/// ```
+#[derive(Clone)]
+pub struct JwtClaim {
+    key: DecodingKey,
+    validation: Validation,
+    claim: String,
+}
+
+impl fmt::Debug for JwtClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtClaim")
+            .field("algorithms", &self.validation.algorithms)
+            .field("audience", &self.validation.aud)
+            .field("claim", &self.claim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtClaim {
+    fn new(key: DecodingKey, alg: Algorithm, audience: &str, claim: &str) -> Self {
+        let mut validation = Validation::new(alg);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "aud"]);
+        validation.validate_exp = true;
+        JwtClaim {
+            key,
+            validation,
+            claim: claim.to_owned(),
+        }
+    }
+
+    /// Tokens signed with HMAC-SHA256 and the shared `secret`, for
+    /// `audience`, carrying the tenant in `claim`.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::JwtClaim;
+    /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
+    /// assert_eq!(jwt.claim(), "tenant");
+    /// ```
+    pub fn hs256(secret: &[u8], audience: &str, claim: &str) -> Self {
+        Self::new(
+            DecodingKey::from_secret(secret),
+            Algorithm::HS256,
+            audience,
+            claim,
+        )
+    }
+
+    /// Tokens signed with RSA-SHA256, verified with the PEM-encoded RSA
+    /// public key `public_pem`, for `audience`, carrying the tenant in
+    /// `claim`. Fails when the PEM is not an RSA public key.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::JwtClaim;
+    /// assert!(JwtClaim::rs256_pem(b"not a key", "notes-api", "tenant").is_err());
+    /// ```
+    pub fn rs256_pem(
+        public_pem: &[u8],
+        audience: &str,
+        claim: &str,
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
+        let key = DecodingKey::from_rsa_pem(public_pem)?;
+        Ok(Self::new(key, Algorithm::RS256, audience, claim))
+    }
+
+    /// Sets the clock skew allowed on `exp`, in seconds (default 60).
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::JwtClaim;
+    /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant").leeway(0);
+    /// # let _ = jwt;
+    /// ```
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.validation.leeway = seconds;
+        self
+    }
+
+    /// The name of the claim that carries the tenant.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::JwtClaim;
+    /// assert_eq!(JwtClaim::hs256(b"s", "a", "org").claim(), "org");
+    /// ```
+    pub fn claim(&self) -> &str {
+        &self.claim
+    }
+
+    /// Verifies `token` and returns the tenant its claim names.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::{JwtClaim, Rejection};
+    /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
+    /// // An unsigned token (alg: none) is refused.
+    /// let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ0ZW5hbnQiOiJhY21lIn0.";
+    /// assert_eq!(jwt.tenant(none), Err(Rejection::InvalidToken));
+    /// ```
+    pub fn tenant(&self, token: &str) -> Result<TenantId, Rejection> {
+        let data = decode::<Map<String, Value>>(token, &self.key, &self.validation)
+            .map_err(|_| Rejection::InvalidToken)?;
+        let value = match data.claims.get(&self.claim) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) if n.is_i64() => n.to_string(),
+            Some(_) => {
+                return Err(Rejection::InvalidId {
+                    source: "jwt",
+                    reason: "the claim is neither a string nor an integer",
+                });
+            }
+            None => return Err(Rejection::Missing),
+        };
+        TenantId::parse(&value).map_err(|e| Rejection::invalid("jwt", &e))
+    }
+}

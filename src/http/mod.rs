@@ -1,0 +1,53 @@
+//! Tenant identification and noisy-neighbour protection for web services
+//! (feature `http`).
+//!
+//! - [`TenantResolver`] finds the tenant of a request: a header, the
+//!   subdomain of the `Host` header, a claim of a verified JWT
+//!   ([`JwtClaim`]), or a closure of your own, in the order you configure.
+//!   Everything it finds goes through [`TenantId::parse`](crate::TenantId::parse);
+//!   when two sources disagree the request is refused.
+//! - [`TenantLayer`], a tower layer, runs the rest of the request inside
+//!   [`with_tenant`](crate::with_tenant), puts the [`TenantId`](crate::TenantId)
+//!   in the request extensions, and answers 4xx with a short JSON body when
+//!   there is no valid tenant, without calling the handler.
+//! - [`TenantDirectory`] optionally checks that the tenant exists and is
+//!   active (an async lookup, cached): 404 unknown, 403 suspended.
+//! - [`CurrentTenant`] and [`TenantDb`] are axum extractors for the tenant
+//!   and for a [`TenantConnection`](crate::TenantConnection) bound to it.
+//! - [`TenantRateLimitLayer`] limits each tenant's request rate (governor,
+//!   keyed by tenant, quotas per plan) and answers 429 with `Retry-After`;
+//!   [`TenantConcurrencyLayer`] caps each tenant's requests in flight.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use sea_orm_tenant::http::{CurrentTenant, TenantLayer, TenantResolver};
+//!
+//! let resolver = TenantResolver::new()
+//!     .header("x-tenant-id")
+//!     .subdomain("app.example.com");
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(|CurrentTenant(t): CurrentTenant| async move { t.to_string() }))
+//!     .layer(TenantLayer::new(resolver));
+//! # let _ = app;
+//! ```
+
+mod concurrency;
+mod directory;
+mod extract;
+mod jwt;
+mod layer;
+mod rate_limit;
+mod rejection;
+mod resolve;
+
+pub use concurrency::{ConcurrencyService, TenantConcurrencyLayer};
+pub use directory::{TenantDirectory, TenantStatus};
+pub use extract::{CurrentTenant, TenantDb};
+pub use jwt::JwtClaim;
+pub use layer::{TenantLayer, TenantService};
+pub use rate_limit::{RateLimitService, TenantRateLimit, TenantRateLimitLayer};
+pub use rejection::Rejection;
+pub use resolve::{RequestHead, TenantResolver};
+
+/// Re-exported so quotas can be written without depending on governor.
+pub use governor::Quota;

@@ -1,0 +1,377 @@
+//! [`TenantResolver`]: finding the tenant of a request.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::{Extensions, HeaderMap, HeaderName, Method, Request, Uri};
+
+use super::{JwtClaim, Rejection};
+use crate::TenantId;
+
+/// The parts of a request a resolver looks at.
+///
+/// ```
+/// use axum::http::Request;
+/// use sea_orm_tenant::http::RequestHead;
+///
+/// let req = Request::builder().uri("/notes").body(()).unwrap();
+/// let head = RequestHead::from_request(&req);
+/// assert_eq!(head.uri.path(), "/notes");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The request URI.
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// Extensions set by earlier layers (for example an authenticated user).
+    pub extensions: &'a Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// Borrows the head of `req`.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::RequestHead;
+    /// let req = Request::new(());
+    /// assert_eq!(RequestHead::from_request(&req).method, "GET");
+    /// ```
+    pub fn from_request<B>(req: &'a Request<B>) -> Self {
+        RequestHead {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        }
+    }
+}
+
+type Custom = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+enum Source {
+    Header(HeaderName),
+    Subdomain(Arc<str>),
+    Jwt(Arc<JwtClaim>),
+    Custom(Custom),
+}
+
+/// Finds the tenant of a request from the sources it is given, in order.
+///
+/// Every source that finds something must find a valid id
+/// ([`TenantId::parse`]): an invalid value is refused, it never falls
+/// through to the next source. Every source that finds something must find
+/// the same tenant: when a header and a token disagree, the request is
+/// refused ([`Rejection::Conflict`]), not resolved to either. No source at
+/// all is [`Rejection::Missing`].
+///
+/// ```
+/// use axum::http::Request;
+/// use sea_orm_tenant::http::{Rejection, TenantResolver};
+///
+/// let resolver = TenantResolver::new().header("x-tenant-id").subdomain("app.example.com");
+///
+/// let req = Request::builder().header("host", "Acme.App.Example.com:8080").body(()).unwrap();
+/// assert_eq!(resolver.resolve(&req)?.as_str(), "acme");
+///
+/// let req = Request::builder().header("x-tenant-id", "acme").header("host", "globex.app.example.com")
+///     .body(()).unwrap();
+/// assert_eq!(resolver.resolve(&req), Err(Rejection::Conflict));
+///
+/// let req = Request::builder().header("host", "www.app.example.com").body(()).unwrap();
+/// assert_eq!(resolver.resolve(&req), Err(Rejection::Missing));
+/// # Ok::<(), Rejection>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct TenantResolver {
+    sources: Vec<Source>,
+}
+
+impl fmt::Debug for TenantResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Header(h) => format!("header({h})"),
+                Source::Subdomain(b) => format!("subdomain({b})"),
+                Source::Jwt(j) => format!("jwt({})", j.claim()),
+                Source::Custom(_) => "custom".to_string(),
+            })
+            .collect();
+        f.debug_struct("TenantResolver")
+            .field("sources", &names)
+            .finish()
+    }
+}
+
+impl TenantResolver {
+    /// A resolver with no sources; add them in the order to try them.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::{Rejection, TenantResolver};
+    /// let req = Request::new(());
+    /// assert_eq!(TenantResolver::new().resolve(&req), Err(Rejection::Missing));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the tenant from a header, `x-tenant-id` for example.
+    ///
+    /// The name is case-insensitive. Sending the header more than once is
+    /// refused.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid header name (a programming error, not
+    /// request input).
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::TenantResolver;
+    /// let r = TenantResolver::new().header("X-Tenant-Id");
+    /// let req = Request::builder().header("x-tenant-id", "acme").body(()).unwrap();
+    /// assert_eq!(r.resolve(&req).unwrap().as_str(), "acme");
+    /// ```
+    pub fn header(mut self, name: &str) -> Self {
+        let header = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            panic!("TenantResolver::header: {name:?} is not a valid header name")
+        });
+        self.sources.push(Source::Header(header));
+        self
+    }
+
+    /// Reads the tenant from the subdomain of the `Host` header under
+    /// `base_domain`: `acme.app.example.com` is `acme`.
+    ///
+    /// The host is lower-cased and loses its port and trailing dot. The bare
+    /// base domain, `www`, IP addresses and hosts outside the base domain
+    /// name no tenant; a nested subdomain (`a.b.app.example.com`) is an
+    /// invalid id.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::{Rejection, TenantResolver};
+    /// let r = TenantResolver::new().subdomain("app.example.com");
+    /// let host = |h: &str| Request::builder().header("host", h).body(()).unwrap();
+    /// assert_eq!(r.resolve(&host("acme.app.example.com.")).unwrap().as_str(), "acme");
+    /// assert_eq!(r.resolve(&host("app.example.com")), Err(Rejection::Missing));
+    /// assert_eq!(r.resolve(&host("127.0.0.1:3000")), Err(Rejection::Missing));
+    /// assert_eq!(r.resolve(&host("acme.evil.com")), Err(Rejection::Missing));
+    /// ```
+    pub fn subdomain(mut self, base_domain: &str) -> Self {
+        let base = base_domain.trim_end_matches('.').to_ascii_lowercase();
+        self.sources.push(Source::Subdomain(Arc::from(base)));
+        self
+    }
+
+    /// Reads the tenant from a claim of the JWT in `Authorization: Bearer`,
+    /// trusted only after [`JwtClaim`] verified it.
+    ///
+    /// ```
+    /// use sea_orm_tenant::http::{JwtClaim, TenantResolver};
+    /// let r = TenantResolver::new().jwt(JwtClaim::hs256(b"secret", "my-api", "tenant"));
+    /// # let _ = r;
+    /// ```
+    pub fn jwt(mut self, jwt: JwtClaim) -> Self {
+        self.sources.push(Source::Jwt(Arc::new(jwt)));
+        self
+    }
+
+    /// Reads the tenant with a closure of your own; what it returns still
+    /// goes through [`TenantId::parse`].
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::TenantResolver;
+    /// // The first path segment: /t/acme/notes
+    /// let r = TenantResolver::new().custom(|head| {
+    ///     head.uri.path().strip_prefix("/t/")?.split('/').next().map(str::to_owned)
+    /// });
+    /// let req = Request::builder().uri("/t/acme/notes").body(()).unwrap();
+    /// assert_eq!(r.resolve(&req).unwrap().as_str(), "acme");
+    /// ```
+    pub fn custom(
+        mut self,
+        f: impl Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.sources.push(Source::Custom(Arc::new(f)));
+        self
+    }
+
+    /// The tenant of `req`, or why there is none.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::{Rejection, TenantResolver};
+    /// let r = TenantResolver::new().header("x-tenant-id");
+    /// let req = Request::builder().header("x-tenant-id", "a'b").body(()).unwrap();
+    /// assert!(matches!(r.resolve(&req), Err(Rejection::InvalidId { source: "header", .. })));
+    /// ```
+    pub fn resolve<B>(&self, req: &Request<B>) -> Result<TenantId, Rejection> {
+        self.resolve_head(&RequestHead::from_request(req))
+    }
+
+    /// [`TenantResolver::resolve`] on a borrowed [`RequestHead`].
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_tenant::http::{RequestHead, TenantResolver};
+    /// let req = Request::builder().header("x-tenant-id", "acme").body(()).unwrap();
+    /// let t = TenantResolver::new().header("x-tenant-id").resolve_head(&RequestHead::from_request(&req));
+    /// assert_eq!(t.unwrap().as_str(), "acme");
+    /// ```
+    pub fn resolve_head(&self, head: &RequestHead<'_>) -> Result<TenantId, Rejection> {
+        let mut found: Option<TenantId> = None;
+        for source in &self.sources {
+            let tenant = match source {
+                Source::Header(name) => from_header(head.headers, name)?,
+                Source::Subdomain(base) => from_host(head, base)?,
+                Source::Jwt(jwt) => from_bearer(head.headers, jwt)?,
+                Source::Custom(f) => match f(head) {
+                    Some(value) => Some(
+                        TenantId::parse(&value).map_err(|e| Rejection::invalid("custom", &e))?,
+                    ),
+                    None => None,
+                },
+            };
+            match (&found, tenant) {
+                (_, None) => {}
+                (None, Some(t)) => found = Some(t),
+                (Some(first), Some(t)) if *first == t => {}
+                (Some(_), Some(_)) => return Err(Rejection::Conflict),
+            }
+        }
+        found.ok_or(Rejection::Missing)
+    }
+}
+
+fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<TenantId>, Rejection> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::InvalidId {
+            source: "header",
+            reason: "the header was sent more than once",
+        });
+    }
+    let text = value.to_str().map_err(|_| Rejection::InvalidId {
+        source: "header",
+        reason: "only ASCII letters, digits, '_' and '-' are allowed",
+    })?;
+    TenantId::parse(text)
+        .map(Some)
+        .map_err(|e| Rejection::invalid("header", &e))
+}
+
+/// The host of the request: the `Host` header (HTTP/1.1), else the URI's
+/// authority (HTTP/2).
+fn from_host(head: &RequestHead<'_>, base: &str) -> Result<Option<TenantId>, Rejection> {
+    let bad = |reason| Rejection::InvalidId {
+        source: "host",
+        reason,
+    };
+    let raw = match head.headers.get(HOST) {
+        Some(value) => value
+            .to_str()
+            .map_err(|_| bad("the host is not ASCII"))?
+            .to_owned(),
+        None => match head.uri.host() {
+            Some(host) => host.to_owned(),
+            None => return Ok(None),
+        },
+    };
+    let mut host = raw.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        return Ok(None); // an IPv6 literal
+    }
+    if let Some((name, port)) = host.rsplit_once(':') {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("the host has an invalid port"));
+        }
+        host = name.to_owned();
+    }
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    if host.parse::<Ipv4Addr>().is_ok() || host == base {
+        return Ok(None);
+    }
+    let Some(label) = host
+        .strip_suffix(base)
+        .and_then(|rest| rest.strip_suffix('.'))
+    else {
+        return Ok(None); // outside the base domain
+    };
+    if label == "www" {
+        return Ok(None);
+    }
+    TenantId::parse(label)
+        .map(Some)
+        .map_err(|e| Rejection::invalid("host", &e))
+}
+
+fn from_bearer(headers: &HeaderMap, jwt: &JwtClaim) -> Result<Option<TenantId>, Rejection> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| Rejection::InvalidToken)?;
+    let Some((scheme, token)) = text.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None); // Basic and others: not ours
+    }
+    match jwt.tenant(token.trim()) {
+        Err(Rejection::Missing) => Ok(None), // verified, but without the claim
+        other => other.map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(r: &TenantResolver, h: &[u8]) -> Result<TenantId, Rejection> {
+        let value = axum::http::HeaderValue::from_bytes(h).map_err(|_| Rejection::Missing)?;
+        let mut req = Request::new(());
+        req.headers_mut().insert(HOST, value);
+        r.resolve(&req)
+    }
+
+    #[test]
+    fn hosts() {
+        let r = TenantResolver::new().subdomain("App.Example.com.");
+        assert_eq!(host(&r, b"acme.app.example.com").unwrap().as_str(), "acme");
+        assert_eq!(
+            host(&r, b"ACME.APP.EXAMPLE.COM:443").unwrap().as_str(),
+            "acme"
+        );
+        assert_eq!(host(&r, b"acme.app.example.com.").unwrap().as_str(), "acme");
+        assert_eq!(host(&r, b"app.example.com"), Err(Rejection::Missing));
+        assert_eq!(host(&r, b"www.app.example.com"), Err(Rejection::Missing));
+        assert_eq!(host(&r, b"10.0.0.1:80"), Err(Rejection::Missing));
+        assert_eq!(host(&r, b"[::1]:80"), Err(Rejection::Missing));
+        assert_eq!(host(&r, b"evilapp.example.com"), Err(Rejection::Missing));
+        assert_eq!(host(&r, b"acme.example.com"), Err(Rejection::Missing));
+        assert!(matches!(
+            host(&r, b"a.b.app.example.com"),
+            Err(Rejection::InvalidId { .. })
+        ));
+        assert!(matches!(
+            host(&r, b"acme.app.example.com:x"),
+            Err(Rejection::InvalidId { .. })
+        ));
+        assert!(matches!(
+            host(&r, "é.app.example.com".as_bytes()),
+            Err(Rejection::InvalidId { .. })
+        ));
+    }
+}
