@@ -106,8 +106,9 @@ impl TenantEntity for comment::Entity {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), DbErr> {
-    // Shows the audit line that `unscoped` writes.
+    // Shows the audit line that `unscoped` writes (warnings only, not every query).
     tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .with_target(true)
         .without_time()
         .init();
