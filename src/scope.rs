@@ -323,11 +323,10 @@ pub trait TenantScoped<E: TenantEntity> {
     /// let sql = select.build(DbBackend::Postgres).to_string();
     /// assert!(sql.contains(r#""tag"."tenant_id" = 'acme' AND "post_tag"."tenant_id" = 'acme'"#));
     /// ```
-    fn find_via<J>(&self, junction: J) -> Select<E>
+    fn find_via<J>(&self, _junction: J) -> Select<E>
     where
         J: TenantEntity,
     {
-        let _ = junction;
         self.find()
             .filter(tenant_condition::<J>(J::tenant_value(self.tenant())))
     }
@@ -367,13 +366,12 @@ pub trait TenantScoped<E: TenantEntity> {
     /// assert!(sql.contains(r#""post_tag"."tenant_id" = 'acme'"#));
     /// assert!(sql.contains(r#""tag"."tenant_id" = 'acme'"#));
     /// ```
-    fn find_with_related_via<R, J>(&self, r: R, junction: J) -> SelectTwoMany<E, R>
+    fn find_with_related_via<R, J>(&self, r: R, _junction: J) -> SelectTwoMany<E, R>
     where
         R: TenantEntity,
         J: TenantEntity,
         E: Related<R>,
     {
-        let _ = junction;
         let junction = tenant_condition::<J>(J::tenant_value(self.tenant()));
         related::scoped_left_join::<E, R>(
             self.find(),
@@ -435,9 +433,15 @@ pub(crate) fn tenant_condition<E: TenantEntity>(value: Result<Value, TenantError
         Ok(value) => E::tenant_column().eq(value).into_condition(),
         Err(err) => {
             tracing::warn!(error = %err, table = E::default().table_name(), "tenant id does not fit the tenant column; the query matches nothing");
-            Expr::cust("1 = 0").into_condition()
+            match_nothing()
         }
     }
+}
+
+/// A condition no row meets: what a query becomes when its tenant cannot
+/// be expressed (fail closed).
+pub(crate) fn match_nothing() -> Condition {
+    Expr::cust("1 = 0").into_condition()
 }
 
 /// Checks that the tenant column of `model` does not name another tenant.

@@ -6,7 +6,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{QueryTrait, Related, Select};
 
-use super::{TenantEntity, tenant_condition};
+use super::{TenantEntity, match_nothing, tenant_condition};
 use crate::TenantError;
 
 /// `select LEFT JOIN r ON <relation> AND r.tenant = ?`, through the junction
@@ -60,10 +60,10 @@ fn same_column_on<C: IntoIden>(
     let name = match table {
         TableRef::Table(_, Some(alias)) => alias.clone(),
         TableRef::Table(TableName(_, name), None) => name.clone(),
-        _ => return Expr::cust("1 = 0").into_condition(),
+        _ => return match_nothing(),
     };
     match value {
         Ok(value) => Expr::col((name, column)).eq(value).into_condition(),
-        Err(_) => Expr::cust("1 = 0").into_condition(),
+        Err(_) => match_nothing(),
     }
 }

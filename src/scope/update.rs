@@ -105,9 +105,9 @@ where
         let prepared = self.inner?;
         if prepared.update.as_query().get_values().is_empty() {
             // Nothing to write: confirm the row is ours, as SeaORM would find it.
-            let count =
+            let found =
                 reread_scoped::<A, C>(Ok(prepared.value), prepared.key, db, "updated").await;
-            return match count {
+            return match found {
                 Ok(_) => Ok(UpdateResult::default()),
                 Err(DbErr::RecordNotFound(_)) => Err(DbErr::RecordNotUpdated),
                 Err(err) => Err(err),
