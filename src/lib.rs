@@ -42,9 +42,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod citus;
 mod connection;
 mod context;
 mod error;
+pub mod migration;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod rls;

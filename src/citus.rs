@@ -1,0 +1,1 @@
+//! Citus readiness: distributing tenant tables by their tenant column.

@@ -1,0 +1,6 @@
+//! Migrations across every tenant of a [`Tenancy`](crate::Tenancy), and
+//! helpers for writing tenant-aware migrations.
+
+mod tenant_column;
+
+pub use tenant_column::*;

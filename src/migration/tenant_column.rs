@@ -1,0 +1,1 @@
+//! A migration step that adds a tenant column to an existing table.
