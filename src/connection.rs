@@ -65,7 +65,6 @@ use sea_orm::{
 
 use hot::HotSet;
 pub use hot::HotTenants;
-pub(crate) use pg::search_path_sql;
 use pg::{Begin, Lease, Op, Out};
 use tracing::Instrument;
 
