@@ -105,8 +105,8 @@ use sea_orm_migration::MigratorTrait;
 use tracing::Instrument;
 
 pub use report::{MigrationReport, MigrationTarget, Outcome, TargetReport};
-pub(crate) use run::{Direction, Place};
 pub use run::lock_key;
+pub(crate) use run::{Direction, Place};
 pub(crate) use set::MigrationSet;
 pub use tenant_column::*;
 
@@ -414,8 +414,8 @@ impl<'a> TenantMigrations<'a> {
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {
-                let db = match self.tenancy.tenant_pool(tenant).await {
-                    Ok(db) => db,
+                let (db, own) = match self.tenancy.migration_pool(tenant).await {
+                    Ok(pool) => pool,
                     Err(e) => return fail(e),
                 };
                 let place = Place {
@@ -425,7 +425,11 @@ impl<'a> TenantMigrations<'a> {
                     lock_name: format!("tenant:{tenant}"),
                     lock_wait: self.lock_wait,
                 };
-                self.run_place(set, dir, &place).await
+                let outcome = self.run_place(set, dir, &place).await;
+                if own {
+                    let _ = db.close().await;
+                }
+                outcome
             }
         }
     }

@@ -440,12 +440,27 @@ impl Tenancy {
         self.schema_of(tenant)
     }
 
-    /// The pool of a tenant's own database.
-    pub(crate) async fn tenant_pool(
+    /// A pool for migrating a tenant's database: the cached one when it is
+    /// open, else a one-connection pool of its own (`true`: the caller
+    /// closes it), so a run over thousands of databases holds only as many
+    /// connections as it migrates at once.
+    pub(crate) async fn migration_pool(
         &self,
         tenant: &TenantId,
-    ) -> Result<DatabaseConnection, TenantError> {
-        self.pool(tenant).await
+    ) -> Result<(DatabaseConnection, bool), TenantError> {
+        if let Some(db) = self.pools.get(tenant).await {
+            return Ok((db, false));
+        }
+        let (url, target) = self.target(tenant)?;
+        let limits = PoolLimits {
+            max_connections: 1,
+            idle: Duration::from_secs(60),
+        };
+        match database::open(&url, &target, limits).await {
+            Ok(db) => Ok((db, true)),
+            Err(OpenError::Unknown) => Err(TenantError::UnknownTenant(tenant.to_string())),
+            Err(OpenError::Failed(e)) => Err(e),
+        }
     }
 
     /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
