@@ -912,6 +912,7 @@ async fn a_killed_runner_leaves_no_tenant_half_migrated() {
         before < 30,
         "the runner was killed before the end ({before} done)"
     );
+    println!("killed after {before} of 30 tenants");
 
     // Every tenant is either fully migrated or untouched.
     for i in 1..=30 {
