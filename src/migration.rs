@@ -51,12 +51,13 @@
 //!                 Table::create()
 //!                     .table("note")
 //!                     .col(ColumnDef::new("id").integer().not_null().primary_key())
-//!                     .col(ColumnDef::new("body").string().not_null()),
+//!                     .col(ColumnDef::new("body").string().not_null())
+//!                     .to_owned(),
 //!             )
 //!             .await
 //!     }
 //!     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-//!         manager.drop_table(Table::drop().table("note")).await
+//!         manager.drop_table(Table::drop().table("note").to_owned()).await
 //!     }
 //! }
 //!
