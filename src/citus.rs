@@ -371,7 +371,7 @@ const TABLES_SQL: &str = "SELECT c.relname::text AS table_name \
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
      AND EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = c.oid \
                  AND t.attname = $2 AND t.attnum > 0 AND NOT t.attisdropped) \
-     ORDER BY 1";
+     ORDER BY 1 COLLATE \"C\"";
 
 const KEYS_SQL: &str = "SELECT c.relname::text AS table_name, i.relname::text AS key_name, \
      x.indisprimary AS is_primary, \
@@ -391,7 +391,7 @@ const KEYS_SQL: &str = "SELECT c.relname::text AS table_name, i.relname::text AS
      AND NOT EXISTS (SELECT 1 FROM generate_series(0, x.indnkeyatts - 1) AS k(n) \
                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[k.n] \
                      WHERE a.attname = $2) \
-     ORDER BY 1, 2";
+     ORDER BY 1 COLLATE \"C\", 2 COLLATE \"C\"";
 
 fn get<T: TryGetable>(row: &sea_orm::QueryResult, col: &str) -> Result<T, DbErr> {
     row.try_get::<T>("", col)
