@@ -20,7 +20,9 @@
 //! * checks the rule Citus enforces when it distributes a table: **every
 //!   primary key and every unique key (constraint or index) of a tenant
 //!   table includes the tenant column**, statically from an entity
-//!   ([`check_entity`]) or against a live schema ([`check_keys`]).
+//!   ([`check_entity`]) or against a live schema ([`check_keys`], which
+//!   also reports foreign keys to tenant tables that do not pair the two
+//!   tenant columns, another Citus refusal).
 //!
 //! **Citus itself was not run** when this crate was tested (it cannot be
 //! installed on the development machine): the emitted SQL is checked as
@@ -47,7 +49,7 @@
 //! assert!(!report.is_ok());
 //! assert_eq!(
 //!     report.to_string(),
-//!     "Citus key check: 1 key(s) of 1 tenant table(s) lack the tenant column `tenant_id`:\n  \
+//!     "Citus key check: 1 key(s) lack the tenant column `tenant_id` (1 tenant table(s) checked):\n  \
 //!      `post`: primary key (id)"
 //! );
 //! ```
@@ -76,7 +78,8 @@ fn regclass_text(schema: Option<&str>, table: &str) -> String {
 /// `SELECT create_distributed_table('<table>'::regclass, '<column>')` for a
 /// table given by name; the table is quoted as an identifier inside the
 /// literal, and both literals are escaped by sea-query (bound as parameters
-/// when executed).
+/// when executed). The column name is passed as is: Citus looks it up by
+/// its exact name, without case folding or unquoting.
 ///
 /// ```
 /// use sea_orm::sea_query::PostgresQueryBuilder;
@@ -222,6 +225,11 @@ pub enum KeyKind {
     PrimaryKey,
     /// A unique constraint or unique index.
     Unique,
+    /// A foreign key to a tenant table that does not pair the two tenant
+    /// columns (Citus needs `(tenant_id, post_id) REFERENCES post
+    /// (tenant_id, id)` between distributed tables, and refuses foreign
+    /// keys from a reference table to a distributed one).
+    ForeignKey,
 }
 
 impl fmt::Display for KeyKind {
@@ -229,11 +237,13 @@ impl fmt::Display for KeyKind {
         f.write_str(match self {
             KeyKind::PrimaryKey => "primary key",
             KeyKind::Unique => "unique key",
+            KeyKind::ForeignKey => "foreign key",
         })
     }
 }
 
-/// A primary or unique key of a tenant table without the tenant column:
+/// A primary or unique key of a tenant table without the tenant column, or
+/// a foreign key to a tenant table that does not pair the tenant columns:
 /// Citus cannot enforce it across nodes and refuses to distribute the
 /// table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,6 +260,8 @@ pub struct KeyProblem {
     pub name: Option<String>,
     /// The key's columns, in order (`(expression)` for an expression).
     pub columns: Vec<String>,
+    /// For a foreign key, the table it references.
+    pub references: Option<String>,
 }
 
 impl fmt::Display for KeyProblem {
@@ -261,7 +273,14 @@ impl fmt::Display for KeyProblem {
         if let Some(name) = &self.name {
             write!(f, " `{name}`")?;
         }
-        write!(f, " ({})", self.columns.join(", "))
+        write!(f, " ({})", self.columns.join(", "))?;
+        if let Some(table) = &self.references {
+            write!(
+                f,
+                " references `{table}` without pairing the tenant columns"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -291,17 +310,17 @@ impl fmt::Display for KeyReport {
         if self.is_ok() {
             return write!(
                 f,
-                "Citus key check: every primary and unique key of {} tenant table(s) includes `{}`",
-                self.tables.len(),
-                self.tenant_column
+                "Citus key check: no key lacks the tenant column `{}` ({} tenant table(s) checked)",
+                self.tenant_column,
+                self.tables.len()
             );
         }
         write!(
             f,
-            "Citus key check: {} key(s) of {} tenant table(s) lack the tenant column `{}`:",
+            "Citus key check: {} key(s) lack the tenant column `{}` ({} tenant table(s) checked):",
             self.problems.len(),
-            self.tables.len(),
-            self.tenant_column
+            self.tenant_column,
+            self.tables.len()
         )?;
         for problem in &self.problems {
             write!(f, "\n  {problem}")?;
@@ -337,6 +356,7 @@ pub fn check_entity<E: TenantEntity>() -> KeyReport {
         kind,
         name,
         columns,
+        references: None,
     };
     let mut problems = Vec::new();
 
@@ -371,7 +391,7 @@ const TABLES_SQL: &str = "SELECT c.relname::text AS table_name \
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
      AND EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = c.oid \
                  AND t.attname = $2 AND t.attnum > 0 AND NOT t.attisdropped) \
-     ORDER BY 1 COLLATE \"C\"";
+     ORDER BY c.relname::text COLLATE \"C\"";
 
 const KEYS_SQL: &str = "SELECT c.relname::text AS table_name, i.relname::text AS key_name, \
      x.indisprimary AS is_primary, \
@@ -391,7 +411,30 @@ const KEYS_SQL: &str = "SELECT c.relname::text AS table_name, i.relname::text AS
      AND NOT EXISTS (SELECT 1 FROM generate_series(0, x.indnkeyatts - 1) AS k(n) \
                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[k.n] \
                      WHERE a.attname = $2) \
-     ORDER BY 1 COLLATE \"C\", 2 COLLATE \"C\"";
+     ORDER BY c.relname::text COLLATE \"C\", i.relname::text COLLATE \"C\"";
+
+/// Foreign keys from tables of the schema to tenant tables (in any schema)
+/// in which no pair of columns is (tenant column, tenant column).
+const FOREIGN_KEYS_SQL: &str = "SELECT c.relname::text AS table_name, con.conname::text AS key_name, \
+     array_to_string(ARRAY( \
+         SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
+         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+         ORDER BY k.ord), E'\\x1f') AS key_columns, \
+     CASE WHEN rn.nspname = $1 THEN rc.relname::text \
+          ELSE rn.nspname::text || '.' || rc.relname::text END AS ref_table \
+     FROM pg_constraint con \
+     JOIN pg_class c ON c.oid = con.conrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_class rc ON rc.oid = con.confrelid \
+     JOIN pg_namespace rn ON rn.oid = rc.relnamespace \
+     WHERE con.contype = 'f' AND n.nspname = $1 \
+     AND EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = con.confrelid \
+                 AND t.attname = $2 AND t.attnum > 0 AND NOT t.attisdropped) \
+     AND NOT EXISTS (SELECT 1 FROM unnest(con.conkey, con.confkey) AS p(k, fk) \
+                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = p.k \
+                     JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = p.fk \
+                     WHERE a.attname = $2 AND fa.attname = $2) \
+     ORDER BY c.relname::text COLLATE \"C\", con.conname::text COLLATE \"C\"";
 
 fn get<T: TryGetable>(row: &sea_orm::QueryResult, col: &str) -> Result<T, DbErr> {
     row.try_get::<T>("", col)
@@ -402,7 +445,15 @@ fn get<T: TryGetable>(row: &sea_orm::QueryResult, col: &str) -> Result<T, DbErr>
 /// keys, unique constraints and unique indexes (partial ones too; `INCLUDE`
 /// columns do not count) must have the tenant column among its key
 /// columns. Tables without the column are global (reference tables) and
-/// not checked. Postgres only ([`TenantError::Unsupported`] otherwise).
+/// their keys are not checked.
+///
+/// Foreign keys are checked too: a foreign key of a table of `schema` that
+/// references a tenant table must map the tenant column to the tenant
+/// column (`FOREIGN KEY (tenant_id, post_id) REFERENCES post (tenant_id,
+/// id)`); one that does not, or one from a global table, is reported as
+/// [`KeyKind::ForeignKey`]. Exclusion constraints are not checked.
+///
+/// Postgres only ([`TenantError::Unsupported`] otherwise).
 ///
 /// ```no_run
 /// use sea_orm::Database;
@@ -455,6 +506,25 @@ pub async fn check_keys<C: ConnectionTrait>(
             },
             name: Some(get(&row, "key_name")?),
             columns: columns.split('\u{1f}').map(str::to_owned).collect(),
+            references: None,
+        });
+    }
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            FOREIGN_KEYS_SQL,
+            args(),
+        ))
+        .await?;
+    for row in rows {
+        let columns: String = get(&row, "key_columns")?;
+        problems.push(KeyProblem {
+            schema: Some(schema.to_owned()),
+            table: get(&row, "table_name")?,
+            kind: KeyKind::ForeignKey,
+            name: Some(get(&row, "key_name")?),
+            columns: columns.split('\u{1f}').map(str::to_owned).collect(),
+            references: Some(get(&row, "ref_table")?),
         });
     }
     Ok(KeyReport {

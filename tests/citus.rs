@@ -38,6 +38,16 @@ fn tables(s: &str) -> String {
         CREATE UNIQUE INDEX "odd lower" ON "{s}"."Odd Name" (lower(name));
         -- global: not a tenant table, any key is fine
         CREATE TABLE "{s}".country (code text PRIMARY KEY, name text UNIQUE);
+        -- foreign keys: good (tenant columns paired), to a global table (fine),
+        -- bad (tenant column not paired), and from a global table to a tenant one
+        CREATE TABLE "{s}".invoice (tenant_id text, id int, account_id bigint, country text
+            REFERENCES "{s}".country, PRIMARY KEY (tenant_id, id),
+            FOREIGN KEY (tenant_id, account_id) REFERENCES "{s}".account (tenant_id, id));
+        CREATE TABLE "{s}".line (tenant_id text, id int, invoice_id int, other_tenant text,
+            PRIMARY KEY (tenant_id, id),
+            CONSTRAINT line_invoice FOREIGN KEY (other_tenant, invoice_id)
+                REFERENCES "{s}".invoice (tenant_id, id));
+        CREATE TABLE "{s}".audit (id int PRIMARY KEY, post_id int REFERENCES "{s}".post);
         -- a dropped tenant column makes no tenant table
         CREATE TABLE "{s}".legacy (id int PRIMARY KEY, tenant_id text);
         ALTER TABLE "{s}".legacy DROP COLUMN tenant_id;
@@ -58,7 +68,10 @@ async fn catalog_key_check_lists_the_offending_keys() {
     let report = citus::check_keys(&env.admin, &schema, "tenant_id")
         .await
         .expect("check");
-    assert_eq!(report.tables, ["Odd Name", "account", "handle", "post"]);
+    assert_eq!(
+        report.tables,
+        ["Odd Name", "account", "handle", "invoice", "line", "post"]
+    );
     assert!(!report.is_ok());
     let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -68,22 +81,36 @@ async fn catalog_key_check_lists_the_offending_keys() {
             format!("`{schema}`.`handle`: unique key `handle_code` (code)"),
             format!("`{schema}`.`handle`: unique key `handle_slug_key` (slug)"),
             format!("`{schema}`.`post`: primary key `post_pkey` (id)"),
+            format!(
+                "`{schema}`.`audit`: foreign key `audit_post_id_fkey` (post_id) references `post` \
+                 without pairing the tenant columns"
+            ),
+            format!(
+                "`{schema}`.`line`: foreign key `line_invoice` (other_tenant, invoice_id) \
+                 references `invoice` without pairing the tenant columns"
+            ),
         ]
     );
     assert_eq!(report.problems[3].kind, KeyKind::PrimaryKey);
+    assert_eq!(report.problems[5].kind, KeyKind::ForeignKey);
     assert_eq!(
         report.to_string().lines().next(),
-        Some("Citus key check: 4 key(s) of 4 tenant table(s) lack the tenant column `tenant_id`:")
+        Some(
+            "Citus key check: 6 key(s) lack the tenant column `tenant_id` (6 tenant table(s) checked):"
+        )
     );
 
     // Fixed the way Citus wants it: the tenant column in every key.
     env.admin_sql(&format!(
         r#"
+        DROP TABLE "{schema}".audit;
         ALTER TABLE "{schema}".post DROP CONSTRAINT post_pkey, ADD PRIMARY KEY (tenant_id, id);
         ALTER TABLE "{schema}".handle DROP CONSTRAINT handle_slug_key, ADD UNIQUE (tenant_id, slug);
         DROP INDEX "{schema}".handle_code;
         CREATE UNIQUE INDEX handle_code ON "{schema}".handle (code, tenant_id);
         DROP INDEX "{schema}"."odd lower";
+        ALTER TABLE "{schema}".line DROP CONSTRAINT line_invoice,
+            ADD FOREIGN KEY (tenant_id, invoice_id) REFERENCES "{schema}".invoice (tenant_id, id);
         "#
     ))
     .await;
@@ -93,7 +120,7 @@ async fn catalog_key_check_lists_the_offending_keys() {
     assert!(report.is_ok(), "{report}");
     assert_eq!(
         report.to_string(),
-        "Citus key check: every primary and unique key of 4 tenant table(s) includes `tenant_id`"
+        "Citus key check: no key lacks the tenant column `tenant_id` (6 tenant table(s) checked)"
     );
 
     // Another tenant column name: no tenant tables, nothing to report.

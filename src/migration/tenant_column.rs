@@ -1,67 +1,6 @@
 //! [`AddTenantColumn`]: a migration step that adds a tenant column to an
 //! existing table, fills it in for the rows already there ([`Backfill`]),
 //! and makes it mandatory.
-//!
-//! The step, in order:
-//!
-//! 1. counts the rows the backfill could not fill (no parent row, a parent
-//!    without a tenant, or rows and no backfill at all) and refuses with
-//!    [`TenantError::Backfill`] before changing anything;
-//! 2. `ADD COLUMN <column> <type> NULL`;
-//! 3. the backfill, one `UPDATE` (a constant tenant, or the parent's tenant
-//!    through a foreign key: `UPDATE … FROM` on Postgres, `UPDATE … JOIN`
-//!    on MySQL);
-//! 4. counts the `NULL`s again (rows inserted meanwhile) and refuses if any
-//!    remain;
-//! 5. `SET NOT NULL`;
-//! 6. an index on the tenant column, named `<table>_<column>_tenant_idx`
-//!    (the name [`RlsPolicy`](crate::rls::RlsPolicy) uses, so its
-//!    `CREATE INDEX IF NOT EXISTS` finds it);
-//! 7. optionally, on Postgres, a column default read from the tenant
-//!    setting, `NULLIF(current_setting('app.tenant_id', true), '')::<type>`,
-//!    so a raw `INSERT` through a [`TenantConnection`](crate::TenantConnection)
-//!    gets the tenant, and one without a tenant fails on `NOT NULL`.
-//!
-//! On Postgres steps 2–7 run in one transaction (a savepoint inside the
-//! migration's own), so a refusal leaves the table as it was. MySQL and
-//! MariaDB commit each DDL statement: the check of step 1 runs before any
-//! change, and a failure after step 2 drops the added column again.
-//!
-//! **SQLite is not supported** ([`TenantError::Unsupported`], nothing
-//! changed): it cannot add `NOT NULL` to an existing column, and the one
-//! form it has, `ADD COLUMN … NOT NULL DEFAULT <constant>`, would leave that
-//! constant tenant as the default of every future row, a silent leak. On
-//! SQLite, rebuild the table (create the new table from the entity, copy,
-//! drop, rename) in the migration.
-//!
-//! **Large tables**: the backfill is one `UPDATE` over the whole table, and
-//! on Postgres `ADD COLUMN` holds an exclusive lock on the table until the
-//! migration commits. For tables too large for one transaction, split the
-//! work into separate migrations instead (add the column nullable, backfill
-//! in batches from a job, then this step to check and constrain).
-//!
-//! ```
-//! use sea_orm::DbBackend;
-//! use sea_orm_tenant::doc_entities::comment;
-//! use sea_orm_tenant::migration::{AddTenantColumn, Backfill};
-//!
-//! let step = AddTenantColumn::for_entity::<comment::Entity>()
-//!     .backfill(Backfill::from_parent("post", "post_id", "id"))
-//!     .default_from_setting();
-//! let sql = step.up_statements(DbBackend::Postgres)?;
-//! assert_eq!(sql[0], r#"ALTER TABLE "comment" ADD COLUMN "tenant_id" varchar NULL"#);
-//! assert_eq!(
-//!     sql[1],
-//!     r#"UPDATE "comment" SET "tenant_id" = "post"."tenant_id" FROM "post" WHERE "comment"."post_id" = "post"."id" AND "comment"."tenant_id" IS NULL"#
-//! );
-//! assert_eq!(sql[2], r#"ALTER TABLE "comment" ALTER COLUMN "tenant_id" SET NOT NULL"#);
-//! assert_eq!(sql[3], r#"CREATE INDEX "comment_tenant_id_tenant_idx" ON "comment" ("tenant_id")"#);
-//! assert_eq!(
-//!     sql[4],
-//!     r#"ALTER TABLE "comment" ALTER COLUMN "tenant_id" SET DEFAULT NULLIF(current_setting('app.tenant_id', true), '')::text"#
-//! );
-//! # Ok::<(), sea_orm_tenant::TenantError>(())
-//! ```
 
 use sea_orm::sea_query::{
     Alias, ColumnDef, ColumnType, Expr, ExprTrait, Func, Index, IntoTableRef, Query,
@@ -78,33 +17,125 @@ use crate::rls::sql_type;
 use crate::{TenantEntity, TenantError, TenantId};
 
 /// Adds a tenant column to an existing table in a migration: nullable,
-/// backfilled, then `NOT NULL` and indexed. See the [module](self) for the
-/// steps, the backends and large tables.
+/// backfilled, then `NOT NULL` and indexed.
+///
+/// The step, in order:
+///
+/// 1. counts the rows the backfill could not fill (no parent row, a parent
+///    without a tenant, or rows and no backfill at all) and refuses with
+///    [`TenantError::Backfill`](crate::TenantError::Backfill) before changing anything;
+/// 2. `ADD COLUMN <column> <type> NULL`;
+/// 3. the backfill, one `UPDATE` (a constant tenant, or the parent's tenant
+///    through a foreign key: `UPDATE … FROM` on Postgres, `UPDATE … JOIN`
+///    on MySQL);
+/// 4. counts the `NULL`s again (rows inserted meanwhile) and refuses if any
+///    remain;
+/// 5. `SET NOT NULL`;
+/// 6. an index on the tenant column, named `<table>_<column>_tenant_idx`
+///    (the name [`RlsPolicy`](crate::rls::RlsPolicy) uses, so its
+///    `CREATE INDEX IF NOT EXISTS` finds it);
+/// 7. optionally, on Postgres, a column default read from the tenant
+///    setting, `NULLIF(current_setting('app.tenant_id', true), '')::<type>`,
+///    so a raw `INSERT` through a [`TenantConnection`](crate::TenantConnection)
+///    gets the tenant, and one without a tenant fails on `NOT NULL`.
+///
+/// On Postgres steps 2–7 run in one transaction (a savepoint inside the
+/// migration's own), so a refusal leaves the table as it was. MySQL and
+/// MariaDB commit each DDL statement: the check of step 1 runs before any
+/// change, and a failure after step 2 drops the added column again.
+///
+/// **SQLite is not supported** ([`TenantError::Unsupported`], nothing
+/// changed): it cannot add `NOT NULL` to an existing column, and the one
+/// form it has, `ADD COLUMN … NOT NULL DEFAULT <constant>`, would leave that
+/// constant tenant as the default of every future row, a silent leak. On
+/// SQLite, rebuild the table (create the new table from the entity, copy,
+/// drop, rename) in the migration.
+///
+/// **Large tables**: the backfill is one `UPDATE` over the whole table, and
+/// on Postgres `ADD COLUMN` holds an exclusive lock on the table until the
+/// migration commits. For tables too large for one transaction, split the
+/// work into separate migrations instead (add the column nullable, backfill
+/// in batches from a job, then this step to check and constrain).
+///
+/// ```
+/// use sea_orm::DbBackend;
+/// use sea_orm_tenant::doc_entities::comment;
+/// use sea_orm_tenant::migration::{AddTenantColumn, Backfill};
+///
+/// let step = AddTenantColumn::for_entity::<comment::Entity>()
+///     .backfill(Backfill::from_parent("post", "post_id", "id"))
+///     .default_from_setting();
+/// let sql = step.up_statements(DbBackend::Postgres)?;
+/// assert_eq!(sql[0], r#"ALTER TABLE "comment" ADD COLUMN "tenant_id" varchar NULL"#);
+/// assert_eq!(
+///     sql[1],
+///     r#"UPDATE "comment" SET "tenant_id" = "post"."tenant_id" FROM "post" WHERE "comment"."post_id" = "post"."id" AND "comment"."tenant_id" IS NULL"#
+/// );
+/// assert_eq!(sql[2], r#"ALTER TABLE "comment" ALTER COLUMN "tenant_id" SET NOT NULL"#);
+/// assert_eq!(sql[3], r#"CREATE INDEX "comment_tenant_id_tenant_idx" ON "comment" ("tenant_id")"#);
+/// assert_eq!(
+///     sql[4],
+///     r#"ALTER TABLE "comment" ALTER COLUMN "tenant_id" SET DEFAULT NULLIF(current_setting('app.tenant_id', true), '')::text"#
+/// );
+/// # Ok::<(), sea_orm_tenant::TenantError>(())
+/// ```
+///
+/// A whole migration history turning a single-tenant schema into a
+/// shared-schema multi-tenant one, with row-level security last (the
+/// crate's Postgres test runs exactly this through `MigratorTrait`):
 ///
 /// ```no_run
 /// use sea_orm_migration::prelude::*;
+/// use sea_orm_tenant::doc_entities::{comment, post};
 /// use sea_orm_tenant::migration::{AddTenantColumn, Backfill};
+/// use sea_orm_tenant::rls::RlsPolicy;
 ///
-/// #[derive(DeriveMigrationName)]
-/// pub struct Migration;
-///
-/// fn step() -> AddTenantColumn {
-///     // Every row so far belonged to the one customer of the legacy app.
-///     AddTenantColumn::new("invoice", "tenant_id")
-///         .of_type(ColumnType::String(StringLen::N(63)))
+/// /// Every post so far belonged to the one customer of the legacy app.
+/// fn posts() -> AddTenantColumn {
+///     AddTenantColumn::for_entity::<post::Entity>()
 ///         .backfill(Backfill::constant("acme"))
 ///         .default_from_setting()
 /// }
 ///
+/// /// A comment belongs to the tenant of its post.
+/// fn comments() -> Result<AddTenantColumn, DbErr> {
+///     Ok(AddTenantColumn::for_entity::<comment::Entity>()
+///         .backfill(Backfill::from_related::<comment::Entity, post::Entity>()?))
+/// }
+///
+/// #[derive(DeriveMigrationName)]
+/// pub struct AddTenants;
+///
 /// #[async_trait::async_trait]
-/// impl MigrationTrait for Migration {
+/// impl MigrationTrait for AddTenants {
 ///     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-///         step().up(manager).await
+///         posts().up(manager).await?; // parents first
+///         comments()?.up(manager).await?;
+///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").up(manager).await?;
+///         RlsPolicy::for_entity::<comment::Entity>().grant_to("app").up(manager).await
 ///     }
 ///     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-///         step().down(manager).await
+///         RlsPolicy::for_entity::<comment::Entity>().grant_to("app").down(manager).await?;
+///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").down(manager).await?;
+///         comments()?.down(manager).await?;
+///         posts().down(manager).await
 ///     }
 /// }
+///
+/// pub struct Migrator;
+///
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///         vec![Box::new(AddTenants)]
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), DbErr> {
+/// let db = sea_orm::Database::connect("postgres://owner@localhost/app").await?;
+/// Migrator::up(&db, None).await?;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct AddTenantColumn {
@@ -569,7 +600,7 @@ impl AddTenantColumn {
         Ok(vec![self.plan(backend)?.undo.to_string()])
     }
 
-    /// Runs the step in a migration's `up`. See the [module](self).
+    /// Runs the step in a migration's `up`. See [`AddTenantColumn`].
     pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         self.apply(manager.get_connection()).await
     }
