@@ -355,6 +355,22 @@ async fn postgres_refuses_rows_the_backfill_cannot_fill_and_changes_nothing() {
     assert!(err.to_string().contains("does not fit"), "{err}");
     assert!(!pg_has_column(admin, "note", "tenant_id").await);
     assert!(!pg_has_column(admin, "note", "org").await);
+    // A failure after ADD COLUMN (here: the index name is taken) rolls the
+    // whole step back.
+    admin
+        .execute_unprepared("CREATE INDEX note_tenant_id_tenant_idx ON note (id)")
+        .await
+        .expect("index");
+    admin
+        .execute_unprepared("DELETE FROM note")
+        .await
+        .expect("empty note");
+    let err = AddTenantColumn::new("note", "tenant_id")
+        .up(&manager)
+        .await
+        .expect_err("index name taken");
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert!(!pg_has_column(admin, "note", "tenant_id").await);
     // An integer constant into an integer column, in a schema of its own.
     admin
         .execute_unprepared(
@@ -485,6 +501,31 @@ async fn mysql_backfills_constant_and_from_parent() {
             .await,
             ["acme:a", "acme:b", "globex:g"],
             "{t}"
+        );
+
+        // A failure after ADD COLUMN (here: the index name is taken) drops
+        // the column again, since MySQL DDL cannot be rolled back.
+        db.execute_unprepared("CREATE TABLE tag (id int PRIMARY KEY, name varchar(50))")
+            .await
+            .expect("tag");
+        db.execute_unprepared("INSERT INTO tag VALUES (1, 'x')")
+            .await
+            .expect("tag row");
+        db.execute_unprepared("CREATE INDEX tag_tenant_id_tenant_idx ON tag (name)")
+            .await
+            .expect("index");
+        let err = AddTenantColumn::new("tag", "tenant_id")
+            .backfill(Backfill::constant("acme"))
+            .up(&manager)
+            .await
+            .expect_err("index name taken");
+        assert!(
+            err.to_string().contains("tag_tenant_id_tenant_idx"),
+            "{t}: {err}"
+        );
+        assert!(
+            !mysql_has_column(db, "tag", "tenant_id").await,
+            "{t}: undone"
         );
 
         comments
