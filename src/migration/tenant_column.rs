@@ -249,7 +249,8 @@ impl Backfill {
         }))
     }
 
-    /// The parent's tenant column, when it is named differently.
+    /// The parent's tenant column, when it is named differently (parent
+    /// backfills only; a constant backfill ignores it).
     pub fn parent_tenant_column(mut self, column: &str) -> Self {
         if let Source::Parent { tenant_column, .. } = &mut self.0 {
             *tenant_column = Some(column.to_owned());
@@ -258,7 +259,7 @@ impl Backfill {
     }
 
     /// The parent table's schema (Postgres; default: the child's schema,
-    /// else the `search_path`).
+    /// else the `search_path`). Parent backfills only.
     pub fn parent_schema(mut self, parent_schema: &str) -> Self {
         if let Source::Parent { schema, .. } = &mut self.0 {
             *schema = Some(parent_schema.to_owned());
@@ -381,7 +382,9 @@ impl AddTenantColumn {
         self
     }
 
-    /// The index's name: `<table>_<column>_tenant_idx`.
+    /// The index's name: `<table>_<column>_tenant_idx`. A name longer than
+    /// 63 bytes is refused ([`TenantError::Unsupported`]); use
+    /// [`without_index`](Self::without_index) and create the index yourself.
     pub fn index_name(&self) -> String {
         format!("{}_{}_tenant_idx", self.table, self.column)
     }
