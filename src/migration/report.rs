@@ -111,7 +111,7 @@ pub struct TargetReport {
     pub target: MigrationTarget,
     /// What happened.
     pub outcome: Outcome,
-    /// How long it took (zero when answered by the catalog query).
+    /// How long it took (next to nothing when the catalog answered).
     pub elapsed: Duration,
 }
 

@@ -9,8 +9,8 @@ use sea_orm::sqlx::mysql::MySqlConnection;
 use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::sqlx::{self, Connection};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
-    SqlxPostgresConnector, Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, SqlxPostgresConnector, Statement, TransactionOptions, TransactionTrait,
 };
 
 use super::report::Outcome;
@@ -225,6 +225,56 @@ pub(crate) async fn status(set: &MigrationSet, place: &Place<'_>) -> Outcome {
     }
 }
 
+/// Inspects, plans and runs inside `txn`, then commits. `None` (rolled
+/// back, nothing done) when a pending migration opted out of transactions.
+async fn migrate_in(
+    txn: DatabaseTransaction,
+    set: &MigrationSet,
+    dir: Direction,
+    guard: bool,
+) -> Result<Option<Outcome>, DbErr> {
+    let state = inspect(&txn, &set.table()).await?;
+    match plan(set, Some(dir), &state, guard) {
+        Plan::Done(outcome) => {
+            txn.rollback().await?;
+            Ok(Some(outcome))
+        }
+        Plan::Run { session: true, .. } => {
+            txn.rollback().await?;
+            Ok(None)
+        }
+        Plan::Run { names, .. } => {
+            match dir {
+                Direction::Up => (set.up_txn)(&txn, None).await?,
+                Direction::Down(n) => (set.down_txn)(&txn, n).await?,
+            }
+            txn.commit().await?;
+            Ok(Some(done(dir, names)))
+        }
+    }
+}
+
+/// Inspects, plans and runs on `db` with no transaction of ours around it
+/// (sea-orm-migration still wraps each migration where it would).
+async fn migrate_on(
+    db: &DatabaseConnection,
+    set: &MigrationSet,
+    dir: Direction,
+    guard: bool,
+) -> Result<Outcome, DbErr> {
+    let state = inspect(db, &set.table()).await?;
+    match plan(set, Some(dir), &state, guard) {
+        Plan::Done(outcome) => Ok(outcome),
+        Plan::Run { names, .. } => {
+            match dir {
+                Direction::Up => (set.up_db)(db, None).await?,
+                Direction::Down(n) => (set.down_db)(db, n).await?,
+            }
+            Ok(done(dir, names))
+        }
+    }
+}
+
 /// Postgres: one transaction per place (`SET LOCAL search_path`, an
 /// advisory transaction lock, every pending migration, commit), so a
 /// failure or a killed process leaves the place as it was.
@@ -244,30 +294,9 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
         lock_key(&place.lock_name)
     ));
     txn.execute_unprepared(&opener).await?;
-    let state = inspect(&txn, &set.table()).await?;
-    match plan(set, Some(dir), &state, place.guard_unmanaged) {
-        Plan::Done(outcome) => {
-            txn.rollback().await?;
-            Ok(outcome)
-        }
-        Plan::Run {
-            session: true,
-            names: _,
-        } => {
-            txn.rollback().await?;
-            run_pg_session(set, dir, place).await
-        }
-        Plan::Run {
-            names,
-            session: false,
-        } => {
-            match dir {
-                Direction::Up => (set.up_txn)(&txn, None).await?,
-                Direction::Down(n) => (set.down_txn)(&txn, n).await?,
-            }
-            txn.commit().await?;
-            Ok(done(dir, names))
-        }
+    match migrate_in(txn, set, dir, place.guard_unmanaged).await? {
+        Some(outcome) => Ok(outcome),
+        None => run_pg_session(set, dir, place).await,
     }
 }
 
@@ -299,25 +328,11 @@ async fn run_pg_session(
         .await
         .map_err(|e| DbErr::Custom(e.to_string()))?;
     let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-    let result = async {
-        db.execute_unprepared(&format!(
-            "SELECT pg_advisory_lock({})",
-            lock_key(&place.lock_name)
-        ))
-        .await?;
-        let state = inspect(&db, &set.table()).await?;
-        match plan(set, Some(dir), &state, place.guard_unmanaged) {
-            Plan::Done(outcome) => Ok(outcome),
-            Plan::Run { names, .. } => {
-                match dir {
-                    Direction::Up => (set.up_db)(&db, None).await?,
-                    Direction::Down(n) => (set.down_db)(&db, n).await?,
-                }
-                Ok(done(dir, names))
-            }
-        }
-    }
-    .await;
+    let lock = format!("SELECT pg_advisory_lock({})", lock_key(&place.lock_name));
+    let result = match db.execute_unprepared(&lock).await {
+        Ok(_) => migrate_on(&db, set, dir, place.guard_unmanaged).await,
+        Err(e) => Err(e),
+    };
     // Closing the connection ends the session: its lock and search_path go.
     let _ = db.close().await;
     result
@@ -335,34 +350,21 @@ async fn run_mysql(
     let mut lock = MySqlConnection::connect_with(&options)
         .await
         .map_err(|e| DbErr::Custom(e.to_string()))?;
-    let result = async {
-        let got: Option<i64> = sqlx::query_scalar(
-            "SELECT GET_LOCK(CONCAT('sot_migrate_', SHA1(CONCAT(IFNULL(DATABASE(), ''), ':', ?))), ?)",
-        )
-        .bind(&place.lock_name)
-        .bind(place.lock_wait.as_secs().max(1) as i64)
-        .fetch_one(&mut lock)
-        .await
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
-        if got != Some(1) {
-            return Ok(fail(
-                "migrating",
-                "another runner held the migration lock for longer than the lock wait",
-            ));
-        }
-        let state = inspect(place.db, &set.table()).await?;
-        match plan(set, Some(dir), &state, place.guard_unmanaged) {
-            Plan::Done(outcome) => Ok(outcome),
-            Plan::Run { names, .. } => {
-                match dir {
-                    Direction::Up => (set.up_db)(place.db, None).await?,
-                    Direction::Down(n) => (set.down_db)(place.db, n).await?,
-                }
-                Ok(done(dir, names))
-            }
-        }
-    }
+    let got: Result<Option<i64>, _> = sqlx::query_scalar(
+        "SELECT GET_LOCK(CONCAT('sot_migrate_', SHA1(CONCAT(IFNULL(DATABASE(), ''), ':', ?))), ?)",
+    )
+    .bind(&place.lock_name)
+    .bind(place.lock_wait.as_secs().max(1) as i64)
+    .fetch_one(&mut lock)
     .await;
+    let result = match got {
+        Ok(Some(1)) => migrate_on(place.db, set, dir, place.guard_unmanaged).await,
+        Ok(_) => Ok(fail(
+            "migrating",
+            "another runner held the migration lock for longer than the lock wait",
+        )),
+        Err(e) => Err(DbErr::Custom(e.to_string())),
+    };
     // Closing the session releases the named lock.
     let _ = lock.close().await;
     result
@@ -370,6 +372,8 @@ async fn run_mysql(
 
 /// SQLite: one `BEGIN IMMEDIATE` transaction per database (it takes the
 /// write lock first, so a second runner waits, then finds nothing to do).
+/// A migration that must run outside a transaction (VACUUM, some PRAGMAs)
+/// makes sea-orm-migration run the database's migrations on the pool.
 async fn run_sqlite(
     set: &MigrationSet,
     dir: Direction,
@@ -382,36 +386,9 @@ async fn run_sqlite(
             ..Default::default()
         })
         .await?;
-    let state = inspect(&txn, &set.table()).await?;
-    match plan(set, Some(dir), &state, place.guard_unmanaged) {
-        Plan::Done(outcome) => {
-            txn.rollback().await?;
-            Ok(outcome)
-        }
-        Plan::Run {
-            names,
-            session: true,
-        } => {
-            // A migration that must run outside a transaction (VACUUM, some
-            // PRAGMAs): sea-orm-migration runs it on the pool.
-            txn.rollback().await?;
-            match dir {
-                Direction::Up => (set.up_db)(place.db, None).await?,
-                Direction::Down(n) => (set.down_db)(place.db, n).await?,
-            }
-            Ok(done(dir, names))
-        }
-        Plan::Run {
-            names,
-            session: false,
-        } => {
-            match dir {
-                Direction::Up => (set.up_txn)(&txn, None).await?,
-                Direction::Down(n) => (set.down_txn)(&txn, n).await?,
-            }
-            txn.commit().await?;
-            Ok(done(dir, names))
-        }
+    match migrate_in(txn, set, dir, place.guard_unmanaged).await? {
+        Some(outcome) => Ok(outcome),
+        None => migrate_on(place.db, set, dir, place.guard_unmanaged).await,
     }
 }
 
