@@ -176,6 +176,23 @@ impl MigrationTrait for SlowStep {
     }
 }
 
+/// Fails where a table named `poison2` exists.
+struct Checkpoint;
+impl MigrationName for Checkpoint {
+    fn name(&self) -> &str {
+        "m4_checkpoint"
+    }
+}
+#[async_trait::async_trait]
+impl MigrationTrait for Checkpoint {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_table("poison2").await? {
+            return Err(DbErr::Migration("checkpoint refused".into()));
+        }
+        Ok(())
+    }
+}
+
 struct V2;
 impl MigratorTrait for V2 {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -200,6 +217,17 @@ impl MigratorTrait for V4 {
             Box::new(CreateLabel),
             Box::new(AddPinned),
             Box::new(IndexBody),
+        ]
+    }
+}
+struct V3Checked;
+impl MigratorTrait for V3Checked {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateNote),
+            Box::new(CreateLabel),
+            Box::new(AddPinned),
+            Box::new(Checkpoint),
         ]
     }
 }
@@ -532,6 +560,53 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
             "{t}: {stopped}"
         );
 
+        deprovision_all(&tenancy).await;
+        dbs.cleanup();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_several_pending_migrations_gets_all_or_none() {
+    // Transactional DDL only: MySQL commits each migration as it goes.
+    each_backend_of(&[Kind::Sqlite, Kind::Postgres], async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t, &dbs);
+        provision(&tenancy, 2).await;
+        tenant_sql(&tenancy, &tenant(2), "CREATE TABLE poison2 (id INTEGER)")
+            .await
+            .expect("poison");
+        let report = tenancy
+            .migrations()
+            .migrator::<V3Checked>()
+            .keep_going()
+            .up()
+            .await
+            .expect("up");
+        assert_eq!(
+            outcome(&report, &tenant(1)),
+            &Outcome::Applied(names(&["m3_add_pinned", "m4_checkpoint"])),
+            "{t}"
+        );
+        assert!(
+            matches!(outcome(&report, &tenant(2)), Outcome::Failed(_)),
+            "{t}"
+        );
+        // m3 succeeded in t002 before m4 failed: it rolled back with it.
+        assert!(
+            !has_pinned(&tenancy, &tenant(2)).await,
+            "{t}: m3 rolled back"
+        );
+        assert_eq!(
+            count(
+                &tenancy,
+                &tenant(2),
+                "SELECT COUNT(*) FROM seaql_migrations"
+            )
+            .await,
+            2,
+            "{t}"
+        );
         deprovision_all(&tenancy).await;
         dbs.cleanup();
     })
