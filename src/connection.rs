@@ -1223,8 +1223,9 @@ impl TenantPool {
     /// waiting for a pooled connection, but not for a permit of
     /// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant)), a
     /// whole stream, or, in a [`TenantTransaction`], its `begin`, each
-    /// statement, and its commit or rollback. A statement that fails or is
-    /// cancelled is counted too.
+    /// statement, and its `commit` or `rollback` (a transaction dropped
+    /// without either is rolled back by SeaORM in the background, untimed).
+    /// A statement that fails or is cancelled is counted too.
     ///
     /// The hook runs on the task that ran the statement, so keep it short
     /// and non-blocking (an atomic add, a metrics counter), and do not let

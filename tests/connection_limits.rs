@@ -417,3 +417,59 @@ async fn the_database_time_hook_sees_each_tenant() {
     })
     .await;
 }
+
+/// The axum `TenantDb` extractor hands out the pool's connections, so the
+/// cap and the hook apply to a request's database work.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn tenant_db_connections_carry_the_pool_limits() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use sea_orm_tenant::http::{TenantDb, TenantLayer, TenantResolver};
+    use tower::ServiceExt;
+
+    let db = sea_orm::Database::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    let pool = TenantPool::new(db)
+        .max_concurrent_per_tenant(1)
+        .concurrency_wait(Duration::ZERO)
+        .on_database_time(move |t, _| sink.lock().expect("lock").push(t.to_string()));
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(|TenantDb(conn): TenantDb| async move {
+                let txn = conn.begin().await.expect("first transaction");
+                let second = conn.begin().await;
+                txn.rollback().await.expect("rollback");
+                match second {
+                    Err(err) if TenantError::is_busy(&err) => "busy",
+                    _ => "not capped",
+                }
+            }),
+        )
+        .layer(TenantLayer::new(
+            TenantResolver::new().header("x-tenant-id"),
+        ))
+        .with_state(pool);
+    let response = app
+        .oneshot(
+            Request::builder()
+                .uri("/")
+                .header("x-tenant-id", "acme")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"busy");
+    // The transaction's begin and its rollback, both acme's.
+    assert_eq!(*seen.lock().expect("lock"), ["acme", "acme"]);
+}
