@@ -131,7 +131,7 @@ impl std::fmt::Debug for TenantConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantConnection")
             .field("tenant", &self.tenant)
-            .field("backend", &self.db.get_database_backend())
+            .field("backend", &Backend(&self.db))
             .field("hot_tenants", &self.hot.is_some())
             .field("isolation", &self.level)
             .field("statement_timeout", &self.timeout)
@@ -906,6 +906,19 @@ impl TenantTransaction {
     }
 }
 
+/// The backend of a connection for `Debug`, without SeaORM's panic on a
+/// disconnected one (`DatabaseConnection::default()`).
+struct Backend<'a>(&'a DatabaseConnection);
+
+impl std::fmt::Debug for Backend<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.inner {
+            DatabaseConnectionType::Disconnected => f.write_str("Disconnected"),
+            _ => std::fmt::Debug::fmt(&self.0.get_database_backend(), f),
+        }
+    }
+}
+
 /// Checks a tenant id against the tenant column's type.
 type TenantCheck = Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Sync>;
 
@@ -966,7 +979,7 @@ const DEFAULT_CONCURRENCY_WAIT: Duration = Duration::from_secs(30);
 impl std::fmt::Debug for TenantPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantPool")
-            .field("backend", &self.db.get_database_backend())
+            .field("backend", &Backend(&self.db))
             .field("parked", &self.parked())
             .field("statement_timeout", &self.timeout.is_some())
             .field("limits", &self.limits)
@@ -1174,12 +1187,13 @@ impl TenantPool {
     /// let globex = tenants.connection(&TenantId::from("globex"))?;
     ///
     /// let txn = acme.begin().await?; // acme's one permit
-    /// let err = acme.begin().await.unwrap_err();
+    /// let err = acme.begin().await.unwrap_err(); // refused before taking a connection
     /// assert!(TenantError::is_busy(&err));
-    /// let other = globex.begin().await?; // globex is not affected
-    /// drop((txn, other));
-    /// let again = acme.begin().await?; // the permit came back with the drop
+    /// drop(txn); // rolled back: the permit comes back
+    /// let again = acme.begin().await?;
     /// # drop(again);
+    /// let other = globex.begin().await?; // globex has permits of its own
+    /// # drop(other);
     /// # Ok(())
     /// # }
     /// ```
