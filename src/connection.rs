@@ -118,9 +118,9 @@ pub struct TenantConnection {
     schema: Option<Arc<str>>,
     /// `SET LOCAL statement_timeout` of every transaction (Postgres).
     timeout: Option<Duration>,
-    /// The `SET LOCAL`s after the tenant's (`search_path`,
-    /// `statement_timeout`) for transactions opened with `begin()`.
-    txn_tail: Option<Arc<str>>,
+    /// `SET LOCAL search_path …` for transactions opened with `begin()`
+    /// (schema per tenant, Postgres).
+    search_path: Option<Arc<str>>,
     /// The per-tenant cap and the database-time hook of the pool.
     limits: Limits,
     /// The isolation level, for tracing spans.
@@ -156,7 +156,6 @@ impl TenantConnection {
 
     fn with_timeout(db: DatabaseConnection, tenant: TenantId, timeout: Option<Duration>) -> Self {
         let begin = Begin::opener(&tenant, None, timeout);
-        let txn_tail = timeout.map(|t| Arc::from(pg::statement_timeout_sql(t)));
         TenantConnection {
             db,
             tenant,
@@ -164,7 +163,7 @@ impl TenantConnection {
             hot: None,
             schema: None,
             timeout,
-            txn_tail,
+            search_path: None,
             limits: Limits::default(),
             level: "shared_schema",
         }
@@ -222,7 +221,10 @@ impl TenantConnection {
     /// Builds the transaction opener from the tenant, schema and timeout.
     fn rebuild_opener(&mut self) {
         self.begin = Begin::opener(&self.tenant, self.schema.as_deref(), self.timeout);
-        self.txn_tail = pg::local_settings(self.schema.as_deref(), self.timeout).map(Arc::from);
+        self.search_path = self
+            .schema
+            .as_deref()
+            .map(|schema| Arc::from(pg::search_path_sql(schema)));
     }
 
     /// Sets the isolation level reported in tracing spans.
@@ -452,8 +454,8 @@ impl TenantConnection {
             let _meter = self.limits.meter(&self.tenant, None);
             let txn = open.await?;
             if self.pg_pool().is_some() {
-                set_tenant(&txn, &self.tenant).await?;
-                if let Some(sql) = &self.txn_tail {
+                set_tenant(&txn, &self.tenant, self.timeout).await?;
+                if let Some(sql) = &self.search_path {
                     txn.execute_unprepared(sql).await?;
                 }
             }
@@ -468,13 +470,27 @@ impl TenantConnection {
     }
 }
 
-/// `set_config('app.tenant_id', $1, true)` in an open transaction.
-async fn set_tenant(txn: &DatabaseTransaction, tenant: &TenantId) -> Result<(), DbErr> {
-    let stmt = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT set_config('app.tenant_id', $1, true)",
-        [tenant.as_str().into_owned().into()],
-    );
+/// `set_config('app.tenant_id', $1, true)` in an open transaction, and
+/// with a timeout `set_config('statement_timeout', $2, true)` (the same as
+/// `SET LOCAL`) in the same statement.
+async fn set_tenant(
+    txn: &DatabaseTransaction,
+    tenant: &TenantId,
+    timeout: Option<Duration>,
+) -> Result<(), DbErr> {
+    let id = tenant.as_str().into_owned().into();
+    let stmt = match timeout {
+        None => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [id],
+        ),
+        Some(timeout) => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)",
+            [id, pg::timeout_millis(timeout).to_string().into()],
+        ),
+    };
     txn.execute_raw(stmt).await.map(|_| ())
 }
 
@@ -679,9 +695,13 @@ impl TransactionTrait for TenantConnection {
 /// [`DatabaseTransaction`] with the tenant set in it (on Postgres).
 ///
 /// Commit, rollback, drop (rolls back) and nested `begin` (a savepoint)
-/// behave exactly as in SeaORM. The tenant setting is made right after
-/// `BEGIN`, before any savepoint, so rolling a savepoint back keeps it, and
-/// it ends with the transaction.
+/// behave exactly as in SeaORM. The tenant setting (and the connection's
+/// `statement_timeout`, if any) is made right after `BEGIN`, before any
+/// savepoint, so rolling a savepoint back keeps it, and it ends with the
+/// transaction. Under a per-tenant cap
+/// ([`TenantPool::max_concurrent_per_tenant`]) the transaction holds one
+/// of the tenant's permits until commit, rollback or drop; its statements
+/// and savepoints take none.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, TransactionSession, TransactionTrait};
@@ -937,6 +957,13 @@ type TenantCheck = Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Syn
 /// connection pins one server connection while parked). Transactions
 /// opened with [`TransactionTrait::begin`] work as in
 /// [`TenantConnection::new`].
+///
+/// Noisy neighbours: [`statement_timeout`](Self::statement_timeout) /
+/// [`statement_timeout_for`](Self::statement_timeout_for) (Postgres),
+/// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant) and
+/// [`on_database_time`](Self::on_database_time) apply to every connection
+/// the pool hands out (so to the `http` feature's `TenantDb` too). All are
+/// off by default, and off they cost nothing on the statement path.
 ///
 /// Parked connections are taken from the shared pool: at most
 /// [`HotTenants::max_parked`] (half of the pool by default), and one is
