@@ -68,7 +68,6 @@ use sea_orm::{
 use hot::HotSet;
 pub use hot::HotTenants;
 use limits::{DbTimeHook, Gate, Limits, Meter, Permit};
-pub(crate) use pg::search_path_sql;
 use pg::{Begin, Lease, Op, Out};
 use tracing::Instrument;
 

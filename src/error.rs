@@ -122,6 +122,21 @@ pub enum TenantError {
         limit: usize,
     },
 
+    /// A migration adding a tenant column found rows its backfill cannot
+    /// fill (no parent row, or a parent without a tenant; or rows exist and
+    /// no backfill was given). The table was left as it was.
+    #[error(
+        "tenant: cannot add tenant column `{table}`.`{column}`: {rows} row(s) would stay NULL after the backfill; nothing was changed"
+    )]
+    Backfill {
+        /// The table the column was to be added to.
+        table: String,
+        /// The tenant column.
+        column: String,
+        /// How many rows the backfill leaves without a tenant.
+        rows: i64,
+    },
+
     /// The database refused a tenancy operation (provisioning, opening a
     /// tenant's pool, the tenant registry).
     #[error("tenant: database error while {context}: {message}")]

@@ -46,9 +46,9 @@ pub mod citus;
 mod connection;
 mod context;
 mod error;
-pub mod migration;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod migration;
 pub mod rls;
 mod scope;
 mod tenancy;

@@ -261,7 +261,7 @@ impl RlsPolicy {
 }
 
 /// The Postgres type name for a tenant column type.
-fn sql_type(column_type: &ColumnType) -> &'static str {
+pub(crate) fn sql_type(column_type: &ColumnType) -> &'static str {
     match column_type {
         ColumnType::TinyInteger | ColumnType::SmallInteger | ColumnType::TinyUnsigned => "smallint",
         ColumnType::Integer | ColumnType::SmallUnsigned => "integer",

@@ -15,8 +15,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{ColumnDef, Expr, ExprTrait, OnConflict, Order, Query, Table};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionSession,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionSession, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use tracing::Instrument;
@@ -24,6 +23,7 @@ use tracing::Instrument;
 use database::{OpenError, PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 
+use crate::migration::{self, MigrationSet};
 use crate::{
     TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
 };
@@ -80,21 +80,7 @@ impl fmt::Display for Placement {
 
 type UrlFor = Arc<dyn Fn(&TenantId) -> String + Send + Sync>;
 type Resolver = Arc<dyn Fn(&TenantId) -> Option<Placement> + Send + Sync>;
-type MigrateDb = for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, Result<(), DbErr>>;
-type MigrateTxn = for<'a> fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>>;
 type DeleteRows = for<'a> fn(&'a TenantTransaction) -> BoxFuture<'a, Result<(), DbErr>>;
-
-fn migrate_db<M: MigratorTrait + 'static>(
-    db: &DatabaseConnection,
-) -> BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(M::up(db, None))
-}
-
-fn migrate_txn<M: MigratorTrait + 'static>(
-    txn: &DatabaseTransaction,
-) -> BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(M::up(txn, None))
-}
 
 fn delete_rows<E: TenantEntity>(txn: &TenantTransaction) -> BoxFuture<'_, Result<(), DbErr>> {
     Box::pin(async move {
@@ -153,7 +139,7 @@ pub struct Tenancy {
     url_for: Option<UrlFor>,
     resolver: Option<Resolver>,
     naming: Naming,
-    migrate: Option<(MigrateDb, MigrateTxn)>,
+    migrate: Option<MigrationSet>,
     tables: Vec<DeleteRows>,
     limits: PoolLimits,
     max_pools: u64,
@@ -338,7 +324,7 @@ impl Tenancy {
     /// # let _ = tenancy;
     /// ```
     pub fn with_migrator<M: MigratorTrait + 'static>(mut self) -> Self {
-        self.migrate = Some((migrate_db::<M>, migrate_txn::<M>));
+        self.migrate = Some(MigrationSet::of::<M>());
         self
     }
 
@@ -432,6 +418,54 @@ impl Tenancy {
             }
         };
         Ok(conn.with_level(placement.as_str()))
+    }
+
+    /// The migrator of [`with_migrator`](Self::with_migrator).
+    pub(crate) fn migration_set(&self) -> Option<MigrationSet> {
+        self.migrate
+    }
+
+    /// The level new tenants get unless the resolver says otherwise.
+    pub(crate) fn default_placement(&self) -> Placement {
+        self.default
+    }
+
+    /// The shared database, or `Unsupported`.
+    pub(crate) fn shared_db(&self) -> Result<&DatabaseConnection, TenantError> {
+        self.shared()
+    }
+
+    /// The validated schema of a schema-per-tenant tenant.
+    pub(crate) fn schema_name(&self, tenant: &TenantId) -> Result<SchemaName, TenantError> {
+        self.schema_of(tenant)
+    }
+
+    /// A pool for migrating a tenant's database: the cached one when it is
+    /// open, else a one-connection pool of its own (`true`: the caller
+    /// closes it), so a run over thousands of databases holds only as many
+    /// connections as it migrates at once.
+    pub(crate) async fn migration_pool(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(DatabaseConnection, bool), TenantError> {
+        if let Some(db) = self.pools.get(tenant).await {
+            return Ok((db, false));
+        }
+        let (url, target) = self.target(tenant)?;
+        let limits = PoolLimits {
+            max_connections: 1,
+            idle: Duration::from_secs(60),
+        };
+        match database::open(&url, &target, limits).await {
+            Ok(db) => Ok((db, true)),
+            Err(OpenError::Unknown) => Err(TenantError::UnknownTenant(tenant.to_string())),
+            Err(OpenError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
+    pub(crate) async fn placement_of(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
+        self.registered(tenant).await
     }
 
     fn shared(&self) -> Result<&DatabaseConnection, TenantError> {
@@ -557,11 +591,10 @@ impl Tenancy {
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
         }
-        let migrate = |e| TenantError::db(format!("migrating tenant `{tenant}`"), e);
         match placement {
             Placement::SharedSchema => {
-                if let Some((up, _)) = self.migrate {
-                    up(self.shared()?).await.map_err(migrate)?;
+                if let Some(set) = &self.migrate {
+                    migration::provision_one(set, tenant, self.shared()?, None, false).await?;
                 }
             }
             Placement::SchemaPerTenant => {
@@ -573,21 +606,16 @@ impl Tenancy {
                 ))
                 .await
                 .map_err(|e| TenantError::db("creating a tenant schema", e))?;
-                if let Some((_, up)) = self.migrate {
-                    let txn = db.begin().await.map_err(migrate)?;
-                    txn.execute_unprepared(&crate::connection::search_path_sql(schema.as_str()))
-                        .await
-                        .map_err(migrate)?;
-                    up(&txn).await.map_err(migrate)?;
-                    txn.commit().await.map_err(migrate)?;
+                if let Some(set) = &self.migrate {
+                    migration::provision_one(set, tenant, db, Some(&schema), true).await?;
                 }
             }
             Placement::DatabasePerTenant => {
                 let (_, target) = self.target(tenant)?;
                 target.create().await?;
-                if let Some((up, _)) = self.migrate {
+                if let Some(set) = &self.migrate {
                     let pool = self.pool(tenant).await?;
-                    up(&pool).await.map_err(migrate)?;
+                    migration::provision_one(set, tenant, &pool, None, true).await?;
                 }
             }
         }

@@ -30,8 +30,11 @@ use sea_orm::{
 use sea_orm_tenant::doc_entities::{comment, country, post, post_tag, tag};
 
 pub mod entities;
+pub mod tenant_dbs;
 
 pub use entities::{document, handle, ledger};
+#[allow(unused_imports)]
+pub use tenant_dbs::{Databases, env};
 
 /// The prefix of every database (and SQLite file) the harness creates.
 pub const DB_PREFIX: &str = "sot_";

@@ -1,0 +1,180 @@
+//! What a run across tenants returns: one [`TargetReport`] per schema or
+//! database, gathered in a [`MigrationReport`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Placement, TenantError, TenantId};
+
+/// Where one set of migrations ran.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MigrationTarget {
+    /// The global migrator ([`TenantMigrations::global`](super::TenantMigrations::global))
+    /// in the shared database. Migrated once, first.
+    Global,
+    /// The tenants' migrator in the shared database (its `public` schema on Postgres): global
+    /// tables, and the tables of every shared-schema tenant. Migrated once.
+    Shared,
+    /// One tenant's schema or database.
+    Tenant(TenantId, Placement),
+}
+
+impl MigrationTarget {
+    /// The tenant, unless this is the shared target.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            MigrationTarget::Global | MigrationTarget::Shared => None,
+            MigrationTarget::Tenant(t, _) => Some(t),
+        }
+    }
+}
+
+impl fmt::Display for MigrationTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrationTarget::Global => f.write_str("(global)"),
+            MigrationTarget::Shared => f.write_str("(shared)"),
+            MigrationTarget::Tenant(t, _) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// What happened to one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// `up`: these migrations were applied, in order, and committed.
+    Applied(Vec<String>),
+    /// `down`: these migrations were rolled back, in order, and committed.
+    RolledBack(Vec<String>),
+    /// Nothing to do.
+    UpToDate,
+    /// `status`: what is applied and what is pending, in migrator order.
+    Status {
+        /// Applied migrations.
+        applied: Vec<String>,
+        /// Pending migrations.
+        pending: Vec<String>,
+    },
+    /// The schema or database holds tables but no version table: it was
+    /// not made by this migrator (created by hand, or by another tool), so
+    /// it was left exactly as it was.
+    Unmanaged {
+        /// How many tables it holds.
+        tables: u64,
+    },
+    /// It failed and was rolled back (where the backend has transactional
+    /// DDL: Postgres and SQLite). A rerun retries it.
+    Failed(TenantError),
+    /// Not attempted: an earlier failure stopped the run.
+    Skipped,
+}
+
+impl Outcome {
+    /// True for [`Failed`](Self::Failed) and [`Unmanaged`](Self::Unmanaged).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::Unmanaged { .. })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Applied(m) => write!(f, "applied {}", m.join(", ")),
+            Outcome::RolledBack(m) => write!(f, "rolled back {}", m.join(", ")),
+            Outcome::UpToDate => f.write_str("up to date"),
+            Outcome::Status { applied, pending } => write!(
+                f,
+                "{} applied, {} pending{}",
+                applied.len(),
+                pending.len(),
+                if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", pending.join(", "))
+                }
+            ),
+            Outcome::Unmanaged { tables } => write!(
+                f,
+                "left alone: {tables} table(s) but no version table (not created by this migrator)"
+            ),
+            Outcome::Failed(e) => write!(f, "failed: {e}"),
+            Outcome::Skipped => f.write_str("skipped (the run stopped at an earlier failure)"),
+        }
+    }
+}
+
+/// One target's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetReport {
+    /// The schema or database.
+    pub target: MigrationTarget,
+    /// What happened.
+    pub outcome: Outcome,
+    /// How long it took (zero when answered by the catalog query).
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for TargetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.target, self.outcome)
+    }
+}
+
+/// The result of a run: one [`TargetReport`] per target, the global and
+/// shared targets first, then tenants ordered by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Every target, in order.
+    pub targets: Vec<TargetReport>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+impl MigrationReport {
+    /// True when no target failed or was left alone or skipped.
+    pub fn is_ok(&self) -> bool {
+        self.targets
+            .iter()
+            .all(|t| !t.outcome.is_failure() && t.outcome != Outcome::Skipped)
+    }
+
+    /// The targets that failed (or were left alone as unmanaged).
+    pub fn failures(&self) -> impl Iterator<Item = &TargetReport> {
+        self.targets.iter().filter(|t| t.outcome.is_failure())
+    }
+
+    /// The report of one tenant.
+    pub fn tenant(&self, tenant: &TenantId) -> Option<&TargetReport> {
+        self.targets
+            .iter()
+            .find(|t| t.target.tenant() == Some(tenant))
+    }
+
+    /// The report of the shared target, if it ran.
+    pub fn shared(&self) -> Option<&TargetReport> {
+        self.targets
+            .iter()
+            .find(|t| t.target == MigrationTarget::Shared)
+    }
+
+    /// How many targets ended with an outcome like `pred`.
+    pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
+        self.targets.iter().filter(|t| pred(&t.outcome)).count()
+    }
+}
+
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let applied = self.count(|o| matches!(o, Outcome::Applied(_) | Outcome::RolledBack(_)));
+        let current = self.count(|o| matches!(o, Outcome::UpToDate));
+        let failed = self.count(Outcome::is_failure);
+        let skipped = self.count(|o| matches!(o, Outcome::Skipped));
+        write!(
+            f,
+            "{} target(s) in {:.2?}: {applied} changed, {current} up to date, {failed} failed, {skipped} skipped",
+            self.targets.len(),
+            self.elapsed
+        )
+    }
+}

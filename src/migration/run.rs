@@ -1,0 +1,546 @@
+//! Migrating one schema or database: under a lock, in a transaction where
+//! the backend has transactional DDL, and never over tables the migrator
+//! did not make.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::{Alias, Order, Query};
+use sea_orm::sqlx::mysql::MySqlConnection;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::sqlx::{self, Connection};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
+    SqlxPostgresConnector, Statement, TransactionOptions, TransactionTrait,
+};
+
+use super::report::Outcome;
+use super::set::MigrationSet;
+use crate::SchemaName;
+
+/// Which way a run goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back this many applied migrations (all when `None`).
+    Down(Option<u32>),
+}
+
+/// One schema or database to migrate.
+pub(crate) struct Place<'a> {
+    /// The shared database, or the tenant's own pool.
+    pub(crate) db: &'a DatabaseConnection,
+    /// The tenant's Postgres schema (schema per tenant only).
+    pub(crate) schema: Option<&'a SchemaName>,
+    /// Refuse a schema or database that holds tables but no version table.
+    pub(crate) guard_unmanaged: bool,
+    /// Names the lock: two runners on the same name take turns.
+    pub(crate) lock_name: String,
+    /// How long to wait for a lock (the other runner's, or a table's).
+    pub(crate) lock_wait: Duration,
+}
+
+/// What a schema or database holds, as far as migrations care.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct State {
+    /// It has the version table.
+    pub(crate) versioned: bool,
+    /// How many other tables it has.
+    pub(crate) others: u64,
+    /// The versions recorded in the version table.
+    pub(crate) applied: Vec<String>,
+}
+
+/// What to do about a [`State`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Nothing to run; this is the outcome.
+    Done(Outcome),
+    /// Run these migrations (in this order); `session` when one of them
+    /// opted out of transactions.
+    Run { names: Vec<String>, session: bool },
+}
+
+fn fail(context: &str, err: impl std::fmt::Display) -> Outcome {
+    Outcome::Failed(crate::TenantError::db(context, err))
+}
+
+/// Decides what to do, from what is there. Pure: unit-tested below.
+pub(crate) fn plan(set: &MigrationSet, dir: Option<Direction>, state: &State, guard: bool) -> Plan {
+    if guard && !state.versioned && state.others > 0 {
+        return Plan::Done(Outcome::Unmanaged {
+            tables: state.others,
+        });
+    }
+    let steps = set.steps();
+    if let Some(unknown) = state
+        .applied
+        .iter()
+        .find(|v| !steps.iter().any(|s| &s.name == *v))
+    {
+        return Plan::Done(fail(
+            "checking migrations",
+            format!("migration `{unknown}` is applied here but is not in the migrator"),
+        ));
+    }
+    let is_applied = |name: &str| state.applied.iter().any(|a| a == name);
+    let (applied, pending): (Vec<_>, Vec<_>) = steps.iter().partition(|s| is_applied(&s.name));
+    let run = match dir {
+        None => {
+            return Plan::Done(Outcome::Status {
+                applied: applied.iter().map(|s| s.name.clone()).collect(),
+                pending: pending.iter().map(|s| s.name.clone()).collect(),
+            });
+        }
+        Some(Direction::Up) => pending,
+        Some(Direction::Down(n)) => {
+            let n = n.map_or(usize::MAX, |n| n as usize);
+            applied.into_iter().rev().take(n).collect()
+        }
+    };
+    if run.is_empty() {
+        return Plan::Done(Outcome::UpToDate);
+    }
+    Plan::Run {
+        session: run.iter().any(|s| s.no_transaction),
+        names: run.into_iter().map(|s| s.name.clone()).collect(),
+    }
+}
+
+fn done(dir: Direction, names: Vec<String>) -> Outcome {
+    match dir {
+        Direction::Up => Outcome::Applied(names),
+        Direction::Down(_) => Outcome::RolledBack(names),
+    }
+}
+
+/// The Postgres advisory lock key a runner takes while it migrates a
+/// schema (`lock_name` is the schema name, e.g. `tenant_acme`): a stable
+/// 64-bit FNV-1a hash, the same in every process and release, so
+/// operators can find a running migration in `pg_locks`.
+///
+/// ```
+/// use sea_orm_tenant::migration::lock_key;
+/// assert_eq!(lock_key("tenant_acme"), lock_key("tenant_acme"));
+/// assert_ne!(lock_key("tenant_acme"), lock_key("tenant_acne"));
+/// ```
+pub fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "sea_orm_tenant:migrate:".bytes().chain(name.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Reads the [`State`] of the connection's current schema or database.
+pub(crate) async fn inspect<C: ConnectionTrait>(conn: &C, table: &str) -> Result<State, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT count(*) FILTER (WHERE c.relname <> $1) AS others, \
+                    count(*) FILTER (WHERE c.relname = $1) AS versioned \
+             FROM pg_catalog.pg_class c \
+             WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()) \
+               AND c.relkind IN ('r', 'p')"
+        }
+        DbBackend::MySql => {
+            "SELECT CAST(COALESCE(SUM(table_name <> ?), 0) AS SIGNED) AS others, \
+                    CAST(COALESCE(SUM(table_name = ?), 0) AS SIGNED) AS versioned \
+             FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'"
+        }
+        _ => {
+            "SELECT COALESCE(SUM(name <> ?), 0) AS others, COALESCE(SUM(name = ?), 0) AS versioned \
+             FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+    };
+    let values: Vec<sea_orm::Value> = match backend {
+        DbBackend::Postgres => vec![table.into()],
+        _ => vec![table.into(), table.into()],
+    };
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the catalog returned no row".into()))?;
+    let others: i64 = row.try_get("", "others")?;
+    let versioned: i64 = row.try_get("", "versioned")?;
+    let mut state = State {
+        versioned: versioned > 0,
+        others: others.max(0) as u64,
+        applied: Vec::new(),
+    };
+    if state.versioned {
+        state.applied = applied(conn, table).await?;
+    }
+    Ok(state)
+}
+
+/// The versions in the version table of the current schema.
+async fn applied<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String>, DbErr> {
+    let select = Query::select()
+        .column("version")
+        .from(Alias::new(table))
+        .order_by("version", Order::Asc)
+        .to_owned();
+    conn.query_all(&select)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect()
+}
+
+/// Migrates one place; every error ends up in the outcome.
+pub(crate) async fn run(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Outcome {
+    let result = match place.db.get_database_backend() {
+        DbBackend::Postgres => run_pg(set, dir, place).await,
+        DbBackend::MySql => run_mysql(set, dir, place).await,
+        _ => run_sqlite(set, dir, place).await,
+    };
+    result.unwrap_or_else(|e| fail("migrating", e))
+}
+
+/// Reads the status of one place (no lock, no change).
+pub(crate) async fn status(set: &MigrationSet, place: &Place<'_>) -> Outcome {
+    let state = match place.schema {
+        Some(schema) => {
+            async {
+                let txn = place.db.begin().await?;
+                txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", schema.pg_quoted()))
+                    .await?;
+                let state = inspect(&txn, &set.table()).await;
+                txn.rollback().await?;
+                state
+            }
+            .await
+        }
+        None => inspect(place.db, &set.table()).await,
+    };
+    match state {
+        Ok(state) => match plan(set, None, &state, place.guard_unmanaged) {
+            Plan::Done(outcome) => outcome,
+            Plan::Run { .. } => Outcome::UpToDate,
+        },
+        Err(e) => fail("reading migration status", e),
+    }
+}
+
+/// Postgres: one transaction per place (`SET LOCAL search_path`, an
+/// advisory transaction lock, every pending migration, commit), so a
+/// failure or a killed process leaves the place as it was.
+async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result<Outcome, DbErr> {
+    let txn = place.db.begin().await?;
+    let mut opener = String::new();
+    if let Some(schema) = place.schema {
+        opener.push_str(&format!(
+            "SET LOCAL search_path TO {}; ",
+            schema.pg_quoted()
+        ));
+    }
+    // Both values are numbers we format; the lock waits for another runner.
+    opener.push_str(&format!(
+        "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({})",
+        place.lock_wait.as_millis().max(1),
+        lock_key(&place.lock_name)
+    ));
+    txn.execute_unprepared(&opener).await?;
+    let state = inspect(&txn, &set.table()).await?;
+    match plan(set, Some(dir), &state, place.guard_unmanaged) {
+        Plan::Done(outcome) => {
+            txn.rollback().await?;
+            Ok(outcome)
+        }
+        Plan::Run {
+            session: true,
+            names: _,
+        } => {
+            txn.rollback().await?;
+            run_pg_session(set, dir, place).await
+        }
+        Plan::Run {
+            names,
+            session: false,
+        } => {
+            match dir {
+                Direction::Up => (set.up_txn)(&txn, None).await?,
+                Direction::Down(n) => (set.down_txn)(&txn, n).await?,
+            }
+            txn.commit().await?;
+            Ok(done(dir, names))
+        }
+    }
+}
+
+/// Postgres, when a migration opted out of transactions: a connection of
+/// its own whose session `search_path` is the tenant's schema (it is
+/// closed afterwards, never returned to a pool), a session advisory lock,
+/// and sea-orm-migration's own per-migration transactions.
+async fn run_pg_session(
+    set: &MigrationSet,
+    dir: Direction,
+    place: &Place<'_>,
+) -> Result<Outcome, DbErr> {
+    let mut options = (*place.db.get_postgres_connection_pool().connect_options()).clone();
+    if let Some(schema) = place.schema {
+        // A validated `[a-z0-9_]` name: no quoting needed in the option.
+        options = options.options([("search_path", schema.as_str())]);
+    }
+    options = options.options([(
+        "lock_timeout",
+        place.lock_wait.as_millis().max(1).to_string(),
+    )]);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+    let result = async {
+        db.execute_unprepared(&format!(
+            "SELECT pg_advisory_lock({})",
+            lock_key(&place.lock_name)
+        ))
+        .await?;
+        let state = inspect(&db, &set.table()).await?;
+        match plan(set, Some(dir), &state, place.guard_unmanaged) {
+            Plan::Done(outcome) => Ok(outcome),
+            Plan::Run { names, .. } => {
+                match dir {
+                    Direction::Up => (set.up_db)(&db, None).await?,
+                    Direction::Down(n) => (set.down_db)(&db, n).await?,
+                }
+                Ok(done(dir, names))
+            }
+        }
+    }
+    .await;
+    // Closing the connection ends the session: its lock and search_path go.
+    let _ = db.close().await;
+    result
+}
+
+/// MySQL/MariaDB: DDL commits implicitly, so there is no transaction
+/// around a place; a named lock (`GET_LOCK`) held on a connection of its
+/// own keeps a second runner out.
+async fn run_mysql(
+    set: &MigrationSet,
+    dir: Direction,
+    place: &Place<'_>,
+) -> Result<Outcome, DbErr> {
+    let options = place.db.get_mysql_connection_pool().connect_options();
+    let mut lock = MySqlConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let result = async {
+        let got: Option<i64> = sqlx::query_scalar(
+            "SELECT GET_LOCK(CONCAT('sot_migrate_', SHA1(CONCAT(IFNULL(DATABASE(), ''), ':', ?))), ?)",
+        )
+        .bind(&place.lock_name)
+        .bind(place.lock_wait.as_secs().max(1) as i64)
+        .fetch_one(&mut lock)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+        if got != Some(1) {
+            return Ok(fail(
+                "migrating",
+                "another runner held the migration lock for longer than the lock wait",
+            ));
+        }
+        let state = inspect(place.db, &set.table()).await?;
+        match plan(set, Some(dir), &state, place.guard_unmanaged) {
+            Plan::Done(outcome) => Ok(outcome),
+            Plan::Run { names, .. } => {
+                match dir {
+                    Direction::Up => (set.up_db)(place.db, None).await?,
+                    Direction::Down(n) => (set.down_db)(place.db, n).await?,
+                }
+                Ok(done(dir, names))
+            }
+        }
+    }
+    .await;
+    // Closing the session releases the named lock.
+    let _ = lock.close().await;
+    result
+}
+
+/// SQLite: one `BEGIN IMMEDIATE` transaction per database (it takes the
+/// write lock first, so a second runner waits, then finds nothing to do).
+async fn run_sqlite(
+    set: &MigrationSet,
+    dir: Direction,
+    place: &Place<'_>,
+) -> Result<Outcome, DbErr> {
+    let txn = place
+        .db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let state = inspect(&txn, &set.table()).await?;
+    match plan(set, Some(dir), &state, place.guard_unmanaged) {
+        Plan::Done(outcome) => {
+            txn.rollback().await?;
+            Ok(outcome)
+        }
+        Plan::Run {
+            names,
+            session: true,
+        } => {
+            // A migration that must run outside a transaction (VACUUM, some
+            // PRAGMAs): sea-orm-migration runs it on the pool.
+            txn.rollback().await?;
+            match dir {
+                Direction::Up => (set.up_db)(place.db, None).await?,
+                Direction::Down(n) => (set.down_db)(place.db, n).await?,
+            }
+            Ok(done(dir, names))
+        }
+        Plan::Run {
+            names,
+            session: false,
+        } => {
+            match dir {
+                Direction::Up => (set.up_txn)(&txn, None).await?,
+                Direction::Down(n) => (set.down_txn)(&txn, n).await?,
+            }
+            txn.commit().await?;
+            Ok(done(dir, names))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm_migration::prelude::*;
+
+    struct M1;
+    impl MigrationName for M1 {
+        fn name(&self) -> &str {
+            "m1"
+        }
+    }
+    #[async_trait::async_trait]
+    impl MigrationTrait for M1 {
+        async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
+            Ok(())
+        }
+    }
+    struct M2;
+    impl MigrationName for M2 {
+        fn name(&self) -> &str {
+            "m2"
+        }
+    }
+    #[async_trait::async_trait]
+    impl MigrationTrait for M2 {
+        async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
+            Ok(())
+        }
+        fn use_transaction(&self) -> Option<bool> {
+            Some(false)
+        }
+    }
+    struct Migrator;
+    impl MigratorTrait for Migrator {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(M1), Box::new(M2)]
+        }
+    }
+
+    fn state(versioned: bool, others: u64, applied: &[&str]) -> State {
+        State {
+            versioned,
+            others,
+            applied: applied.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn plans_from_what_is_there() {
+        let set = MigrationSet::of::<Migrator>();
+        let up = Some(Direction::Up);
+        assert_eq!(
+            plan(&set, up, &state(false, 0, &[]), true),
+            Plan::Run {
+                names: vec!["m1".into(), "m2".into()],
+                session: true
+            }
+        );
+        assert_eq!(
+            plan(&set, up, &state(true, 3, &["m1"]), true),
+            Plan::Run {
+                names: vec!["m2".into()],
+                session: true
+            }
+        );
+        assert_eq!(
+            plan(&set, up, &state(true, 3, &["m1", "m2"]), true),
+            Plan::Done(Outcome::UpToDate)
+        );
+        assert_eq!(
+            plan(
+                &set,
+                Some(Direction::Down(Some(1))),
+                &state(true, 3, &["m1", "m2"]),
+                true
+            ),
+            Plan::Run {
+                names: vec!["m2".into()],
+                session: true
+            }
+        );
+        assert_eq!(
+            plan(
+                &set,
+                Some(Direction::Down(None)),
+                &state(true, 3, &["m1"]),
+                true
+            ),
+            Plan::Run {
+                names: vec!["m1".into()],
+                session: false
+            }
+        );
+    }
+
+    #[test]
+    fn leaves_unversioned_tables_alone() {
+        let set = MigrationSet::of::<Migrator>();
+        assert_eq!(
+            plan(&set, Some(Direction::Up), &state(false, 2, &[]), true),
+            Plan::Done(Outcome::Unmanaged { tables: 2 })
+        );
+        // The shared database holds other tables by design.
+        assert!(matches!(
+            plan(&set, Some(Direction::Up), &state(false, 2, &[]), false),
+            Plan::Run { .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_versions_it_does_not_know() {
+        let set = MigrationSet::of::<Migrator>();
+        let Plan::Done(Outcome::Failed(e)) = plan(
+            &set,
+            Some(Direction::Up),
+            &state(true, 1, &["m1", "zz"]),
+            true,
+        ) else {
+            panic!("expected a failure");
+        };
+        assert!(e.to_string().contains("`zz`"), "{e}");
+    }
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(lock_key("tenant_acme"), lock_key("tenant_acme"));
+        assert_ne!(lock_key("tenant_acme"), lock_key("tenant_acm"));
+    }
+}
