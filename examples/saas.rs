@@ -15,6 +15,12 @@
 //! `127.0.0.1:3000`), `RATE_PER_SEC` (default 20 per tenant),
 //! `JWT_HS256_SECRET` (when set, tenants are also read from the `tenant`
 //! claim of a bearer token with audience `notes-api`).
+//!
+//! On Postgres each tenant's statements also run under a
+//! `statement_timeout` (`STATEMENT_TIMEOUT_MS`, default 5000, set with
+//! `SET LOCAL`) and at most `DB_CONCURRENCY_PER_TENANT` (default 4) of a
+//! tenant's statements run at once; a tenant over that cap for more than
+//! a second gets 429, a statement cancelled by the timeout 503.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -25,8 +31,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, QueryOrder, Schema,
+    ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    IntoActiveModel, QueryOrder, RuntimeErr, Schema,
 };
 use sea_orm_tenant::http::{
     CurrentTenant, JwtClaim, Quota, Rejection, TenantConcurrencyLayer, TenantDb, TenantDirectory,
@@ -168,6 +174,28 @@ pub fn directory(db: DatabaseConnection) -> TenantDirectory {
     })
 }
 
+/// The pool that hands each request its `TenantConnection`. On Postgres
+/// every tenant's statements run under a `statement_timeout`
+/// (`STATEMENT_TIMEOUT_MS`, default 5 s) and at most
+/// `DB_CONCURRENCY_PER_TENANT` (default 4) at once per tenant, waiting up to
+/// a second for a slot; SQLite runs without them.
+pub fn tenant_pool(db: DatabaseConnection) -> TenantPool {
+    let tenants = TenantPool::new(db.clone());
+    if db.get_database_backend() != DbBackend::Postgres {
+        return tenants;
+    }
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    tenants
+        .statement_timeout(Duration::from_millis(env("STATEMENT_TIMEOUT_MS", 5000)))
+        .max_concurrent_per_tenant(env("DB_CONCURRENCY_PER_TENANT", 4) as usize)
+        .concurrency_wait(Duration::from_secs(1))
+}
+
 /// The service: tenant routes behind `tenant_layer`, the rate limits and a
 /// cap of 8 requests in flight per tenant, and the global `/countries`
 /// route outside them.
@@ -177,7 +205,7 @@ pub fn router(
     limits: TenantRateLimit,
 ) -> Router {
     let state = AppState {
-        tenants: TenantPool::new(db.clone()),
+        tenants: tenant_pool(db.clone()),
         db,
     };
     let tenant_routes = Router::new()
@@ -221,9 +249,19 @@ impl IntoResponse for ApiError {
                 Json(serde_json::json!({ "error": "note not found" })),
             )
                 .into_response(),
+            // The tenant's cap on concurrent database work: try again soon.
+            ApiError::Db(err) if TenantError::is_busy(&err) => Rejection::RateLimited {
+                retry_after_secs: 1,
+            }
+            .into_response(),
             ApiError::Db(err) if TenantError::is_tenant_error(&err) => (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": "refused by tenant scope" })),
+            )
+                .into_response(),
+            ApiError::Db(err) if is_statement_timeout(&err) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "error": "query took too long" })),
             )
                 .into_response(),
             ApiError::Db(err) => {
@@ -236,6 +274,18 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// Whether Postgres cancelled the statement for its `statement_timeout`
+/// (SQLSTATE 57014).
+fn is_statement_timeout(err: &DbErr) -> bool {
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "57014")
 }
 
 /// The body of a create or update. A `tenant_id`, when given, must be the

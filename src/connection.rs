@@ -49,13 +49,15 @@
 //! backend.
 
 mod hot;
+mod limits;
 mod pg;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
@@ -65,6 +67,7 @@ use sea_orm::{
 
 use hot::HotSet;
 pub use hot::HotTenants;
+use limits::{DbTimeHook, Gate, Limits, Meter, Permit};
 use pg::{Begin, Lease, Op, Out};
 use tracing::Instrument;
 
@@ -110,9 +113,15 @@ pub struct TenantConnection {
     tenant: TenantId,
     begin: Begin,
     hot: Option<Arc<HotSet>>,
+    /// The Postgres schema of every transaction (schema per tenant).
+    schema: Option<Arc<str>>,
+    /// `SET LOCAL statement_timeout` of every transaction (Postgres).
+    timeout: Option<Duration>,
     /// `SET LOCAL search_path …` for transactions opened with `begin()`
     /// (schema per tenant, Postgres).
     search_path: Option<Arc<str>>,
+    /// The per-tenant cap and the database-time hook of the pool.
+    limits: Limits,
     /// The isolation level, for tracing spans.
     level: &'static str,
 }
@@ -121,9 +130,11 @@ impl std::fmt::Debug for TenantConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantConnection")
             .field("tenant", &self.tenant)
-            .field("backend", &self.db.get_database_backend())
+            .field("backend", &Backend(&self.db))
             .field("hot_tenants", &self.hot.is_some())
             .field("isolation", &self.level)
+            .field("statement_timeout", &self.timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -139,13 +150,20 @@ impl TenantConnection {
     /// assert_eq!(conn.tenant().to_string(), "acme");
     /// ```
     pub fn new(db: DatabaseConnection, tenant: TenantId) -> Self {
-        let begin = Begin::for_tenant(&tenant);
+        Self::with_timeout(db, tenant, None)
+    }
+
+    fn with_timeout(db: DatabaseConnection, tenant: TenantId, timeout: Option<Duration>) -> Self {
+        let begin = Begin::opener(&tenant, None, timeout);
         TenantConnection {
             db,
             tenant,
             begin,
             hot: None,
+            schema: None,
+            timeout,
             search_path: None,
+            limits: Limits::default(),
             level: "shared_schema",
         }
     }
@@ -155,10 +173,57 @@ impl TenantConnection {
     /// the transaction's opening query). `schema` must come from
     /// [`SchemaName`](crate::SchemaName).
     pub(crate) fn in_schema(mut self, schema: &str) -> Self {
-        self.begin = Begin::for_tenant_in(&self.tenant, Some(schema));
-        self.search_path = Some(Arc::from(pg::search_path_sql(schema)));
+        self.schema = Some(Arc::from(schema));
         self.hot = None;
+        self.rebuild_opener();
         self
+    }
+
+    /// Limits every statement of this connection to `timeout` on Postgres:
+    /// each transaction it opens (for one statement, or with
+    /// [`begin`](TransactionTrait::begin)) starts with
+    /// `SET LOCAL statement_timeout = <ms>`, folded into the same round trip
+    /// as the tenant. A statement that runs longer is cancelled by Postgres
+    /// (SQLSTATE 57014, `canceling statement due to statement timeout`) and
+    /// its transaction rolled back. The setting is transaction-local, like
+    /// the tenant: it never reaches the next borrower of the pooled
+    /// connection.
+    ///
+    /// The value is whole milliseconds, rounded up, at least 1 ms
+    /// (Postgres reads 0 as "no timeout") and at most `i32::MAX` ms. For a
+    /// value per tenant or plan, prefer
+    /// [`TenantPool::statement_timeout_for`], which keeps the hot-tenant
+    /// parked transactions: a connection given its own timeout here does
+    /// not use them.
+    ///
+    /// **SQLite and MySQL/MariaDB: ignored.** SQLite has no statement
+    /// timeout; MySQL's `max_execution_time` exists only as session state
+    /// (`SET SESSION`, SELECTs only), which this crate never sets because
+    /// it would outlive the statement on a pooled connection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"))
+    ///     .statement_timeout(Duration::from_secs(2));
+    /// assert!(format!("{conn:?}").contains("statement_timeout: Some(2s)"));
+    /// ```
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self.hot = None;
+        self.rebuild_opener();
+        self
+    }
+
+    /// Builds the transaction opener from the tenant, schema and timeout.
+    fn rebuild_opener(&mut self) {
+        self.begin = Begin::opener(&self.tenant, self.schema.as_deref(), self.timeout);
+        self.search_path = self
+            .schema
+            .as_deref()
+            .map(|schema| Arc::from(pg::search_path_sql(schema)));
     }
 
     /// Sets the isolation level reported in tracing spans.
@@ -183,14 +248,29 @@ impl TenantConnection {
     }
 
     /// The span every statement of this connection runs in: target
-    /// `sea_orm_tenant`, fields `tenant` and `isolation`.
+    /// `sea_orm_tenant`, fields `tenant`, `isolation`, and `db_time_us`
+    /// (the statement's time in microseconds, recorded when it ends).
     fn span(&self) -> tracing::Span {
         tracing::debug_span!(
             target: "sea_orm_tenant",
             "tenant_statement",
             tenant = %self.tenant,
-            isolation = self.level
+            isolation = self.level,
+            db_time_us = tracing::field::Empty
         )
+    }
+
+    /// Runs one statement's `work` in its span, holding one of the
+    /// tenant's permits (when the pool caps concurrency) and timing it
+    /// (when the pool has a database-time hook or the span is enabled).
+    async fn guarded<T>(&self, work: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+        let span = self.span();
+        let limited = async {
+            let _permit = self.limits.enter(&self.tenant).await?;
+            let _meter = self.limits.meter(&self.tenant, Some(&span));
+            work.await
+        };
+        limited.instrument(span.clone()).await
     }
 
     /// Like [`new`](Self::new), but first checks that `tenant` fits the
@@ -277,7 +357,7 @@ impl TenantConnection {
     ) -> Result<Option<Out>, DbErr> {
         let hot = self.hot();
         if let Some(hot) = hot {
-            if let Some(mut lease) = hot.checkout(&self.tenant, true) {
+            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, true) {
                 match lease.run(op).await {
                     Ok(out) => {
                         self.recycle(hot, true, lease);
@@ -318,7 +398,7 @@ impl TenantConnection {
     async fn pg_write(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
         let hot = self.hot();
         if let Some(hot) = hot {
-            if let Some(mut lease) = hot.checkout(&self.tenant, false) {
+            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, false) {
                 match lease.run(op).await {
                     Ok(out) => {
                         let committed = lease.commit().await;
@@ -361,31 +441,55 @@ impl TenantConnection {
         );
     }
 
+    /// Opens a transaction with `open`, after taking one of the tenant's
+    /// permits (held until the transaction ends), and sets the tenant (and
+    /// the schema and timeout, if any) in it.
     async fn begin_tenant(
         &self,
-        txn: Result<DatabaseTransaction, DbErr>,
+        open: impl Future<Output = Result<DatabaseTransaction, DbErr>>,
     ) -> Result<TenantTransaction, DbErr> {
-        let txn = txn?;
-        if self.pg_pool().is_some() {
-            set_tenant(&txn, &self.tenant).await?;
-            if let Some(sql) = &self.search_path {
-                txn.execute_unprepared(sql).await?;
+        let permit = self.limits.enter(&self.tenant).await?;
+        let txn = {
+            let _meter = self.limits.meter(&self.tenant, None);
+            let txn = open.await?;
+            if self.pg_pool().is_some() {
+                set_tenant(&txn, &self.tenant, self.timeout).await?;
+                if let Some(sql) = &self.search_path {
+                    txn.execute_unprepared(sql).await?;
+                }
             }
-        }
+            txn
+        };
         Ok(TenantTransaction {
             txn,
             tenant: self.tenant.clone(),
+            permit,
+            on_time: self.limits.on_time.clone(),
         })
     }
 }
 
-/// `set_config('app.tenant_id', $1, true)` in an open transaction.
-async fn set_tenant(txn: &DatabaseTransaction, tenant: &TenantId) -> Result<(), DbErr> {
-    let stmt = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT set_config('app.tenant_id', $1, true)",
-        [tenant.as_str().into_owned().into()],
-    );
+/// `set_config('app.tenant_id', $1, true)` in an open transaction, and
+/// with a timeout `set_config('statement_timeout', $2, true)` (the same as
+/// `SET LOCAL`) in the same statement.
+async fn set_tenant(
+    txn: &DatabaseTransaction,
+    tenant: &TenantId,
+    timeout: Option<Duration>,
+) -> Result<(), DbErr> {
+    let id = tenant.as_str().into_owned().into();
+    let stmt = match timeout {
+        None => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [id],
+        ),
+        Some(timeout) => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)",
+            [id, pg::timeout_millis(timeout).to_string().into()],
+        ),
+    };
     txn.execute_raw(stmt).await.map(|_| ())
 }
 
@@ -400,7 +504,7 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        async {
+        self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
                     Out::Exec(r) => Ok(r),
@@ -408,13 +512,12 @@ impl ConnectionTrait for TenantConnection {
                 },
                 None => self.db.execute_raw(stmt).await,
             }
-        }
-        .instrument(self.span())
+        })
         .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        async {
+        self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
                     Out::Exec(r) => Ok(r),
@@ -422,13 +525,12 @@ impl ConnectionTrait for TenantConnection {
                 },
                 None => self.db.execute_unprepared(sql).await,
             }
-        }
-        .instrument(self.span())
+        })
         .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        async {
+        self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
                     Out::One(r) => Ok(r),
@@ -436,13 +538,12 @@ impl ConnectionTrait for TenantConnection {
                 },
                 None => self.db.query_one_raw(stmt).await,
             }
-        }
-        .instrument(self.span())
+        })
         .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        async {
+        self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
                     Out::All(r) => Ok(r),
@@ -450,8 +551,7 @@ impl ConnectionTrait for TenantConnection {
                 },
                 None => self.db.query_all_raw(stmt).await,
             }
-        }
-        .instrument(self.span())
+        })
         .await
     }
 }
@@ -470,19 +570,37 @@ impl StreamTrait for TenantConnection {
     /// background task, which sends rows through a bounded channel (64
     /// rows): memory stays bounded, and dropping the stream rolls the
     /// transaction back and closes its connection.
+    ///
+    /// Under a per-tenant cap ([`TenantPool::max_concurrent_per_tenant`])
+    /// the stream holds one of the tenant's permits until it is finished
+    /// or dropped; the database-time hook sees the whole stream as one
+    /// statement.
     fn stream_raw<'a>(
         &'a self,
         stmt: Statement,
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
+            let permit = self.limits.enter(&self.tenant).await?;
+            let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
                 let stream = self.db.stream_raw(stmt).await?;
+                if permit.is_none() && meter.is_none() {
+                    return Ok(Box::pin(stream) as TenantStream<'a>);
+                }
+                // Held until the stream is dropped.
+                let held = (permit, meter);
+                let stream = stream.map(move |row| {
+                    let _ = &held;
+                    row
+                });
                 return Ok(Box::pin(stream) as TenantStream<'a>);
             };
             let (tx, rx) = tokio::sync::mpsc::channel(64);
             let pool = pool.clone();
             let begin = self.begin.clone();
             tokio::spawn(async move {
+                // Held until the transaction is over.
+                let _held = (permit, meter);
                 let result = async {
                     let mut lease = Lease::acquire(&pool).await?;
                     let op = Op::All(&stmt);
@@ -518,7 +636,7 @@ impl TransactionTrait for TenantConnection {
 
     /// Opens a transaction and sets the tenant in it once (on Postgres).
     async fn begin(&self) -> Result<TenantTransaction, DbErr> {
-        self.begin_tenant(self.db.begin().await).await
+        self.begin_tenant(self.db.begin()).await
     }
 
     async fn begin_with_config(
@@ -526,20 +644,15 @@ impl TransactionTrait for TenantConnection {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<TenantTransaction, DbErr> {
-        self.begin_tenant(
-            self.db
-                .begin_with_config(isolation_level, access_mode)
-                .await,
-        )
-        .await
+        self.begin_tenant(self.db.begin_with_config(isolation_level, access_mode))
+            .await
     }
 
     async fn begin_with_options(
         &self,
         options: TransactionOptions,
     ) -> Result<TenantTransaction, DbErr> {
-        self.begin_tenant(self.db.begin_with_options(options).await)
-            .await
+        self.begin_tenant(self.db.begin_with_options(options)).await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
@@ -581,9 +694,13 @@ impl TransactionTrait for TenantConnection {
 /// [`DatabaseTransaction`] with the tenant set in it (on Postgres).
 ///
 /// Commit, rollback, drop (rolls back) and nested `begin` (a savepoint)
-/// behave exactly as in SeaORM. The tenant setting is made right after
-/// `BEGIN`, before any savepoint, so rolling a savepoint back keeps it, and
-/// it ends with the transaction.
+/// behave exactly as in SeaORM. The tenant setting (and the connection's
+/// `statement_timeout`, if any) is made right after `BEGIN`, before any
+/// savepoint, so rolling a savepoint back keeps it, and it ends with the
+/// transaction. Under a per-tenant cap
+/// ([`TenantPool::max_concurrent_per_tenant`]) the transaction holds one
+/// of the tenant's permits until commit, rollback or drop; its statements
+/// and savepoints take none.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, TransactionSession, TransactionTrait};
@@ -605,6 +722,11 @@ impl TransactionTrait for TenantConnection {
 pub struct TenantTransaction {
     txn: DatabaseTransaction,
     tenant: TenantId,
+    /// One of the tenant's permits (under a per-tenant cap), shared with
+    /// savepoints, returned when the transaction ends.
+    permit: Option<Permit>,
+    /// The pool's database-time hook, called for each statement.
+    on_time: Option<DbTimeHook>,
 }
 
 impl std::fmt::Debug for TenantTransaction {
@@ -629,6 +751,12 @@ impl TenantTransaction {
     /// SeaORM's transaction underneath (the tenant is set in it).
     pub fn inner(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// Runs `work`, reporting its time to the pool's database-time hook.
+    async fn timed<T>(&self, work: impl Future<Output = T>) -> T {
+        let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
+        work.await
     }
 
     async fn run<F, T, E>(self, callback: F) -> Result<T, TransactionError<E>>
@@ -659,19 +787,19 @@ impl ConnectionTrait for TenantTransaction {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
+        self.timed(self.txn.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
+        self.timed(self.txn.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
+        self.timed(self.txn.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
+        self.timed(self.txn.query_all_raw(stmt)).await
     }
 }
 
@@ -693,11 +821,33 @@ impl StreamTrait for TenantTransaction {
 #[async_trait::async_trait]
 impl TransactionSession for TenantTransaction {
     async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let TenantTransaction {
+            txn,
+            tenant,
+            permit,
+            on_time,
+        } = self;
+        let result = {
+            let _meter = Meter::start(on_time.as_ref(), &tenant, None);
+            txn.commit().await
+        };
+        drop(permit);
+        result
     }
 
     async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
+        let TenantTransaction {
+            txn,
+            tenant,
+            permit,
+            on_time,
+        } = self;
+        let result = {
+            let _meter = Meter::start(on_time.as_ref(), &tenant, None);
+            txn.rollback().await
+        };
+        drop(permit);
+        result
     }
 }
 
@@ -769,6 +919,21 @@ impl TenantTransaction {
         TenantTransaction {
             txn,
             tenant: self.tenant.clone(),
+            permit: self.permit.clone(),
+            on_time: self.on_time.clone(),
+        }
+    }
+}
+
+/// The backend of a connection for `Debug`, without SeaORM's panic on a
+/// disconnected one (`DatabaseConnection::default()`).
+struct Backend<'a>(&'a DatabaseConnection);
+
+impl std::fmt::Debug for Backend<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.inner {
+            DatabaseConnectionType::Disconnected => f.write_str("Disconnected"),
+            _ => std::fmt::Debug::fmt(&self.0.get_database_backend(), f),
         }
     }
 }
@@ -791,6 +956,13 @@ type TenantCheck = Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Syn
 /// connection pins one server connection while parked). Transactions
 /// opened with [`TransactionTrait::begin`] work as in
 /// [`TenantConnection::new`].
+///
+/// Noisy neighbours: [`statement_timeout`](Self::statement_timeout) /
+/// [`statement_timeout_for`](Self::statement_timeout_for) (Postgres),
+/// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant) and
+/// [`on_database_time`](Self::on_database_time) apply to every connection
+/// the pool hands out (so to the `http` feature's `TenantDb` too). All are
+/// off by default, and off they cost nothing on the statement path.
 ///
 /// Parked connections are taken from the shared pool: at most
 /// [`HotTenants::max_parked`] (half of the pool by default), and one is
@@ -818,13 +990,25 @@ pub struct TenantPool {
     db: DatabaseConnection,
     hot: Option<Arc<HotSet>>,
     check: Option<TenantCheck>,
+    timeout: Option<TimeoutPolicy>,
+    max_concurrent: Option<usize>,
+    concurrency_wait: Duration,
+    limits: Limits,
 }
+
+/// The statement timeout of a tenant, or `None` for the server's own.
+type TimeoutPolicy = Arc<dyn Fn(&TenantId) -> Option<Duration> + Send + Sync>;
+
+/// How long a statement waits for one of its tenant's permits by default.
+const DEFAULT_CONCURRENCY_WAIT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for TenantPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantPool")
-            .field("backend", &self.db.get_database_backend())
+            .field("backend", &Backend(&self.db))
             .field("parked", &self.parked())
+            .field("statement_timeout", &self.timeout.is_some())
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -854,6 +1038,10 @@ impl TenantPool {
             db,
             hot: None,
             check: None,
+            timeout: None,
+            max_concurrent: None,
+            concurrency_wait: DEFAULT_CONCURRENCY_WAIT,
+            limits: Limits::default(),
         }
     }
 
@@ -866,9 +1054,8 @@ impl TenantPool {
             _ => None,
         };
         TenantPool {
-            db,
             hot: set,
-            check: None,
+            ..Self::strict(db)
         }
     }
 
@@ -911,9 +1098,210 @@ impl TenantPool {
         if let Some(check) = &self.check {
             check(tenant)?;
         }
-        let mut conn = TenantConnection::new(self.db.clone(), tenant.clone());
+        let timeout = self.timeout.as_ref().and_then(|policy| policy(tenant));
+        let mut conn = TenantConnection::with_timeout(self.db.clone(), tenant.clone(), timeout);
         conn.hot = self.hot.clone();
+        conn.limits = self.limits.clone();
         Ok(conn)
+    }
+
+    /// Runs every statement of every tenant under a Postgres
+    /// `statement_timeout` of `timeout`, set with `SET LOCAL` in the
+    /// transaction's opening round trip (also in hot tenants' parked
+    /// transactions and in transactions opened with
+    /// [`begin`](TransactionTrait::begin)). A statement that runs longer
+    /// is cancelled by Postgres with SQLSTATE 57014 and its transaction
+    /// rolled back; the setting never outlives the transaction. See
+    /// [`TenantConnection::statement_timeout`] for the rounding and for
+    /// SQLite and MySQL/MariaDB (ignored there: no setting that is not
+    /// session state).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenants = TenantPool::strict(DatabaseConnection::default())
+    ///     .statement_timeout(Duration::from_secs(5));
+    /// let conn = tenants.connection(&TenantId::from("acme")).unwrap();
+    /// assert!(format!("{conn:?}").contains("statement_timeout: Some(5s)"));
+    /// ```
+    pub fn statement_timeout(self, timeout: Duration) -> Self {
+        self.statement_timeout_for(move |_| Some(timeout))
+    }
+
+    /// A `statement_timeout` per tenant (per plan): `policy` is called in
+    /// [`connection`](Self::connection) and its answer applies to that
+    /// connection's statements as in
+    /// [`statement_timeout`](Self::statement_timeout); `None` leaves the
+    /// server's setting alone. Keep it cheap (an in-memory lookup): it
+    /// runs for every connection handed out. Parked transactions of hot
+    /// tenants opened under an earlier answer are not used for a
+    /// connection with another one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let enterprise = ["acme"];
+    /// let tenants = TenantPool::strict(DatabaseConnection::default()).statement_timeout_for(
+    ///     move |t: &TenantId| {
+    ///         if enterprise.contains(&&*t.as_str()) {
+    ///             None // the server's default
+    ///         } else {
+    ///             Some(Duration::from_millis(500))
+    ///         }
+    ///     },
+    /// );
+    /// let free = tenants.connection(&TenantId::from("globex")).unwrap();
+    /// assert!(format!("{free:?}").contains("statement_timeout: Some(500ms)"));
+    /// let paying = tenants.connection(&TenantId::from("acme")).unwrap();
+    /// assert!(format!("{paying:?}").contains("statement_timeout: None"));
+    /// ```
+    pub fn statement_timeout_for<F>(mut self, policy: F) -> Self
+    where
+        F: Fn(&TenantId) -> Option<Duration> + Send + Sync + 'static,
+    {
+        if !matches!(
+            self.db.inner,
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_)
+        ) {
+            tracing::warn!(
+                target: "sea_orm_tenant",
+                "tenant pool: statement_timeout is only applied on Postgres; ignored here"
+            );
+        }
+        self.timeout = Some(Arc::new(policy));
+        self
+    }
+
+    /// Lets each tenant have at most `max` (at least 1) database
+    /// operations in flight through this pool's connections: a statement,
+    /// a stream (until finished or dropped) or a transaction opened with
+    /// [`begin`](TransactionTrait::begin) (until commit, rollback or drop;
+    /// its statements and savepoints take no further permit) each hold
+    /// one permit. Over the cap, an operation waits for a permit of its own
+    /// tenant, up to [`concurrency_wait`](Self::concurrency_wait) (30 s
+    /// unless set), then fails with [`TenantError::Busy`] (as a `DbErr`;
+    /// see [`TenantError::is_busy`]) without sending anything. Other
+    /// tenants never wait for it. Works on every backend.
+    ///
+    /// Keep `max` below the pool's `max_connections`, so that one tenant
+    /// cannot take the whole pool. A task that holds a
+    /// [`TenantTransaction`] and runs statements on the
+    /// [`TenantConnection`] of the same tenant (rather than on the
+    /// transaction) needs two permits: with `max` 1 it would wait for
+    /// itself until `concurrency_wait` expires.
+    ///
+    /// Memory: one semaphore per tenant with work in flight; idle tenants
+    /// are forgotten once more than 1024 (or twice the number busy at the
+    /// last check) are tracked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::{Database, TransactionTrait};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// let tenants = TenantPool::new(db)
+    ///     .max_concurrent_per_tenant(1)
+    ///     .concurrency_wait(Duration::from_millis(10));
+    /// let acme = tenants.connection(&TenantId::from("acme"))?;
+    /// let globex = tenants.connection(&TenantId::from("globex"))?;
+    ///
+    /// let txn = acme.begin().await?; // acme's one permit
+    /// let err = acme.begin().await.unwrap_err(); // refused before taking a connection
+    /// assert!(TenantError::is_busy(&err));
+    /// drop(txn); // rolled back: the permit comes back
+    /// let again = acme.begin().await?;
+    /// # drop(again);
+    /// let other = globex.begin().await?; // globex has permits of its own
+    /// # drop(other);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_concurrent_per_tenant(mut self, max: usize) -> Self {
+        self.max_concurrent = Some(max);
+        self.rebuild_gate();
+        self
+    }
+
+    /// How long an operation over its tenant's cap
+    /// ([`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant))
+    /// waits for a permit before failing with [`TenantError::Busy`];
+    /// 30 seconds unless set. `Duration::ZERO` refuses at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenants = TenantPool::strict(DatabaseConnection::default())
+    ///     .max_concurrent_per_tenant(4)
+    ///     .concurrency_wait(Duration::from_millis(250));
+    /// assert!(format!("{tenants:?}").contains("concurrency_wait: Some(250ms)"));
+    /// ```
+    pub fn concurrency_wait(mut self, wait: Duration) -> Self {
+        self.concurrency_wait = wait;
+        self.rebuild_gate();
+        self
+    }
+
+    fn rebuild_gate(&mut self) {
+        self.limits.gate = self
+            .max_concurrent
+            .map(|max| Arc::new(Gate::new(max, self.concurrency_wait)));
+    }
+
+    /// Calls `hook` after every database operation of this pool's
+    /// connections with the tenant and the time it took, to export as a
+    /// per-tenant counter (no exporter is included). An operation is one
+    /// statement (from the start of its transaction to its end, including
+    /// waiting for a pooled connection, but not for a permit of
+    /// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant)), a
+    /// whole stream, or, in a [`TenantTransaction`], its `begin`, each
+    /// statement, and its `commit` or `rollback` (a transaction dropped
+    /// without either is rolled back by SeaORM in the background, untimed).
+    /// A statement that fails or is cancelled is counted too.
+    ///
+    /// The hook runs on the task that ran the statement, so keep it short
+    /// and non-blocking (an atomic add, a metrics counter), and do not let
+    /// it panic. The same time is recorded in microseconds in the
+    /// `db_time_us` field of the `tenant_statement` tracing span.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use sea_orm::{ConnectionTrait, Database};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let statements = Arc::new(AtomicU64::new(0));
+    /// let counter = statements.clone();
+    /// let tenants = TenantPool::new(Database::connect("sqlite::memory:").await?).on_database_time(
+    ///     move |tenant: &TenantId, elapsed: std::time::Duration| {
+    ///         // e.g. metrics::counter!("db_time_us", "tenant" => tenant.to_string())
+    ///         //          .increment(elapsed.as_micros() as u64);
+    ///         let _ = (tenant, elapsed);
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     },
+    /// );
+    /// let conn = tenants.connection(&TenantId::from("acme"))?;
+    /// conn.execute_unprepared("SELECT 1").await?;
+    /// assert_eq!(statements.load(Ordering::Relaxed), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_database_time<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&TenantId, Duration) + Send + Sync + 'static,
+    {
+        self.limits.on_time = Some(Arc::new(hook));
+        self
     }
 
     /// The shared connection underneath, without a tenant.

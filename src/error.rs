@@ -92,6 +92,36 @@ pub enum TenantError {
     #[error("tenant: unsupported: {0}")]
     Unsupported(String),
 
+    /// The tenant already has as many database operations in flight
+    /// (statements, streams, open transactions) as
+    /// [`TenantPool::max_concurrent_per_tenant`](crate::TenantPool::max_concurrent_per_tenant)
+    /// allows, and none ended within
+    /// [`TenantPool::concurrency_wait`](crate::TenantPool::concurrency_wait).
+    /// Nothing was sent; other tenants are not affected. Worth retrying
+    /// later (a web service answers 429 or 503); [`TenantError::is_busy`]
+    /// recognises it inside a [`DbErr`].
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::Busy { tenant: "acme".into(), limit: 4 };
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "tenant: busy: tenant `acme` already has 4 database operations in flight (its cap)"
+    /// );
+    /// assert!(TenantError::is_busy(&DbErr::from(err)));
+    /// ```
+    #[error(
+        "tenant: busy: tenant `{tenant}` already has {limit} database operations in flight (its cap)"
+    )]
+    Busy {
+        /// The tenant.
+        tenant: String,
+        /// Its cap on concurrent database operations.
+        limit: usize,
+    },
+
     /// A migration adding a tenant column found rows its backfill cannot
     /// fill (no parent row, or a parent without a tenant; or rows exist and
     /// no backfill was given). The table was left as it was.
@@ -121,6 +151,9 @@ pub enum TenantError {
 /// The prefix that marks a [`TenantError`] carried inside a [`DbErr::Custom`].
 const PREFIX: &str = "tenant: ";
 
+/// The prefix of a [`TenantError::Busy`] carried inside a [`DbErr::Custom`].
+const BUSY_PREFIX: &str = "tenant: busy: ";
+
 impl TenantError {
     /// Whether a [`DbErr`] is a [`TenantError`] that was converted with `?`.
     ///
@@ -133,6 +166,21 @@ impl TenantError {
     /// ```
     pub fn is_tenant_error(err: &DbErr) -> bool {
         matches!(err, DbErr::Custom(message) if message.starts_with(PREFIX))
+    }
+
+    /// Whether a [`DbErr`] is a [`TenantError::Busy`] that was converted
+    /// with `?`: the tenant hit its cap on concurrent database work.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let busy: DbErr = TenantError::Busy { tenant: "acme".into(), limit: 2 }.into();
+    /// assert!(TenantError::is_busy(&busy));
+    /// assert!(!TenantError::is_busy(&TenantError::Missing.into()));
+    /// ```
+    pub fn is_busy(err: &DbErr) -> bool {
+        matches!(err, DbErr::Custom(message) if message.starts_with(BUSY_PREFIX))
     }
 
     pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {

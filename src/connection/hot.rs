@@ -60,6 +60,9 @@ impl Default for HotTenants {
 struct Parked {
     lease: Lease,
     since: Instant,
+    /// The query that opened its transaction: handed only to a connection
+    /// with the same opener (same tenant, schema and statement timeout).
+    opener: Arc<str>,
 }
 
 /// A tenant and the kind of its parked transactions (`true`: read-only).
@@ -119,8 +122,16 @@ impl HotSet {
     }
 
     /// A parked connection for `tenant`, if one is ready: inside a
-    /// `READ ONLY` transaction when `read_only`, a read-write one otherwise.
-    pub(crate) fn checkout(&self, tenant: &TenantId, read_only: bool) -> Option<Lease> {
+    /// `READ ONLY` transaction when `read_only`, a read-write one otherwise,
+    /// opened by `begin`. One opened otherwise (the tenant's statement
+    /// timeout changed) is rolled back and released.
+    pub(crate) fn checkout(
+        &self,
+        tenant: &TenantId,
+        begin: &Begin,
+        read_only: bool,
+    ) -> Option<Lease> {
+        let opener = begin.folded_sql(read_only)?;
         let key = (tenant.clone(), read_only);
         let mut stale = Vec::new();
         let found = {
@@ -131,7 +142,7 @@ impl HotSet {
             if let Some(slot) = state.slots.get_mut(&key) {
                 slot.last_used = tick;
                 while let Some(parked) = slot.parked.pop() {
-                    if parked.since.elapsed() > self.max_idle {
+                    if parked.since.elapsed() > self.max_idle || *parked.opener != **opener {
                         stale.push(parked);
                     } else {
                         found = Some(parked.lease);
@@ -147,8 +158,9 @@ impl HotSet {
         found
     }
 
-    /// Parks `lease` for `tenant`, or lets it go (rolled back) when full.
-    pub(crate) fn park(&self, tenant: TenantId, read_only: bool, lease: Lease) {
+    /// Parks `lease` (in a transaction opened by `opener`) for `tenant`, or
+    /// lets it go (rolled back) when full.
+    pub(crate) fn park(&self, tenant: TenantId, read_only: bool, opener: Arc<str>, lease: Lease) {
         let key = (tenant, read_only);
         if !lease.is_in_txn() {
             return;
@@ -164,6 +176,7 @@ impl HotSet {
                 released.push(Parked {
                     lease,
                     since: Instant::now(),
+                    opener: opener.clone(),
                 });
             } else {
                 while state.total >= self.max_parked {
@@ -182,11 +195,13 @@ impl HotSet {
                     slot.parked.push(Parked {
                         lease,
                         since: Instant::now(),
+                        opener: opener.clone(),
                     });
                 } else {
                     released.push(Parked {
                         lease,
                         since: Instant::now(),
+                        opener: opener.clone(),
                     });
                 }
             }
@@ -299,8 +314,10 @@ pub(crate) fn recycle(
     }
     tokio::spawn(async move {
         lease.queue_rollback();
-        if lease.begin(&begin, read_only).await.is_ok() {
-            set.park(tenant, read_only, lease);
+        if let Some(opener) = begin.folded_sql(read_only).cloned()
+            && lease.begin(&begin, read_only).await.is_ok()
+        {
+            set.park(tenant, read_only, opener, lease);
         }
     });
 }

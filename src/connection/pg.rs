@@ -10,6 +10,7 @@
 //! closed instead of returned: its state is unknown, so it is not reused.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::Values;
@@ -30,38 +31,49 @@ pub(crate) const SETTING: &str = "app.tenant_id";
 /// How a transaction of ours starts.
 #[derive(Clone, Debug)]
 pub(crate) enum Begin {
-    /// `BEGIN …; SET LOCAL app.tenant_id = '<id>'`: one simple query, one
-    /// round trip. Only for ids made of `[A-Za-z0-9_-]` (validated, so the
-    /// literal cannot break out of its quotes).
+    /// `BEGIN …; SET LOCAL app.tenant_id = '<id>'[; SET LOCAL …]`: one
+    /// simple query, one round trip. Only for ids made of `[A-Za-z0-9_-]`
+    /// (validated, so the literal cannot break out of its quotes).
     Folded {
         read_only: Arc<str>,
         read_write: Arc<str>,
     },
     /// `BEGIN`, then `set_config('app.tenant_id', $1, true)` with the id
-    /// bound as a parameter (then the `search_path`, if any): two or three
-    /// round trips, for any other id.
-    Bound {
-        id: String,
-        search_path: Option<Arc<str>>,
-    },
+    /// bound as a parameter, then the other `SET LOCAL`s (`search_path`,
+    /// `statement_timeout`), if any: two or three round trips, for any
+    /// other id.
+    Bound { id: String, tail: Option<Arc<str>> },
 }
 
 impl Begin {
+    #[cfg(test)]
     pub(crate) fn for_tenant(tenant: &TenantId) -> Self {
-        Self::for_tenant_in(tenant, None)
+        Self::opener(tenant, None, None)
     }
 
     /// Like [`for_tenant`](Self::for_tenant), and when `schema` is given
     /// also `SET LOCAL search_path TO "<schema>", public` in the same
     /// transaction. `schema` must be a validated [`SchemaName`](crate::SchemaName).
+    #[cfg(test)]
     pub(crate) fn for_tenant_in(tenant: &TenantId, schema: Option<&str>) -> Self {
+        Self::opener(tenant, schema, None)
+    }
+
+    /// The opener of `tenant`'s transactions, with the `search_path` of
+    /// `schema` (a validated [`SchemaName`](crate::SchemaName)) and a
+    /// `statement_timeout`, each when given, all `SET LOCAL`.
+    pub(crate) fn opener(
+        tenant: &TenantId,
+        schema: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Self {
         let id = tenant.as_str();
-        let search_path = schema.map(search_path_sql);
-        let tail = search_path
-            .as_deref()
-            .map(|sql| format!("; {sql}"))
-            .unwrap_or_default();
+        let tail = local_settings(schema, timeout);
         if is_literal_safe(&id) {
+            let tail = tail
+                .as_deref()
+                .map(|sql| format!("; {sql}"))
+                .unwrap_or_default();
             Begin::Folded {
                 read_only: Arc::from(format!(
                     "BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'{tail}"
@@ -71,7 +83,7 @@ impl Begin {
         } else {
             Begin::Bound {
                 id: id.into_owned(),
-                search_path: search_path.map(Arc::from),
+                tail: tail.map(Arc::from),
             }
         }
     }
@@ -79,6 +91,44 @@ impl Begin {
     pub(crate) fn is_folded(&self) -> bool {
         matches!(self, Begin::Folded { .. })
     }
+
+    /// The one query that opens a folded transaction of this kind.
+    pub(crate) fn folded_sql(&self, read_only: bool) -> Option<&Arc<str>> {
+        match self {
+            Begin::Folded {
+                read_only: ro,
+                read_write: rw,
+            } => Some(if read_only { ro } else { rw }),
+            Begin::Bound { .. } => None,
+        }
+    }
+}
+
+/// The `SET LOCAL`s after the tenant's: the `search_path` of `schema` and
+/// the `statement_timeout`, joined by `; `, or `None` when neither is set.
+pub(crate) fn local_settings(schema: Option<&str>, timeout: Option<Duration>) -> Option<String> {
+    match (
+        schema.map(search_path_sql),
+        timeout.map(statement_timeout_sql),
+    ) {
+        (Some(path), Some(timeout)) => Some(format!("{path}; {timeout}")),
+        (path, timeout) => path.or(timeout),
+    }
+}
+
+/// `SET LOCAL statement_timeout = <ms>`, the number formatted here from a
+/// [`Duration`] (see [`timeout_millis`]).
+pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
+    format!("SET LOCAL statement_timeout = {}", timeout_millis(timeout))
+}
+
+/// A timeout in whole milliseconds as Postgres takes it: rounded up, at
+/// least 1 (0 would switch the timeout off) and at most `i32::MAX`
+/// (about 24.8 days, Postgres' upper bound).
+pub(crate) fn timeout_millis(timeout: Duration) -> u32 {
+    let micros = timeout.as_micros();
+    let millis = micros.div_ceil(1000).max(1);
+    u32::try_from(millis.min(i32::MAX as u128)).unwrap_or(i32::MAX as u32)
 }
 
 /// `SET LOCAL search_path TO "<schema>", public`. The schema name comes
@@ -238,7 +288,7 @@ impl Lease {
                 )
                 .await?;
             }
-            Begin::Bound { id, search_path } => {
+            Begin::Bound { id, tail } => {
                 let sql = if read_only {
                     "BEGIN READ ONLY"
                 } else {
@@ -249,7 +299,7 @@ impl Lease {
                     .bind(id.as_str())
                     .execute(&mut **conn)
                     .await?;
-                if let Some(sql) = search_path {
+                if let Some(sql) = tail {
                     sqlx::Executor::execute(&mut **conn, AssertSqlSafe(sql.to_string())).await?;
                 }
             }
@@ -448,5 +498,38 @@ mod tests {
             search_path_sql("a\"b"),
             "SET LOCAL search_path TO \"a\"\"b\", public"
         );
+    }
+
+    #[test]
+    fn folds_the_statement_timeout_into_the_opener() {
+        let acme = TenantId::from("acme");
+        let begin = Begin::opener(&acme, None, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            &**begin.folded_sql(true).unwrap(),
+            "BEGIN READ ONLY; SET LOCAL app.tenant_id = 'acme'; SET LOCAL statement_timeout = 1500"
+        );
+        let begin = Begin::opener(&acme, Some("tenant_acme"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            &**begin.folded_sql(false).unwrap(),
+            "BEGIN; SET LOCAL app.tenant_id = 'acme'; \
+             SET LOCAL search_path TO \"tenant_acme\", public; SET LOCAL statement_timeout = 2000"
+        );
+        // Ids that are bound, not spliced, get the same settings after set_config.
+        let Begin::Bound { tail, .. } =
+            Begin::opener(&TenantId::from("a'b"), None, Some(Duration::from_millis(5)))
+        else {
+            panic!("folded an odd id");
+        };
+        assert_eq!(tail.as_deref(), Some("SET LOCAL statement_timeout = 5"));
+        assert_eq!(local_settings(None, None), None);
+    }
+
+    #[test]
+    fn timeouts_are_whole_milliseconds_never_zero() {
+        assert_eq!(timeout_millis(Duration::ZERO), 1);
+        assert_eq!(timeout_millis(Duration::from_micros(1)), 1);
+        assert_eq!(timeout_millis(Duration::from_micros(1001)), 2);
+        assert_eq!(timeout_millis(Duration::from_millis(250)), 250);
+        assert_eq!(timeout_millis(Duration::MAX), i32::MAX as u32);
     }
 }
