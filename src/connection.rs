@@ -80,8 +80,12 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// A database connection bound to one tenant.
 ///
 /// Cheap to create and to clone (per request): it holds the shared
-/// [`DatabaseConnection`] and the tenant. See the [module
-/// documentation](self) for what it guards on each backend.
+/// [`DatabaseConnection`] and the tenant. On Postgres every statement runs
+/// in a transaction that first set `app.tenant_id` with `SET LOCAL`, so the
+/// RLS policies of [`rls`](crate::rls) isolate raw SQL, loaders and joins
+/// too; on SQLite and MySQL/MariaDB it carries the tenant for
+/// [`scoped`](Self::scoped) builders and the tenant check of inserts, and
+/// raw SQL is not guarded.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
