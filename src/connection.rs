@@ -83,9 +83,8 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// [`DatabaseConnection`] and the tenant. On Postgres every statement runs
 /// in a transaction that first set `app.tenant_id` with `SET LOCAL`, so the
 /// RLS policies of [`rls`](crate::rls) isolate raw SQL, loaders and joins
-/// too; on SQLite and MySQL/MariaDB it carries the tenant for
-/// [`scoped`](Self::scoped) builders and the tenant check of inserts, and
-/// raw SQL is not guarded.
+/// too; on SQLite and MySQL/MariaDB it carries the tenant for the
+/// [`scoped`](Self::scoped) builders, and raw SQL is not guarded there.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
