@@ -336,6 +336,10 @@ impl<'a> TenantMigrations<'a> {
             async move {
                 let t = Instant::now();
                 let target = MigrationTarget::Tenant(tenant.clone(), placement);
+                if let Some(outcome) = self.answered(&set, dir, &tenant, placement, known.as_ref())
+                {
+                    return finish(target, outcome, t.elapsed());
+                }
                 if stop.load(Ordering::SeqCst) {
                     return finish(target, Outcome::Skipped, t.elapsed());
                 }
@@ -346,7 +350,7 @@ impl<'a> TenantMigrations<'a> {
                     isolation = placement.as_str()
                 );
                 let outcome = self
-                    .tenant(&set, dir, &tenant, placement, known.as_ref())
+                    .tenant(&set, dir, &tenant, placement)
                     .instrument(span)
                     .await;
                 finish(target, outcome, t.elapsed())
@@ -367,44 +371,62 @@ impl<'a> TenantMigrations<'a> {
         })
     }
 
-    /// One tenant's run, answered from the catalog when it can be.
-    async fn tenant(
+    /// A tenant's outcome when it needs no round trip of its own: shared
+    /// tenants (migrated with the shared target), and schemas the catalog
+    /// shows with nothing to do (or missing).
+    fn answered(
         &self,
         set: &MigrationSet,
         dir: Option<Direction>,
         tenant: &TenantId,
         placement: Placement,
         known: Option<&HashMap<String, run::State>>,
+    ) -> Option<Outcome> {
+        match placement {
+            Placement::SharedSchema => Some(Outcome::UpToDate),
+            Placement::SchemaPerTenant => {
+                let known = known?;
+                let schema = match self.tenancy.schema_name(tenant) {
+                    Ok(s) => s,
+                    Err(e) => return Some(Outcome::Failed(e)),
+                };
+                let Some(state) = known.get(schema.as_str()) else {
+                    return Some(Outcome::Failed(TenantError::db(
+                        format!("migrating tenant `{tenant}`"),
+                        format!(
+                            "schema {} does not exist; provision the tenant again",
+                            schema.pg_quoted()
+                        ),
+                    )));
+                };
+                match run::plan(set, dir, state, true) {
+                    run::Plan::Done(outcome) => Some(outcome),
+                    // Pending work: done under the lock.
+                    run::Plan::Run { .. } => None,
+                }
+            }
+            Placement::DatabasePerTenant => None,
+        }
+    }
+
+    /// One tenant's run in its own schema or database.
+    async fn tenant(
+        &self,
+        set: &MigrationSet,
+        dir: Option<Direction>,
+        tenant: &TenantId,
+        placement: Placement,
     ) -> Outcome {
         let fail = Outcome::Failed;
         match placement {
             // Migrated with the shared target.
             Placement::SharedSchema => Outcome::UpToDate,
             Placement::SchemaPerTenant => {
-                let schema = match self.tenancy.schema_name(tenant) {
-                    Ok(s) => s,
-                    Err(e) => return fail(e),
-                };
-                if let Some(known) = known {
-                    let Some(state) = known.get(schema.as_str()) else {
-                        return fail(TenantError::db(
-                            format!("migrating tenant `{tenant}`"),
-                            format!(
-                                "schema {} does not exist; provision the tenant again",
-                                schema.pg_quoted()
-                            ),
-                        ));
+                let (schema, db) =
+                    match (self.tenancy.schema_name(tenant), self.tenancy.shared_db()) {
+                        (Ok(schema), Ok(db)) => (schema, db),
+                        (Err(e), _) | (_, Err(e)) => return fail(e),
                     };
-                    match run::plan(set, dir, state, true) {
-                        run::Plan::Done(outcome) => return outcome,
-                        // Pending work: do it under the lock.
-                        run::Plan::Run { .. } => {}
-                    }
-                }
-                let db = match self.tenancy.shared_db() {
-                    Ok(db) => db,
-                    Err(e) => return fail(e),
-                };
                 let place = Place {
                     db,
                     schema: Some(&schema),

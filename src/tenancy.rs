@@ -785,7 +785,13 @@ async fn registry_create(db: &DatabaseConnection) -> Result<(), DbErr> {
         )
         .col(ColumnDef::new("placement").string_len(32).not_null())
         .to_owned();
-    db.execute(&create).await.map(|_| ())
+    match db.execute(&create).await {
+        Ok(_) => Ok(()),
+        // Postgres: two first provisions at once both pass `IF NOT EXISTS`
+        // and one fails on the catalog's unique key; the table is there.
+        Err(_) if registry_exists(db).await => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn registry_exists(db: &DatabaseConnection) -> bool {

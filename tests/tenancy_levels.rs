@@ -632,3 +632,27 @@ async fn provision_and_deprovision_finish_after_a_crash_halfway() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_provisions_at_once_all_succeed() {
+    each_backend_of(&[Kind::Postgres, Kind::Sqlite], async |t: &TestDb| {
+        let tenancy = match t.kind {
+            Kind::Postgres => Tenancy::schema_per_tenant(t.db.clone()),
+            _ => Tenancy::shared_schema(t.db.clone()),
+        }
+        .with_migrator::<Migrator>();
+        // Nothing provisioned yet: every call creates the registry table.
+        let ids: Vec<TenantId> = (0..6)
+            .map(|i| TenantId::from(format!("first{i}").as_str()))
+            .collect();
+        let results =
+            futures_util::future::join_all(ids.iter().map(|id| tenancy.provision(id))).await;
+        for (id, result) in ids.iter().zip(results) {
+            assert!(result.is_ok(), "{t}: {id}: {result:?}");
+        }
+        for id in &ids {
+            tenancy.deprovision(id).await.expect("deprovision");
+        }
+    })
+    .await;
+}

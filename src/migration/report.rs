@@ -166,15 +166,87 @@ impl MigrationReport {
 
 impl fmt::Display for MigrationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let applied = self.count(|o| matches!(o, Outcome::Applied(_) | Outcome::RolledBack(_)));
-        let current = self.count(|o| matches!(o, Outcome::UpToDate));
+        let changed = self.count(|o| matches!(o, Outcome::Applied(_) | Outcome::RolledBack(_)));
+        let current = self.count(|o| match o {
+            Outcome::UpToDate => true,
+            Outcome::Status { pending, .. } => pending.is_empty(),
+            _ => false,
+        });
+        let pending =
+            self.count(|o| matches!(o, Outcome::Status { pending, .. } if !pending.is_empty()));
         let failed = self.count(Outcome::is_failure);
         let skipped = self.count(|o| matches!(o, Outcome::Skipped));
         write!(
             f,
-            "{} target(s) in {:.2?}: {applied} changed, {current} up to date, {failed} failed, {skipped} skipped",
+            "{} target(s) in {:.2?}: ",
             self.targets.len(),
             self.elapsed
+        )?;
+        if pending > 0
+            || changed == 0
+                && self
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t.outcome, Outcome::Status { .. }))
+        {
+            write!(f, "{pending} with pending migrations, ")?;
+        } else {
+            write!(f, "{changed} changed, ")?;
+        }
+        write!(
+            f,
+            "{current} up to date, {failed} failed, {skipped} skipped"
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcomes: Vec<Outcome>) -> MigrationReport {
+        MigrationReport {
+            targets: outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(i, outcome)| TargetReport {
+                    target: MigrationTarget::Tenant(
+                        TenantId::from(format!("t{i}").as_str()),
+                        Placement::SchemaPerTenant,
+                    ),
+                    outcome,
+                    elapsed: Duration::ZERO,
+                })
+                .collect(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn summaries_count_what_happened() {
+        let up = report(vec![
+            Outcome::Applied(vec!["m1".into()]),
+            Outcome::UpToDate,
+            Outcome::Skipped,
+        ]);
+        assert_eq!(
+            up.to_string(),
+            "3 target(s) in 0.00ns: 1 changed, 1 up to date, 0 failed, 1 skipped"
+        );
+        assert!(!up.is_ok());
+        let status = report(vec![
+            Outcome::Status {
+                applied: vec!["m1".into()],
+                pending: vec!["m2".into()],
+            },
+            Outcome::Status {
+                applied: vec!["m1".into(), "m2".into()],
+                pending: vec![],
+            },
+        ]);
+        assert_eq!(
+            status.to_string(),
+            "2 target(s) in 0.00ns: 1 with pending migrations, 1 up to date, 0 failed, 0 skipped"
+        );
     }
 }
