@@ -171,9 +171,9 @@ impl MigrationTrait for CreatePayment {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_invoice_customer")
+                    .name("idx_invoice_issued_at")
                     .table("invoice")
-                    .col("customer_id")
+                    .col("issued_at")
                     .to_owned(),
             )
             .await
@@ -183,7 +183,7 @@ impl MigrationTrait for CreatePayment {
         manager
             .drop_index(
                 Index::drop()
-                    .name("idx_invoice_customer")
+                    .name("idx_invoice_issued_at")
                     .table("invoice")
                     .to_owned(),
             )
