@@ -271,6 +271,13 @@ async fn provision_many(
     }
     let started = Instant::now();
     bar.set_length(u64::from(count));
+    // The first one alone: it creates the registry table (concurrent first
+    // provisions race on `CREATE TABLE IF NOT EXISTS` on Postgres).
+    let mut tenants = tenants.into_iter();
+    if let Some(first) = tenants.next() {
+        tenancy.provision(&first).await?;
+        bar.inc(1);
+    }
     let failures: Vec<String> = futures_util::stream::iter(tenants)
         .map(|tenant| async move {
             let result = tenancy.provision(&tenant).await;
