@@ -32,7 +32,7 @@ mod app;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
@@ -242,6 +242,8 @@ fn main() {
         say(&format!("no-op up over {tenants} schemas"), noop);
 
         let mut group = c.benchmark_group(format!("migrate_tenants_{tenants}"));
+        // Each iteration takes tens of milliseconds: equal-sized samples.
+        group.sampling_mode(SamplingMode::Flat);
         group.bench_function(format!("noop_up/c{concurrency}"), |b| {
             b.to_async(&rt).iter(|| {
                 let tenancy = &tenancy;
