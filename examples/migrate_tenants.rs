@@ -80,7 +80,11 @@ enum Command {
     /// Drop a tenant's schema or database, and forget it.
     Drop { tenant: String },
     /// Provision `<prefix>0001` … `<prefix><count>`.
-    ProvisionMany { prefix: String, count: u32 },
+    ProvisionMany {
+        prefix: String,
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
+    },
 }
 
 #[tokio::main]
