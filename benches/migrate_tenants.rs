@@ -181,16 +181,7 @@ fn main() {
         let t = Instant::now();
         rt.block_on(async {
             let tenancy = &tenancy;
-            // The first one alone: it creates the registry table, and
-            // concurrent first provisions race on `CREATE TABLE IF NOT
-            // EXISTS` (Postgres 23505 on pg_type; see NOTES-tool.md).
-            if let Some(first) = ids.first() {
-                tenancy
-                    .provision(first)
-                    .await
-                    .expect("provision the first tenant");
-            }
-            let failed: Vec<String> = futures_util::stream::iter(ids.iter().skip(1))
+            let failed: Vec<String> = futures_util::stream::iter(ids.iter())
                 .map(|id| async move {
                     tenancy
                         .provision(id)

@@ -236,25 +236,15 @@ fn progress_bar() -> ProgressBar {
 /// the summary.
 fn finish(bar: &ProgressBar, report: MigrationReport) -> MigrationReport {
     bar.finish_and_clear();
-    let mut pending = 0;
     for target in &report.targets {
         let quiet = match &target.outcome {
             Outcome::UpToDate => true,
-            Outcome::Status { pending: p, .. } => {
-                pending += usize::from(!p.is_empty());
-                p.is_empty()
-            }
+            Outcome::Status { pending, .. } => pending.is_empty(),
             _ => false,
         };
         if !quiet {
             println!("{target}");
         }
-    }
-    if report.count(|o| matches!(o, Outcome::Status { .. })) > 0 {
-        println!(
-            "{pending} of {} target(s) with pending migrations",
-            report.targets.len()
-        );
     }
     println!("{report}");
     report
@@ -275,13 +265,6 @@ async fn provision_many(
     }
     let started = Instant::now();
     bar.set_length(u64::from(count));
-    // The first one alone: it creates the registry table (concurrent first
-    // provisions race on `CREATE TABLE IF NOT EXISTS` on Postgres).
-    let mut tenants = tenants.into_iter();
-    if let Some(first) = tenants.next() {
-        tenancy.provision(&first).await?;
-        bar.inc(1);
-    }
     let failures: Vec<String> = futures_util::stream::iter(tenants)
         .map(|tenant| async move {
             let result = tenancy.provision(&tenant).await;
