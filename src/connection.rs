@@ -67,7 +67,8 @@ use sea_orm::{
 
 use hot::HotSet;
 pub use hot::HotTenants;
-use limits::{DbTimeHook, Gate, Limits, Meter, Permit};
+pub(crate) use limits::Policy;
+use limits::{DbTimeHook, Limits, Meter, Permit};
 use pg::{Begin, Lease, Op, Out};
 use tracing::Instrument;
 
@@ -217,6 +218,16 @@ impl TenantConnection {
         self.timeout = Some(timeout);
         self.hot = None;
         self.rebuild_opener();
+        self
+    }
+
+    /// Runs this connection under `policy` (a [`Tenancy`](crate::Tenancy)'s
+    /// limits): its statement timeout for this tenant, cap and hook.
+    pub(crate) fn under(mut self, policy: &Policy) -> Self {
+        if let Some(timeout) = policy.timeout_for(&self.tenant) {
+            self = self.statement_timeout(timeout);
+        }
+        self.limits = policy.limits.clone();
         self
     }
 
@@ -993,25 +1004,16 @@ pub struct TenantPool {
     db: DatabaseConnection,
     hot: Option<Arc<HotSet>>,
     check: Option<TenantCheck>,
-    timeout: Option<TimeoutPolicy>,
-    max_concurrent: Option<usize>,
-    concurrency_wait: Duration,
-    limits: Limits,
+    policy: Policy,
 }
-
-/// The statement timeout of a tenant, or `None` for the server's own.
-type TimeoutPolicy = Arc<dyn Fn(&TenantId) -> Option<Duration> + Send + Sync>;
-
-/// How long a statement waits for one of its tenant's permits by default.
-const DEFAULT_CONCURRENCY_WAIT: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for TenantPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantPool")
             .field("backend", &Backend(&self.db))
             .field("parked", &self.parked())
-            .field("statement_timeout", &self.timeout.is_some())
-            .field("limits", &self.limits)
+            .field("statement_timeout", &self.policy.timeout.is_some())
+            .field("limits", &self.policy.limits)
             .finish()
     }
 }
@@ -1041,10 +1043,7 @@ impl TenantPool {
             db,
             hot: None,
             check: None,
-            timeout: None,
-            max_concurrent: None,
-            concurrency_wait: DEFAULT_CONCURRENCY_WAIT,
-            limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 
@@ -1101,10 +1100,10 @@ impl TenantPool {
         if let Some(check) = &self.check {
             check(tenant)?;
         }
-        let timeout = self.timeout.as_ref().and_then(|policy| policy(tenant));
+        let timeout = self.policy.timeout_for(tenant);
         let mut conn = TenantConnection::with_timeout(self.db.clone(), tenant.clone(), timeout);
         conn.hot = self.hot.clone();
-        conn.limits = self.limits.clone();
+        conn.limits = self.policy.limits.clone();
         Ok(conn)
     }
 
@@ -1175,7 +1174,7 @@ impl TenantPool {
                 "tenant pool: statement_timeout is only applied on Postgres; ignored here"
             );
         }
-        self.timeout = Some(Arc::new(policy));
+        self.policy.timeout = Some(Arc::new(policy));
         self
     }
 
@@ -1227,8 +1226,7 @@ impl TenantPool {
     /// # }
     /// ```
     pub fn max_concurrent_per_tenant(mut self, max: usize) -> Self {
-        self.max_concurrent = Some(max);
-        self.rebuild_gate();
+        self.policy.set_max_concurrent(max);
         self
     }
 
@@ -1248,15 +1246,8 @@ impl TenantPool {
     /// assert!(format!("{tenants:?}").contains("concurrency_wait: Some(250ms)"));
     /// ```
     pub fn concurrency_wait(mut self, wait: Duration) -> Self {
-        self.concurrency_wait = wait;
-        self.rebuild_gate();
+        self.policy.set_concurrency_wait(wait);
         self
-    }
-
-    fn rebuild_gate(&mut self) {
-        self.limits.gate = self
-            .max_concurrent
-            .map(|max| Arc::new(Gate::new(max, self.concurrency_wait)));
     }
 
     /// Calls `hook` after every database operation of this pool's
@@ -1303,7 +1294,7 @@ impl TenantPool {
     where
         F: Fn(&TenantId, Duration) + Send + Sync + 'static,
     {
-        self.limits.on_time = Some(Arc::new(hook));
+        self.policy.limits.on_time = Some(Arc::new(hook));
         self
     }
 

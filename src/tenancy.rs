@@ -23,6 +23,7 @@ use tracing::Instrument;
 use database::{OpenError, PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 
+use crate::connection::Policy;
 use crate::migration::{self, MigrationSet};
 use crate::{
     TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
@@ -146,6 +147,7 @@ pub struct Tenancy {
     registry_ttl: Duration,
     pools: moka::future::Cache<TenantId, DatabaseConnection>,
     known: moka::future::Cache<TenantId, Placement>,
+    policy: Policy,
 }
 
 impl fmt::Debug for Tenancy {
@@ -181,6 +183,7 @@ impl Tenancy {
             registry_ttl,
             pools: pool_cache(max_pools, limits.idle),
             known: known_cache(registry_ttl),
+            policy: Policy::default(),
         }
     }
 
@@ -336,6 +339,71 @@ impl Tenancy {
         self
     }
 
+    /// Runs every statement of [`connection`](Self::connection)s under a
+    /// Postgres `statement_timeout` (`SET LOCAL`, folded into each
+    /// transaction's opening round trip; ignored on SQLite and MySQL), as
+    /// [`TenantPool::statement_timeout`](crate::TenantPool::statement_timeout)
+    /// does for a pool.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::schema_per_tenant(DatabaseConnection::default())
+    ///     .statement_timeout(Duration::from_secs(2))
+    ///     .max_concurrent_per_tenant(4)
+    ///     .concurrency_wait(Duration::from_millis(500))
+    ///     .on_database_time(|tenant, elapsed| {
+    ///         // e.g. metrics::counter!("db_time_us", "tenant" => tenant.to_string())
+    ///         let _ = (tenant, elapsed);
+    ///     });
+    /// # let _ = tenancy;
+    /// ```
+    pub fn statement_timeout(self, timeout: Duration) -> Self {
+        self.statement_timeout_for(move |_| Some(timeout))
+    }
+
+    /// A `statement_timeout` per tenant or plan (`None`: the server's
+    /// default); see
+    /// [`TenantPool::statement_timeout_for`](crate::TenantPool::statement_timeout_for).
+    pub fn statement_timeout_for<F>(mut self, policy: F) -> Self
+    where
+        F: Fn(&TenantId) -> Option<Duration> + Send + Sync + 'static,
+    {
+        self.policy.timeout = Some(Arc::new(policy));
+        self
+    }
+
+    /// At most `max` database operations in flight per tenant (a statement,
+    /// a stream or an open transaction each hold one permit), on every
+    /// level; over it an operation waits up to
+    /// [`concurrency_wait`](Self::concurrency_wait), then fails with
+    /// [`TenantError::Busy`]. See
+    /// [`TenantPool::max_concurrent_per_tenant`](crate::TenantPool::max_concurrent_per_tenant).
+    pub fn max_concurrent_per_tenant(mut self, max: usize) -> Self {
+        self.policy.set_max_concurrent(max);
+        self
+    }
+
+    /// How long an operation over its tenant's cap waits for a permit
+    /// (30 seconds unless set).
+    pub fn concurrency_wait(mut self, wait: Duration) -> Self {
+        self.policy.set_concurrency_wait(wait);
+        self
+    }
+
+    /// Calls `hook` with the tenant and the time of every database
+    /// operation of the connections handed out, for per-tenant metrics;
+    /// see [`TenantPool::on_database_time`](crate::TenantPool::on_database_time).
+    pub fn on_database_time<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&TenantId, Duration) + Send + Sync + 'static,
+    {
+        self.policy.limits.on_time = Some(Arc::new(hook));
+        self
+    }
+
     /// At most `n` tenant pools open at once (64 by default): the least
     /// recently used one is closed beyond that.
     pub fn max_pools(mut self, n: u64) -> Self {
@@ -417,7 +485,7 @@ impl Tenancy {
                 TenantConnection::new(self.pool(tenant).await?, tenant.clone())
             }
         };
-        Ok(conn.with_level(placement.as_str()))
+        Ok(conn.with_level(placement.as_str()).under(&self.policy))
     }
 
     /// The migrator of [`with_migrator`](Self::with_migrator).

@@ -656,3 +656,81 @@ async fn first_provisions_at_once_all_succeed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noisy_neighbour_limits_apply_on_every_level() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let record = seen.clone();
+        let tenancy = match t.kind {
+            Kind::Postgres => Tenancy::schema_per_tenant(t.db.clone()),
+            _ => Tenancy::database_per_tenant(dbs.url_for()).with_registry(t.db.clone()),
+        }
+        .with_migrator::<Migrator>()
+        .statement_timeout(std::time::Duration::from_millis(100))
+        .max_concurrent_per_tenant(1)
+        .concurrency_wait(std::time::Duration::from_millis(20))
+        .on_database_time(move |tenant, _| {
+            if let Ok(mut seen) = record.lock() {
+                seen.push(tenant.to_string());
+            }
+        });
+        tenancy.provision(&acme()).await.expect("provision");
+        tenancy.provision(&globex()).await.expect("provision");
+        let a = tenancy.connection(&acme()).await.expect("acme");
+        let b = tenancy.connection(&globex()).await.expect("globex");
+
+        // The cap: acme's one permit is held by its transaction.
+        let txn = a.begin().await.expect("begin");
+        let busy = a
+            .execute_unprepared("SELECT 1")
+            .await
+            .expect_err("over the cap");
+        assert!(TenantError::is_busy(&busy), "{t}: {busy}");
+        b.execute_unprepared("SELECT 1")
+            .await
+            .expect("globex is not held up");
+        txn.commit().await.expect("commit");
+        a.execute_unprepared("SELECT 1")
+            .await
+            .expect("the permit came back");
+
+        // The hook saw both tenants.
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert!(
+            seen.iter().any(|s| s == "acme") && seen.iter().any(|s| s == "globex"),
+            "{t}: {seen:?}"
+        );
+
+        if t.kind == Kind::Postgres {
+            // The timeout, inside the tenant's schema transaction.
+            let slow = a
+                .execute_unprepared("SELECT pg_sleep(1)")
+                .await
+                .expect_err("cancelled");
+            assert!(
+                slow.to_string().contains("statement timeout"),
+                "{t}: {slow}"
+            );
+            let row = a
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SHOW statement_timeout",
+                ))
+                .await
+                .expect("show")
+                .expect("row");
+            assert_eq!(
+                row.try_get::<String>("", "statement_timeout")
+                    .expect("value"),
+                "100ms"
+            );
+        }
+        drop((a, b));
+        tenancy.deprovision(&acme()).await.expect("deprovision");
+        tenancy.deprovision(&globex()).await.expect("deprovision");
+        dbs.cleanup();
+    })
+    .await;
+}

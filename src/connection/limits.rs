@@ -60,6 +60,66 @@ impl std::fmt::Debug for Limits {
     }
 }
 
+/// The statement timeout of a tenant, or `None` for the server's own.
+pub(crate) type TimeoutPolicy = Arc<dyn Fn(&TenantId) -> Option<Duration> + Send + Sync>;
+
+/// How long an operation waits for one of its tenant's permits by default.
+pub(crate) const DEFAULT_CONCURRENCY_WAIT: Duration = Duration::from_secs(30);
+
+/// The noisy-neighbour settings of a [`TenantPool`](super::TenantPool) or a
+/// [`Tenancy`](crate::Tenancy): what each connection they hand out runs
+/// under. Clones share the per-tenant permits.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    pub(crate) timeout: Option<TimeoutPolicy>,
+    max_concurrent: Option<usize>,
+    concurrency_wait: Duration,
+    pub(crate) limits: Limits,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: None,
+            max_concurrent: None,
+            concurrency_wait: DEFAULT_CONCURRENCY_WAIT,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("statement_timeout", &self.timeout.is_some())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Policy {
+    /// The statement timeout of `tenant`.
+    pub(crate) fn timeout_for(&self, tenant: &TenantId) -> Option<Duration> {
+        self.timeout.as_ref().and_then(|policy| policy(tenant))
+    }
+
+    pub(crate) fn set_max_concurrent(&mut self, max: usize) {
+        self.max_concurrent = Some(max);
+        self.rebuild_gate();
+    }
+
+    pub(crate) fn set_concurrency_wait(&mut self, wait: Duration) {
+        self.concurrency_wait = wait;
+        self.rebuild_gate();
+    }
+
+    fn rebuild_gate(&mut self) {
+        self.limits.gate = self
+            .max_concurrent
+            .map(|max| Arc::new(Gate::new(max, self.concurrency_wait)));
+    }
+}
+
 /// Measures one statement; reports when dropped (finished, failed or
 /// cancelled alike): the hook is called and the span's `db_time_us` set.
 pub(crate) struct Meter {
