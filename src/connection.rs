@@ -832,9 +832,10 @@ impl StreamTrait for TenantTransaction {
     }
 }
 
-#[async_trait::async_trait]
-impl TransactionSession for TenantTransaction {
-    async fn commit(self) -> Result<(), DbErr> {
+impl TenantTransaction {
+    /// Commits or rolls back, timed by the database-time hook; the
+    /// tenant's permit is returned after the round trip.
+    async fn end(self, commit: bool) -> Result<(), DbErr> {
         let TenantTransaction {
             txn,
             tenant,
@@ -843,25 +844,25 @@ impl TransactionSession for TenantTransaction {
         } = self;
         let result = {
             let _meter = Meter::start(on_time.as_ref(), &tenant, None);
-            txn.commit().await
+            if commit {
+                txn.commit().await
+            } else {
+                txn.rollback().await
+            }
         };
         drop(permit);
         result
     }
+}
+
+#[async_trait::async_trait]
+impl TransactionSession for TenantTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.end(true).await
+    }
 
     async fn rollback(self) -> Result<(), DbErr> {
-        let TenantTransaction {
-            txn,
-            tenant,
-            permit,
-            on_time,
-        } = self;
-        let result = {
-            let _meter = Meter::start(on_time.as_ref(), &tenant, None);
-            txn.rollback().await
-        };
-        drop(permit);
-        result
+        self.end(false).await
     }
 }
 
