@@ -530,17 +530,19 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
         assert_eq!(rerun.count(|o| *o == Outcome::UpToDate), 99, "{t}: {rerun}");
 
         // Stop at the first failure: with one at a time, tenants after t010
-        // are not attempted.
+        // with work to do are not attempted (t011 forgets m3 too).
         tenant_sql(&tenancy, &tenant(10), "CREATE TABLE poison (id INTEGER)")
             .await
             .expect("poison");
-        tenant_sql(
-            &tenancy,
-            &tenant(10),
-            "DELETE FROM seaql_migrations WHERE version = 'm3_add_pinned'",
-        )
-        .await
-        .expect("forget m3");
+        for i in [10, 11] {
+            tenant_sql(
+                &tenancy,
+                &tenant(i),
+                "DELETE FROM seaql_migrations WHERE version = 'm3_add_pinned'",
+            )
+            .await
+            .expect("forget m3");
+        }
         let stopped = tenancy
             .migrations()
             .migrator::<V3>()
@@ -554,11 +556,15 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
         );
         assert_eq!(outcome(&stopped, &tenant(9)), &Outcome::UpToDate, "{t}");
         assert_eq!(outcome(&stopped, &tenant(11)), &Outcome::Skipped, "{t}");
+        // Postgres answers the up-to-date schemas from the catalog, so only
+        // t011 is skipped there; elsewhere every tenant after t010 is.
+        let skipped = if t.kind == Kind::Postgres { 1 } else { 90 };
         assert_eq!(
             stopped.count(|o| *o == Outcome::Skipped),
-            90,
+            skipped,
             "{t}: {stopped}"
         );
+        assert!(!stopped.is_ok(), "{t}");
 
         deprovision_all(&tenancy).await;
         dbs.cleanup();
