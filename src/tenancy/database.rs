@@ -63,10 +63,7 @@ impl Target {
                     .map_err(fail)?;
             }
             Target::Postgres(options, name) => {
-                let mut admin =
-                    PgConnection::connect_with(&(**options).clone().database("postgres"))
-                        .await
-                        .map_err(fail)?;
+                let mut admin = pg_admin(options).await.map_err(fail)?;
                 let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
                     .bind(name.as_str())
                     .fetch_optional(&mut admin)
@@ -85,17 +82,8 @@ impl Target {
                 let _ = admin.close().await;
             }
             Target::MySql(options, name) => {
-                let mut admin = MySqlConnection::connect_with(
-                    &(**options).clone().database("information_schema"),
-                )
-                .await
-                .map_err(fail)?;
                 let sql = format!("CREATE DATABASE IF NOT EXISTS {}", name.mysql_quoted());
-                sqlx::query(AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(fail)?;
-                let _ = admin.close().await;
+                mysql_admin_execute(options, sql).await.map_err(fail)?;
             }
         }
         Ok(())
@@ -119,33 +107,38 @@ impl Target {
                 }
             }
             Target::Postgres(options, name) => {
-                let mut admin =
-                    PgConnection::connect_with(&(**options).clone().database("postgres"))
-                        .await
-                        .map_err(fail)?;
+                let mut admin = pg_admin(options).await.map_err(fail)?;
                 let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name.pg_quoted());
-                sqlx::query(AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(fail)?;
+                let result = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await;
                 let _ = admin.close().await;
+                result.map_err(fail)?;
             }
             Target::MySql(options, name) => {
-                let mut admin = MySqlConnection::connect_with(
-                    &(**options).clone().database("information_schema"),
-                )
-                .await
-                .map_err(fail)?;
                 let sql = format!("DROP DATABASE IF EXISTS {}", name.mysql_quoted());
-                sqlx::query(AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(fail)?;
-                let _ = admin.close().await;
+                mysql_admin_execute(options, sql).await.map_err(fail)?;
             }
         }
         Ok(())
     }
+}
+
+/// A connection to the server's `postgres` database, for creating and
+/// dropping tenant databases.
+async fn pg_admin(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    PgConnection::connect_with(&options.clone().database("postgres")).await
+}
+
+/// Runs one statement (`sql` quotes every name it holds) on a connection
+/// of its own to a MySQL server, outside any tenant database.
+async fn mysql_admin_execute(
+    options: &MySqlConnectOptions,
+    sql: String,
+) -> Result<(), sqlx::Error> {
+    let mut admin =
+        MySqlConnection::connect_with(&options.clone().database("information_schema")).await?;
+    let result = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await;
+    let _ = admin.close().await;
+    result.map(|_| ())
 }
 
 fn pg_code(err: &sqlx::Error) -> Option<String> {
