@@ -291,16 +291,20 @@ fn tenant(i: usize) -> TenantId {
     TenantId::from(format!("t{i:03}").as_str())
 }
 
-/// Schema per tenant on Postgres, database per tenant elsewhere (registry
-/// in the test's database), with `V2` for provisioning.
-fn tenancy(t: &TestDb, dbs: &Databases) -> Tenancy {
+/// Schema per tenant on Postgres (in `db`), database per tenant elsewhere
+/// (registry in `db`), without a migrator.
+fn level(t: &TestDb, dbs: &Databases, db: DatabaseConnection) -> Tenancy {
     match t.kind {
-        Kind::Postgres => Tenancy::schema_per_tenant(t.db.clone()),
-        _ => Tenancy::database_per_tenant(dbs.url_for()).with_registry(t.db.clone()),
+        Kind::Postgres => Tenancy::schema_per_tenant(db),
+        _ => Tenancy::database_per_tenant(dbs.url_for()).with_registry(db),
     }
-    .with_migrator::<V2>()
     // Few cached pools: MariaDB allows 151 connections for every test at once.
     .max_pools(4)
+}
+
+/// [`level`] on the test's database, with `V2` for provisioning.
+fn tenancy(t: &TestDb, dbs: &Databases) -> Tenancy {
+    level(t, dbs, t.db.clone()).with_migrator::<V2>()
 }
 
 async fn provision(tenancy: &Tenancy, n: usize) {
@@ -624,10 +628,7 @@ async fn a_hand_made_schema_is_reported_and_left_alone() {
     each_backend(async |t: &TestDb| {
         let dbs = Databases::new(t);
         // Provisioned without a migrator: an empty schema or database.
-        let bare = match t.kind {
-            Kind::Postgres => Tenancy::schema_per_tenant(t.db.clone()),
-            _ => Tenancy::database_per_tenant(dbs.url_for()).with_registry(t.db.clone()),
-        };
+        let bare = level(t, &dbs, t.db.clone());
         let manual = TenantId::from("manual");
         bare.provision(&manual).await.expect("provision");
         tenant_sql(
@@ -774,7 +775,21 @@ async fn up_to_date_schemas_are_answered_from_the_catalog_without_locking() {
 async fn a_migration_outside_a_transaction_lands_in_the_tenant_schema() {
     each_backend(async |t: &TestDb| {
         let dbs = Databases::new(t);
-        let tenancy = tenancy(t, &dbs);
+        // A shared pool of ONE connection: any session state the run left
+        // on it would show below.
+        let one = match t.kind {
+            Kind::Postgres => {
+                let options = (*t.db.get_postgres_connection_pool().connect_options()).clone();
+                let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .expect("a pool of one");
+                sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+            }
+            _ => t.db.clone(),
+        };
+        let tenancy = level(t, &dbs, one.clone()).with_migrator::<V2>();
         provision(&tenancy, 2).await;
         let report = tenancy.migrations().migrator::<V4>().up().await.expect("up");
         assert!(report.is_ok(), "{t}: {report}");
@@ -805,6 +820,17 @@ async fn a_migration_outside_a_transaction_lands_in_the_tenant_schema() {
                 .expect("query")
                 .is_none(),
                 "nothing in public"
+            );
+            // The session that ran CONCURRENTLY was the runner's own: the
+            // shared connection keeps the server's search_path.
+            let row = one
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, "SHOW search_path"))
+                .await
+                .expect("show")
+                .expect("row");
+            assert_eq!(
+                row.try_get::<String>("", "search_path").expect("value"),
+                "\"$user\", public"
             );
         }
         let down = tenancy
