@@ -101,7 +101,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tracing::Instrument;
 
@@ -112,6 +111,9 @@ pub(crate) use set::MigrationSet;
 pub use tenant_column::*;
 
 use crate::{Placement, SchemaName, Tenancy, TenantError, TenantId};
+
+/// How long a target waits for a lock unless told (10 minutes).
+pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 type Progress = Arc<dyn Fn(&TargetReport, usize, usize) + Send + Sync>;
 
@@ -158,7 +160,7 @@ impl Tenancy {
             concurrency: 4,
             keep_going: false,
             only: None,
-            lock_wait: Duration::from_secs(600),
+            lock_wait: DEFAULT_LOCK_WAIT,
             progress: None,
         }
     }
@@ -298,13 +300,7 @@ impl<'a> TenantMigrations<'a> {
             let outcome = if stop.load(Ordering::SeqCst) {
                 Outcome::Skipped
             } else {
-                let place = Place {
-                    db: self.tenancy.shared_db()?,
-                    schema: None,
-                    guard_unmanaged: false,
-                    lock_name: format!("shared:{}", set.table()),
-                    lock_wait: self.lock_wait,
-                };
+                let place = Place::shared(self.tenancy.shared_db()?, &set, self.lock_wait);
                 self.run_place(&set, dir, &place)
                     .instrument(
                         tracing::info_span!(target: "sea_orm_tenant", "migrate", target = %target),
@@ -427,13 +423,7 @@ impl<'a> TenantMigrations<'a> {
                         (Ok(schema), Ok(db)) => (schema, db),
                         (Err(e), _) | (_, Err(e)) => return fail(e),
                     };
-                let place = Place {
-                    db,
-                    schema: Some(&schema),
-                    guard_unmanaged: true,
-                    lock_name: schema.as_str().to_owned(),
-                    lock_wait: self.lock_wait,
-                };
+                let place = Place::schema(db, &schema, self.lock_wait);
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {
@@ -441,13 +431,7 @@ impl<'a> TenantMigrations<'a> {
                     Ok(pool) => pool,
                     Err(e) => return fail(e),
                 };
-                let place = Place {
-                    db: &db,
-                    schema: None,
-                    guard_unmanaged: true,
-                    lock_name: format!("tenant:{tenant}"),
-                    lock_wait: self.lock_wait,
-                };
+                let place = Place::database(&db, tenant, self.lock_wait);
                 let outcome = self.run_place(set, dir, &place).await;
                 if own {
                     let _ = db.close().await;
@@ -500,27 +484,13 @@ impl<'a> TenantMigrations<'a> {
     }
 }
 
-/// Migrates one tenant right after it was provisioned (used by
+/// Migrates one place right after its tenant was provisioned (used by
 /// [`Tenancy::provision`]); the outcome's failures become errors.
 pub(crate) async fn provision_one(
     set: &MigrationSet,
     tenant: &TenantId,
-    db: &DatabaseConnection,
-    schema: Option<&SchemaName>,
-    guard_unmanaged: bool,
+    place: Place<'_>,
 ) -> Result<(), TenantError> {
-    let lock_name = match (schema, guard_unmanaged) {
-        (Some(s), _) => s.as_str().to_owned(),
-        (None, true) => format!("tenant:{tenant}"),
-        (None, false) => format!("shared:{}", set.table()),
-    };
-    let place = Place {
-        db,
-        schema,
-        guard_unmanaged,
-        lock_name,
-        lock_wait: Duration::from_secs(600),
-    };
     match run::run(set, Direction::Up, &place).await {
         Outcome::Failed(e) => Err(e),
         outcome @ Outcome::Unmanaged { .. } => Err(TenantError::db(

@@ -24,7 +24,7 @@ use database::{OpenError, PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 
 use crate::connection::Policy;
-use crate::migration::{self, MigrationSet};
+use crate::migration::{self, MigrationSet, Place};
 use crate::{
     TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
 };
@@ -662,7 +662,8 @@ impl Tenancy {
         match placement {
             Placement::SharedSchema => {
                 if let Some(set) = &self.migrate {
-                    migration::provision_one(set, tenant, self.shared()?, None, false).await?;
+                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT);
+                    migration::provision_one(set, tenant, place).await?;
                 }
             }
             Placement::SchemaPerTenant => {
@@ -675,7 +676,8 @@ impl Tenancy {
                 .await
                 .map_err(|e| TenantError::db("creating a tenant schema", e))?;
                 if let Some(set) = &self.migrate {
-                    migration::provision_one(set, tenant, db, Some(&schema), true).await?;
+                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT);
+                    migration::provision_one(set, tenant, place).await?;
                 }
             }
             Placement::DatabasePerTenant => {
@@ -683,7 +685,8 @@ impl Tenancy {
                 target.create().await?;
                 if let Some(set) = &self.migrate {
                     let pool = self.pool(tenant).await?;
-                    migration::provision_one(set, tenant, &pool, None, true).await?;
+                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT);
+                    migration::provision_one(set, tenant, place).await?;
                 }
             }
         }

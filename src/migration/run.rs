@@ -15,7 +15,7 @@ use sea_orm::{
 
 use super::report::Outcome;
 use super::set::MigrationSet;
-use crate::SchemaName;
+use crate::{SchemaName, TenantId};
 
 /// Which way a run goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,53 @@ pub(crate) struct Place<'a> {
     pub(crate) lock_name: String,
     /// How long to wait for a lock (the other runner's, or a table's).
     pub(crate) lock_wait: Duration,
+}
+
+impl<'a> Place<'a> {
+    /// The shared database, for `set` (its version table names the lock).
+    pub(crate) fn shared(
+        db: &'a DatabaseConnection,
+        set: &MigrationSet,
+        lock_wait: Duration,
+    ) -> Self {
+        Place {
+            db,
+            schema: None,
+            guard_unmanaged: false,
+            lock_name: format!("shared:{}", set.table()),
+            lock_wait,
+        }
+    }
+
+    /// A tenant's schema in the shared database.
+    pub(crate) fn schema(
+        db: &'a DatabaseConnection,
+        schema: &'a SchemaName,
+        lock_wait: Duration,
+    ) -> Self {
+        Place {
+            db,
+            schema: Some(schema),
+            guard_unmanaged: true,
+            lock_name: schema.as_str().to_owned(),
+            lock_wait,
+        }
+    }
+
+    /// A tenant's own database.
+    pub(crate) fn database(
+        db: &'a DatabaseConnection,
+        tenant: &TenantId,
+        lock_wait: Duration,
+    ) -> Self {
+        Place {
+            db,
+            schema: None,
+            guard_unmanaged: true,
+            lock_name: format!("tenant:{tenant}"),
+            lock_wait,
+        }
+    }
 }
 
 /// What a schema or database holds, as far as migrations care.
@@ -133,6 +180,12 @@ pub fn lock_key(name: &str) -> i64 {
     hash as i64
 }
 
+/// `SET LOCAL search_path TO "<schema>"`: the tenant's schema alone, so a
+/// migration never falls through to a `public` table of the same name.
+fn tenant_search_path(schema: &SchemaName) -> String {
+    format!("SET LOCAL search_path TO {}", schema.pg_quoted())
+}
+
 /// Reads the [`State`] of the connection's current schema or database.
 pub(crate) async fn inspect<C: ConnectionTrait>(conn: &C, table: &str) -> Result<State, DbErr> {
     let backend = conn.get_database_backend();
@@ -206,8 +259,7 @@ pub(crate) async fn status(set: &MigrationSet, place: &Place<'_>) -> Outcome {
         Some(schema) => {
             async {
                 let txn = place.db.begin().await?;
-                txn.execute_unprepared(&format!("SET LOCAL search_path TO {}", schema.pg_quoted()))
-                    .await?;
+                txn.execute_unprepared(&tenant_search_path(schema)).await?;
                 let state = inspect(&txn, &set.table()).await;
                 txn.rollback().await?;
                 state
@@ -282,10 +334,8 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
     let txn = place.db.begin().await?;
     let mut opener = String::new();
     if let Some(schema) = place.schema {
-        opener.push_str(&format!(
-            "SET LOCAL search_path TO {}; ",
-            schema.pg_quoted()
-        ));
+        opener.push_str(&tenant_search_path(schema));
+        opener.push_str("; ");
     }
     // Both values are numbers we format; the lock waits for another runner.
     opener.push_str(&format!(
