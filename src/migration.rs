@@ -200,7 +200,10 @@ impl<'a> TenantMigrations<'a> {
 
     /// Only these tenants (all provisioned tenants by default). Needed for
     /// a database-per-tenant tenancy without a registry, which cannot list
-    /// its tenants.
+    /// its tenants. A listed tenant that was not provisioned is reported as
+    /// [`Outcome::Failed`] with [`TenantError::UnknownTenant`]; the shared
+    /// target runs only when a listed tenant is a shared-schema tenant, the
+    /// [`global`](Self::global) migrator always.
     pub fn only(mut self, tenants: impl IntoIterator<Item = TenantId>) -> Self {
         let mut list: Vec<TenantId> = tenants.into_iter().collect();
         list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -251,7 +254,11 @@ impl<'a> TenantMigrations<'a> {
                 "no migrator: call Tenancy::with_migrator or TenantMigrations::migrator".into(),
             )
         })?;
-        let (shared, tenants) = self.targets().await?;
+        let Targets {
+            shared,
+            own: tenants,
+            unknown,
+        } = self.targets().await?;
         let global = match (self.global, dir) {
             (Some(g), Some(Direction::Up) | None) => Some(g),
             _ => None,
@@ -269,7 +276,8 @@ impl<'a> TenantMigrations<'a> {
                 g.table()
             )));
         }
-        let total = usize::from(global.is_some()) + usize::from(shared) + tenants.len();
+        let total =
+            usize::from(global.is_some()) + usize::from(shared) + tenants.len() + unknown.len();
         let done = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let finish = |target: MigrationTarget, outcome: Outcome, elapsed: Duration| {
@@ -311,20 +319,32 @@ impl<'a> TenantMigrations<'a> {
         }
 
         // The fast path: every tenant schema's state from the catalog.
-        let schemas: Vec<(TenantId, SchemaName)> = tenants
+        let schemas: Vec<SchemaName> = tenants
             .iter()
             .filter(|(_, p)| *p == Placement::SchemaPerTenant)
-            .filter_map(|(t, _)| self.tenancy.schema_name(t).ok().map(|s| (t.clone(), s)))
+            .filter_map(|(t, _)| self.tenancy.schema_name(t).ok())
             .collect();
         let known = if schemas.is_empty() || matches!(dir, Some(Direction::Down(_))) {
             None
         } else {
-            let names: Vec<SchemaName> = schemas.iter().map(|(_, s)| s.clone()).collect();
-            catalog::schema_states(self.tenancy.shared_db()?, &names, &set.table())
+            catalog::schema_states(self.tenancy.shared_db()?, &schemas, &set.table())
                 .await
                 .ok()
         };
 
+        // Listed tenants the registry does not know fail first (and stop a
+        // run that stops at the first failure).
+        let mut tenant_reports: Vec<TargetReport> = unknown
+            .into_iter()
+            .map(|(tenant, e)| {
+                let placement = self.tenancy.placement_for(&tenant);
+                finish(
+                    MigrationTarget::Tenant(tenant, placement),
+                    Outcome::Failed(e),
+                    Duration::ZERO,
+                )
+            })
+            .collect();
         let jobs = tenants.into_iter().map(|(tenant, placement)| {
             let known = &known;
             let stop = &stop;
@@ -352,14 +372,12 @@ impl<'a> TenantMigrations<'a> {
                 finish(target, outcome, t.elapsed())
             }
         });
-        let mut tenant_reports: Vec<TargetReport> = futures_util::stream::iter(jobs)
+        let ran: Vec<TargetReport> = futures_util::stream::iter(jobs)
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        tenant_reports.sort_by(|a, b| {
-            let key = |r: &TargetReport| r.target.tenant().map(|t| t.as_str().into_owned());
-            key(a).cmp(&key(b))
-        });
+        tenant_reports.extend(ran);
+        tenant_reports.sort_by_cached_key(|r| r.target.tenant().map(|t| t.as_str().into_owned()));
         reports.extend(tenant_reports);
         Ok(MigrationReport {
             targets: reports,
@@ -453,14 +471,19 @@ impl<'a> TenantMigrations<'a> {
         }
     }
 
-    /// Whether the shared database runs the tenants' migrator, and the
-    /// tenants with their own schema or database.
-    async fn targets(&self) -> Result<(bool, Vec<(TenantId, Placement)>), TenantError> {
+    /// What a run covers.
+    async fn targets(&self) -> Result<Targets, TenantError> {
+        let mut unknown = Vec::new();
         let listed = match &self.only {
             Some(only) => {
                 let mut out = Vec::with_capacity(only.len());
                 for tenant in only {
-                    out.push((tenant.clone(), self.tenancy.placement_of(tenant).await?));
+                    match self.tenancy.placement_of(tenant).await {
+                        Ok(placement) => out.push((tenant.clone(), placement)),
+                        // Reported as that tenant's failure; the others run.
+                        Err(e @ TenantError::UnknownTenant(_)) => unknown.push((tenant.clone(), e)),
+                        Err(e) => return Err(e),
+                    }
                 }
                 out
             }
@@ -480,8 +503,21 @@ impl<'a> TenantMigrations<'a> {
             .into_iter()
             .filter(|(_, p)| *p != Placement::SharedSchema)
             .collect();
-        Ok((shared, own))
+        Ok(Targets {
+            shared,
+            own,
+            unknown,
+        })
     }
+}
+
+/// What a run covers: whether the shared database runs the tenants'
+/// migrator, the tenants with a schema or database of their own, and
+/// listed tenants the registry does not know.
+struct Targets {
+    shared: bool,
+    own: Vec<(TenantId, Placement)>,
+    unknown: Vec<(TenantId, TenantError)>,
 }
 
 /// Migrates one place right after its tenant was provisioned (used by

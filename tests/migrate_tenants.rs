@@ -932,6 +932,36 @@ async fn runs_without_a_migrator_or_a_tenant_list_are_refused() {
             outcome(&report, &tenant(1)),
             &Outcome::Applied(names(&["m3_add_pinned"]))
         );
+        // With a registry, a listed tenant it does not know is that
+        // tenant's failure; the others still run.
+        let registered = Tenancy::database_per_tenant(dbs.url_for())
+            .with_registry(t.db.clone())
+            .with_migrator::<V2>();
+        registered.provision(&tenant(2)).await.expect("provision");
+        let ghost = TenantId::from("ghost");
+        let report = registered
+            .migrations()
+            .migrator::<V3>()
+            .keep_going()
+            .only([ghost.clone(), tenant(2)])
+            .up()
+            .await
+            .expect("up");
+        assert!(
+            matches!(
+                outcome(&report, &ghost),
+                Outcome::Failed(TenantError::UnknownTenant(_))
+            ),
+            "{report:?}"
+        );
+        assert_eq!(
+            outcome(&report, &tenant(2)),
+            &Outcome::Applied(names(&["m3_add_pinned"]))
+        );
+        registered
+            .deprovision(&tenant(2))
+            .await
+            .expect("deprovision");
         no_registry
             .deprovision(&tenant(1))
             .await
