@@ -329,7 +329,7 @@ impl TenantConnection {
     ///
     /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
     /// let sql = conn.scoped::<post::Entity>().find_by_id(7).build(DbBackend::Postgres).to_string();
-    /// assert!(sql.contains(r#""post"."tenant_id" = 'acme'"#));
+    /// assert!(sql.contains(r#""post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     pub fn scoped<E: TenantEntity>(&self) -> Scoped<E> {
         E::scoped(&self.tenant)

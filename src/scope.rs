@@ -7,6 +7,7 @@
 //! inserts fill the tenant column in and refuse a different one, joins put
 //! the tenant on every tenant table in the join's `ON`.
 
+mod compare;
 mod delete;
 mod insert;
 mod on_conflict;
@@ -27,6 +28,8 @@ pub use insert::{ScopedInsert, ScopedInsertMany};
 pub use on_conflict::ScopedOnConflict;
 pub use unscoped::Unscoped;
 pub use update::{ScopedUpdateMany, ScopedUpdateOne};
+
+pub(crate) use compare::exact_eq;
 
 use crate::{TenantError, TenantId, current_tenant};
 
@@ -63,7 +66,13 @@ use crate::{TenantError, TenantId, current_tenant};
 ///     .find()
 ///     .build(DbBackend::Postgres)
 ///     .to_string();
-/// assert!(sql.ends_with(r#"WHERE "post"."tenant_id" = 'acme'"#));
+/// assert!(sql.ends_with(r#"WHERE "post"."tenant_id" = /*!BINARY*/('acme')"#));
+///
+/// // MySQL and MariaDB run `/*! … */`, the others skip it: text tenants are
+/// // compared exactly even under a case-insensitive collation (`ACME` is
+/// // not `acme`), and the tenant index is still used.
+/// let sql = Entity::scoped(&TenantId::from("acme")).find().build(DbBackend::MySql).to_string();
+/// assert!(sql.ends_with("WHERE `post`.`tenant_id` = /*!BINARY*/('acme')"));
 /// ```
 pub trait TenantEntity: EntityTrait {
     /// The column that holds the tenant id.
@@ -92,7 +101,7 @@ pub trait TenantEntity: EntityTrait {
     /// let acme = TenantId::from("acme");
     /// let sql = post::Entity::scoped(&acme).find_by_id(7).build(DbBackend::Sqlite).to_string();
     /// assert!(sql.contains(r#""post"."id" = 7"#));
-    /// assert!(sql.contains(r#""post"."tenant_id" = 'acme'"#));
+    /// assert!(sql.contains(r#""post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn scoped(tenant: &TenantId) -> Scoped<Self> {
         Scoped::new(tenant.clone())
@@ -168,7 +177,7 @@ pub trait TenantScoped<E: TenantEntity> {
     ///     .filter(post::Column::Title.contains("rust"))
     ///     .build(DbBackend::Postgres)
     ///     .to_string();
-    /// assert!(sql.contains(r#""post"."tenant_id" = 'acme' AND "post"."title" LIKE '%rust%'"#));
+    /// assert!(sql.contains(r#""post"."tenant_id" = /*!BINARY*/('acme') AND "post"."title" LIKE '%rust%'"#));
     /// ```
     fn find(&self) -> Select<E> {
         E::find().filter(self.tenant_condition())
@@ -184,7 +193,7 @@ pub trait TenantScoped<E: TenantEntity> {
     /// use sea_orm_tenant::prelude::*;
     ///
     /// let sql = post::Entity::scoped(&TenantId::from("acme")).find_by_id(7).build(DbBackend::Postgres).to_string();
-    /// assert!(sql.ends_with(r#"WHERE "post"."id" = 7 AND "post"."tenant_id" = 'acme'"#));
+    /// assert!(sql.ends_with(r#"WHERE "post"."id" = 7 AND "post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn find_by_id<T>(&self, values: T) -> Select<E>
     where
@@ -219,7 +228,7 @@ pub trait TenantScoped<E: TenantEntity> {
     ///     .filter(post::Column::Id.lt(10))
     ///     .build(DbBackend::Postgres)
     ///     .to_string();
-    /// assert_eq!(sql, r#"UPDATE "post" SET "title" = 'archived' WHERE "post"."tenant_id" = 'acme' AND "post"."id" < 10"#);
+    /// assert_eq!(sql, r#"UPDATE "post" SET "title" = 'archived' WHERE "post"."tenant_id" = /*!BINARY*/('acme') AND "post"."id" < 10"#);
     /// ```
     fn update_many(&self) -> ScopedUpdateMany<E> {
         ScopedUpdateMany::new(
@@ -245,7 +254,7 @@ pub trait TenantScoped<E: TenantEntity> {
     /// use sea_orm_tenant::prelude::*;
     ///
     /// let sql = post::Entity::scoped(&TenantId::from("acme")).delete_by_id(7).build(DbBackend::Postgres).to_string();
-    /// assert_eq!(sql, r#"DELETE FROM "post" WHERE "post"."id" = 7 AND "post"."tenant_id" = 'acme'"#);
+    /// assert_eq!(sql, r#"DELETE FROM "post" WHERE "post"."id" = 7 AND "post"."tenant_id" = /*!BINARY*/('acme')"#);
     /// ```
     fn delete_by_id<T>(&self, values: T) -> ValidatedDeleteOne<E>
     where
@@ -293,8 +302,8 @@ pub trait TenantScoped<E: TenantEntity> {
     ///     .find_also_related(comment::Entity)
     ///     .build(DbBackend::Postgres)
     ///     .to_string();
-    /// assert!(sql.contains(r#"LEFT JOIN "comment" ON "post"."id" = "comment"."post_id" AND "comment"."tenant_id" = 'acme'"#));
-    /// assert!(sql.ends_with(r#"WHERE "post"."tenant_id" = 'acme'"#));
+    /// assert!(sql.contains(r#"LEFT JOIN "comment" ON "post"."id" = "comment"."post_id" AND "comment"."tenant_id" = /*!BINARY*/('acme')"#));
+    /// assert!(sql.ends_with(r#"WHERE "post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn find_also_related<R>(&self, r: R) -> SelectTwo<E, R>
     where
@@ -321,7 +330,7 @@ pub trait TenantScoped<E: TenantEntity> {
     ///
     /// let select = tag::Entity::scoped(&TenantId::from("acme")).find_via(post_tag::Entity);
     /// let sql = select.build(DbBackend::Postgres).to_string();
-    /// assert!(sql.contains(r#""tag"."tenant_id" = 'acme' AND "post_tag"."tenant_id" = 'acme'"#));
+    /// assert!(sql.contains(r#""tag"."tenant_id" = /*!BINARY*/('acme') AND "post_tag"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn find_via<J>(&self, _junction: J) -> Select<E>
     where
@@ -363,8 +372,8 @@ pub trait TenantScoped<E: TenantEntity> {
     ///     .find_with_related_via(tag::Entity, post_tag::Entity)
     ///     .build(DbBackend::Postgres)
     ///     .to_string();
-    /// assert!(sql.contains(r#""post_tag"."tenant_id" = 'acme'"#));
-    /// assert!(sql.contains(r#""tag"."tenant_id" = 'acme'"#));
+    /// assert!(sql.contains(r#""post_tag"."tenant_id" = /*!BINARY*/('acme')"#));
+    /// assert!(sql.contains(r#""tag"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn find_with_related_via<R, J>(&self, r: R, _junction: J) -> SelectTwoMany<E, R>
     where
@@ -430,7 +439,7 @@ impl<E: TenantEntity> TenantScoped<E> for Scoped<E> {
 /// `E.tenant = value`, or an always-false condition when there is no value.
 pub(crate) fn tenant_condition<E: TenantEntity>(value: Result<Value, TenantError>) -> Condition {
     match value {
-        Ok(value) => E::tenant_column().eq(value).into_condition(),
+        Ok(value) => compare::column_eq(E::tenant_column(), value).into_condition(),
         Err(err) => {
             tracing::warn!(error = %err, table = E::default().table_name(), "tenant id does not fit the tenant column; the query matches nothing");
             match_nothing()

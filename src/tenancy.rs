@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{ColumnDef, Expr, ExprTrait, OnConflict, Order, Query, Table};
+use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, OnConflict, Order, Query, Table};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionSession, TransactionTrait,
 };
@@ -848,21 +848,72 @@ async fn registry_create(db: &DatabaseConnection) -> Result<(), DbErr> {
     let create = Table::create()
         .table(REGISTRY_TABLE)
         .if_not_exists()
-        .col(
-            ColumnDef::new("tenant_id")
-                .string_len(63)
-                .not_null()
-                .primary_key(),
-        )
+        .col(registry_key_column(db.get_database_backend()).primary_key())
         .col(ColumnDef::new("placement").string_len(32).not_null())
         .to_owned();
     match db.execute(&create).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         // Postgres: two first provisions at once both pass `IF NOT EXISTS`
         // and one fails on the catalog's unique key; the table is there.
-        Err(_) if registry_exists(db).await => Ok(()),
-        Err(e) => Err(e),
+        Err(_) if registry_exists(db).await => {}
+        Err(e) => return Err(e),
     }
+    if db.get_database_backend() == DbBackend::MySql {
+        registry_key_exact_on_mysql(db).await?;
+    }
+    Ok(())
+}
+
+/// The registry's key: tenant ids as given, compared byte for byte.
+///
+/// On MySQL/MariaDB a plain `VARCHAR` takes the table's collation, usually
+/// case-insensitive, where `ACME` would be a duplicate of `acme` and
+/// provisioning one would take over the other's entry (rule 10); the key
+/// is `utf8mb4_bin` there. Postgres and SQLite compare text exactly.
+fn registry_key_column(backend: DbBackend) -> ColumnDef {
+    let mut key = ColumnDef::new("tenant_id");
+    if backend == DbBackend::MySql {
+        key.custom(Alias::new(MYSQL_EXACT_KEY));
+    } else {
+        key.string_len(63);
+    }
+    key.not_null().to_owned()
+}
+
+/// The registry key's type on MySQL/MariaDB.
+const MYSQL_EXACT_KEY: &str = "VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+
+/// A registry made before its key was exact (by an earlier version) gets an
+/// exact key; one query when it already has it.
+async fn registry_key_exact_on_mysql(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let collation = Query::select()
+        .column("COLLATION_NAME")
+        .from(("information_schema", "COLUMNS"))
+        .and_where(Expr::col("TABLE_SCHEMA").eq(Expr::cust("DATABASE()")))
+        .and_where(Expr::col("TABLE_NAME").eq(REGISTRY_TABLE))
+        .and_where(Expr::col("COLUMN_NAME").eq("tenant_id"))
+        .to_owned();
+    let current: Option<String> = match db.query_one(&collation).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => None,
+    };
+    if current.as_deref() == Some("utf8mb4_bin") {
+        return Ok(());
+    }
+    let alter = Table::alter()
+        .table(REGISTRY_TABLE)
+        .modify_column(registry_key_column(DbBackend::MySql))
+        .to_owned();
+    db.execute(&alter).await.map(|_| ())
+}
+
+/// `tenant_id = ?` on the registry, exact on every backend.
+fn registry_key_is(tenant: &TenantId) -> Expr {
+    crate::scope::exact_eq(
+        Expr::col("tenant_id"),
+        Expr::val(tenant.as_str().into_owned()),
+        true,
+    )
 }
 
 async fn registry_exists(db: &DatabaseConnection) -> bool {
@@ -881,7 +932,7 @@ async fn registry_lookup(
     let select = Query::select()
         .column("placement")
         .from(REGISTRY_TABLE)
-        .and_where(Expr::col("tenant_id").eq(tenant.as_str().into_owned()))
+        .and_where(registry_key_is(tenant))
         .to_owned();
     let Some(row) = db.query_one(&select).await? else {
         return Ok(None);
@@ -915,7 +966,7 @@ async fn registry_insert(
 async fn registry_delete(db: &DatabaseConnection, tenant: &TenantId) -> Result<(), DbErr> {
     let delete = Query::delete()
         .from_table(REGISTRY_TABLE)
-        .and_where(Expr::col("tenant_id").eq(tenant.as_str().into_owned()))
+        .and_where(registry_key_is(tenant))
         .to_owned();
     db.execute(&delete).await.map(|_| ())
 }

@@ -52,6 +52,13 @@ impl TenantId {
     /// too long, spaces, quotes, control characters, non-ASCII) is a
     /// [`TenantError::InvalidId`] that says why.
     ///
+    /// Every tenant has one spelling (rule 10), so a second name for an
+    /// integer or a UUID is refused too: a number with leading zeros
+    /// (`007` for `7`, `-0`), and a UUID written in upper case or without
+    /// its hyphens. Otherwise `007` would read tenant 7's rows of an
+    /// integer column while getting a rate-limit bucket, a concurrency
+    /// cap and a cache entry of its own.
+    ///
     /// ```
     /// use sea_orm_tenant::{TenantError, TenantId};
     ///
@@ -59,6 +66,13 @@ impl TenantId {
     /// assert!(matches!(TenantId::parse(""), Err(TenantError::InvalidId { .. })));
     /// assert!(TenantId::parse("acme'; DROP TABLE post; --").is_err());
     /// assert!(TenantId::parse(&"a".repeat(64)).is_err());
+    ///
+    /// // One spelling per tenant: no aliases of 7 or of a UUID.
+    /// assert_eq!(TenantId::parse("7")?, TenantId::from(7_i64));
+    /// assert!(TenantId::parse("007").is_err());
+    /// assert!(TenantId::parse("67E55044-10B1-426F-9247-BB680E5FE0C8").is_err());
+    /// assert!(TenantId::parse("67e5504410b1426f9247bb680e5fe0c8").is_err());
+    /// assert!(TenantId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").is_ok());
     /// # Ok::<(), TenantError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, TenantError> {
@@ -76,6 +90,9 @@ impl TenantId {
                 input,
                 "only ASCII letters, digits, '_' and '-' are allowed",
             ));
+        }
+        if let Some(why) = non_canonical(input) {
+            return Err(TenantError::invalid(input, why));
         }
         Ok(TenantId(Repr::Str(Arc::from(input))))
     }
@@ -96,23 +113,32 @@ impl TenantId {
         }
     }
 
-    /// The id as an integer, when it is one (or is text made of digits).
+    /// The id as an integer, when it is one (or is text that spells one
+    /// the way `Display` prints it).
+    ///
+    /// Only the canonical spelling counts: `07`, `+7` and `-0` are not
+    /// integers here, so they never reach tenant 7's (or 0's) rows.
     ///
     /// ```
     /// use sea_orm_tenant::TenantId;
     /// assert_eq!(TenantId::from(7_i64).as_i64(), Some(7));
     /// assert_eq!(TenantId::from("7").as_i64(), Some(7));
+    /// assert_eq!(TenantId::from("007").as_i64(), None);
     /// assert_eq!(TenantId::from("acme").as_i64(), None);
     /// ```
     pub fn as_i64(&self) -> Option<i64> {
         match &self.0 {
             Repr::Int(i) => Some(*i),
-            Repr::Str(s) => s.parse().ok(),
+            Repr::Str(s) => canonical_i64(s),
             Repr::Uuid(_) => None,
         }
     }
 
-    /// The id as a UUID, when it is one (or is text in UUID form).
+    /// The id as a UUID, when it is one (or is text in the hyphenated
+    /// lower-case form `Display` prints).
+    ///
+    /// Upper case, no hyphens, braces and `urn:uuid:` are other spellings
+    /// of the same UUID, so they are not UUIDs here.
     ///
     /// ```
     /// use sea_orm_tenant::TenantId;
@@ -120,11 +146,12 @@ impl TenantId {
     /// let id = Uuid::nil();
     /// assert_eq!(TenantId::from(id).as_uuid(), Some(id));
     /// assert_eq!(TenantId::from(id.to_string()).as_uuid(), Some(id));
+    /// assert_eq!(TenantId::from(id.simple().to_string()).as_uuid(), None);
     /// ```
     pub fn as_uuid(&self) -> Option<Uuid> {
         match &self.0 {
             Repr::Uuid(u) => Some(*u),
-            Repr::Str(s) => Uuid::parse_str(s).ok(),
+            Repr::Str(s) => canonical_uuid(s),
             Repr::Int(_) => None,
         }
     }
@@ -194,10 +221,12 @@ impl TenantId {
     /// ```
     pub fn matches_value(&self, value: &Value) -> bool {
         match value {
+            // A text column stores a spelling: it names the tenant that
+            // prints the same, and no other (`007` is not tenant 7).
             Value::String(Some(s)) => match &self.0 {
                 Repr::Str(own) => **own == **s,
-                Repr::Int(i) => s.parse::<i64>().ok() == Some(*i),
-                Repr::Uuid(u) => Uuid::parse_str(s).ok() == Some(*u),
+                Repr::Int(i) => canonical_i64(s) == Some(*i),
+                Repr::Uuid(u) => canonical_uuid(s) == Some(*u),
             },
             Value::Uuid(Some(u)) => self.as_uuid() == Some(*u),
             Value::TinyInt(Some(i)) => self.as_i64() == Some(i64::from(*i)),
@@ -231,6 +260,44 @@ impl TenantId {
             other => format!("{other:?}"),
         }
     }
+}
+
+/// `s` as an integer when it is spelled as `i64`'s `Display` spells it.
+fn canonical_i64(s: &str) -> Option<i64> {
+    let i: i64 = s.parse().ok()?;
+    // Cheap check before formatting: no sign but '-', no leading zero.
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = !digits.starts_with('+')
+        && !(digits.len() > 1 && digits.starts_with('0'))
+        && !(s.starts_with('-') && i == 0);
+    canonical.then_some(i)
+}
+
+/// `s` as a UUID when it is in the hyphenated lower-case form.
+fn canonical_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
+/// Why `input` (already `[A-Za-z0-9_-]`) is a second spelling of an
+/// integer or a UUID tenant, if it is one.
+fn non_canonical(input: &str) -> Option<&'static str> {
+    let digits = input.strip_prefix('-').unwrap_or(input);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let zero_led = digits.len() > 1 && digits.starts_with('0');
+        let minus_zero = input.starts_with('-') && digits.bytes().all(|b| b == b'0');
+        if zero_led || minus_zero {
+            return Some("a number is written without leading zeros (`7`, not `007`)");
+        }
+    }
+    if Uuid::try_parse(input).is_ok() && canonical_uuid(input).is_none() {
+        return Some(
+            "a UUID is written in lower case with hyphens (`67e55044-10b1-426f-9247-bb680e5fe0c8`)",
+        );
+    }
+    None
 }
 
 fn other_is_null(value: &Value) -> bool {
@@ -368,6 +435,56 @@ mod tests {
             );
         }
         assert!(TenantId::parse(&"x".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn parse_refuses_second_spellings_of_integers_and_uuids() {
+        let u = Uuid::new_v4();
+        for alias in [
+            "07".to_owned(),
+            "007".to_owned(),
+            "-0".to_owned(),
+            "-07".to_owned(),
+            "00".to_owned(),
+            u.to_string().to_uppercase(),
+            u.simple().to_string(),
+        ] {
+            assert!(
+                matches!(TenantId::parse(&alias), Err(TenantError::InvalidId { .. })),
+                "{alias:?} was accepted"
+            );
+        }
+        for ok in ["0", "7", "-7", "070a", "a007", "0x7", "acme"] {
+            assert!(TenantId::parse(ok).is_ok(), "{ok:?} was refused");
+        }
+        assert_eq!(
+            TenantId::parse(&u.to_string()).ok(),
+            Some(TenantId::from(u))
+        );
+    }
+
+    #[test]
+    fn only_canonical_text_fits_integer_and_uuid_columns() {
+        for alias in ["07", "+7", "-0", " 7"] {
+            assert_eq!(TenantId::from(alias).as_i64(), None, "{alias:?}");
+            assert!(
+                TenantId::from(alias)
+                    .to_value_for(&ColumnType::Integer, "t", "c")
+                    .is_err()
+            );
+            assert!(!TenantId::from(7_i64).matches_value(&Value::String(Some(alias.into()))));
+        }
+        assert_eq!(TenantId::from("-7").as_i64(), Some(-7));
+        let u = Uuid::new_v4();
+        for alias in [
+            u.to_string().to_uppercase(),
+            u.simple().to_string(),
+            format!("{{{u}}}"),
+            u.urn().to_string(),
+        ] {
+            assert_eq!(TenantId::from(alias.as_str()).as_uuid(), None, "{alias}");
+            assert!(!TenantId::from(u).matches_value(&Value::String(Some(alias))));
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ where
     ///     .insert(post::ActiveModel { id: Set(1), title: Set("Hi".into()), ..Default::default() })
     ///     .on_conflict(ScopedOnConflict::column(post::Column::Id).update_column(post::Column::Title).to_owned());
     /// let sql = insert.statement(DbBackend::Postgres)?.to_string();
-    /// assert!(sql.ends_with(r#"ON CONFLICT ("id") DO UPDATE SET "title" = "excluded"."title" WHERE "post"."tenant_id" = 'acme'"#));
+    /// assert!(sql.ends_with(r#"ON CONFLICT ("id") DO UPDATE SET "title" = "excluded"."title" WHERE "post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// # Ok::<(), sea_orm::DbErr>(())
     /// ```
     pub fn on_conflict(mut self, on_conflict: ScopedOnConflict) -> Self {

@@ -1,9 +1,10 @@
 //! [`ScopedOnConflict`]: upserts that never overwrite another tenant's row.
 
-use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, OnConflict, SimpleExpr, Value};
-use sea_orm::{DbBackend, IdenStatic, Iterable, PrimaryKeyToColumn};
+use sea_orm::sea_query::{DynIden, Expr, IntoIden, OnConflict, SimpleExpr, Value};
+use sea_orm::{DbBackend, Iterable, PrimaryKeyToColumn};
 
 use super::TenantEntity;
+use super::compare::{exact_eq, is_tenant_column};
 use crate::TenantError;
 
 /// The `ON CONFLICT` clause of a scoped insert, shaped like sea-query's
@@ -100,6 +101,7 @@ impl ScopedOnConflict {
         value: &Value,
     ) -> Result<OnConflict, TenantError> {
         let tenant = E::tenant_column();
+        let is_text = matches!(value, Value::String(Some(_)));
         let mut clause = if backend == DbBackend::MySql {
             OnConflict::new()
         } else {
@@ -111,8 +113,9 @@ impl ScopedOnConflict {
                 clause.do_nothing_on(keys);
             }
             Action::Update(updates) => {
-                if let Some((column, _)) =
-                    updates.iter().find(|(c, _)| c.inner() == tenant.as_str())
+                if let Some((column, _)) = updates
+                    .iter()
+                    .find(|(c, _)| is_tenant_column::<E>(tenant, &c.inner()))
                 {
                     return Err(TenantError::TenantColumnWrite {
                         table: E::default().table_name().to_owned(),
@@ -127,7 +130,11 @@ impl ScopedOnConflict {
                         let guarded = Expr::cust_with_exprs(
                             "IF(?, ?, ?)",
                             [
-                                Expr::col(tenant.into_iden()).eq(value.clone()),
+                                exact_eq(
+                                    Expr::col(tenant.into_iden()),
+                                    Expr::val(value.clone()),
+                                    is_text,
+                                ),
                                 new,
                                 Expr::col(column.clone()),
                             ],
@@ -141,7 +148,11 @@ impl ScopedOnConflict {
                             Some(expr) => clause.value(column.clone(), expr.clone()),
                         };
                     }
-                    clause.action_and_where(Expr::col((E::default(), tenant)).eq(value.clone()));
+                    clause.action_and_where(exact_eq(
+                        Expr::col((E::default(), tenant)),
+                        Expr::val(value.clone()),
+                        is_text,
+                    ));
                 }
             }
         }

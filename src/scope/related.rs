@@ -1,8 +1,7 @@
 //! Scoped joins for `find_also_related` / `find_with_related`.
 
 use sea_orm::sea_query::{
-    Condition, ConditionType, Expr, ExprTrait, IntoCondition, IntoIden, JoinType, TableName,
-    TableRef, Value,
+    Condition, ConditionType, Expr, IntoCondition, IntoIden, JoinType, TableName, TableRef, Value,
 };
 use sea_orm::{QueryTrait, Related, Select};
 
@@ -63,7 +62,10 @@ fn same_column_on<C: IntoIden>(
         _ => return match_nothing(),
     };
     match value {
-        Ok(value) => Expr::col((name, column)).eq(value).into_condition(),
+        Ok(value) => {
+            let is_text = matches!(value, Value::String(Some(_)));
+            super::exact_eq(Expr::col((name, column)), Expr::val(value), is_text).into_condition()
+        }
         Err(_) => match_nothing(),
     }
 }

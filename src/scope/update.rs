@@ -6,6 +6,7 @@ use sea_orm::{
     QueryFilter, QueryTrait, UpdateMany, UpdateResult, ValidatedUpdateOne,
 };
 
+use super::compare::is_tenant_column;
 use super::{TenantEntity, check_model_tenant, reread_scoped, tenant_condition};
 use crate::{TenantError, TenantId};
 
@@ -196,7 +197,7 @@ impl<E: TenantEntity> ScopedUpdateMany<E> {
             .as_query()
             .get_values()
             .iter()
-            .any(|(iden, _)| iden.inner() == column.as_str());
+            .any(|(iden, _)| is_tenant_column::<E>(column, &iden.inner()));
         if writes_tenant {
             return Err(TenantError::TenantColumnWrite {
                 table: E::default().table_name().to_owned(),
