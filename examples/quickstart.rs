@@ -19,8 +19,12 @@ mod post {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "post")]
     pub struct Model {
-        #[sea_orm(primary_key)]
+        // `(id, tenant_id)` is unique, so a comment can reference the pair.
+        #[sea_orm(primary_key, unique_key = "tenant_key")]
         pub id: i32,
+        // MySQL/MariaDB run the `/*! */` text: the tenant compares exactly
+        // there too (`ACME` is not `acme`); other backends skip it.
+        #[sea_orm(unique_key = "tenant_key", extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
         pub title: String,
     }
@@ -49,17 +53,21 @@ mod comment {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
+        #[sea_orm(extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
         pub post_id: i32,
         pub body: String,
     }
 
+    // The reference carries the tenant: the foreign key is
+    // `(post_id, tenant_id) -> post (id, tenant_id)`, so a comment can only
+    // point at a post of its own tenant, and SeaORM's joins pair the tenants.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {
         #[sea_orm(
             belongs_to = "super::post::Entity",
-            from = "Column::PostId",
-            to = "super::post::Column::Id"
+            from = "(Column::PostId, Column::TenantId)",
+            to = "(super::post::Column::Id, super::post::Column::TenantId)"
         )]
         Post,
     }
@@ -250,6 +258,16 @@ async fn main() -> Result<(), DbErr> {
         .await;
     report("upsert over globex's id", outcome(upsert));
 
+    let reference = comment::Entity::scoped(&acme)
+        .insert(comment::ActiveModel {
+            post_id: Set(globex_post.id),
+            body: Set("acme's comment on globex's post".into()),
+            ..Default::default()
+        })
+        .exec(&db)
+        .await;
+    report("comment on globex's post", outcome(reference));
+
     let joined = s.find_also_related(comment::Entity).all(&db).await?;
     report(
         "join posts with comments",
@@ -297,6 +315,9 @@ async fn create_tables(db: &DatabaseConnection) -> Result<(), DbErr> {
     let schema = Schema::new(db.get_database_backend());
     db.execute(&schema.create_table_from_entity(post::Entity))
         .await?;
+    for index in schema.create_index_from_entity(post::Entity) {
+        db.execute(&index).await?; // the (id, tenant_id) key comments reference
+    }
     db.execute(&schema.create_table_from_entity(comment::Entity))
         .await?;
     db.execute(&schema.create_table_from_entity(country::Entity))

@@ -8,8 +8,9 @@ pub mod post {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "post")]
     pub struct Model {
-        #[sea_orm(primary_key)]
+        #[sea_orm(primary_key, unique_key = "tenant_key")]
         pub id: i32,
+        #[sea_orm(unique_key = "tenant_key", extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
         pub title: String,
     }
@@ -53,6 +54,7 @@ pub mod comment {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
+        #[sea_orm(extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
         pub post_id: i32,
         pub body: String,
@@ -62,8 +64,8 @@ pub mod comment {
     pub enum Relation {
         #[sea_orm(
             belongs_to = "super::post::Entity",
-            from = "Column::PostId",
-            to = "super::post::Column::Id"
+            from = "(Column::PostId, Column::TenantId)",
+            to = "(super::post::Column::Id, super::post::Column::TenantId)"
         )]
         Post,
     }
@@ -90,8 +92,9 @@ pub mod tag {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "tag")]
     pub struct Model {
-        #[sea_orm(primary_key)]
+        #[sea_orm(primary_key, unique_key = "tenant_key")]
         pub id: i32,
+        #[sea_orm(unique_key = "tenant_key", extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
         pub name: String,
     }
@@ -119,6 +122,7 @@ pub mod post_tag {
         pub post_id: i32,
         #[sea_orm(primary_key, auto_increment = false)]
         pub tag_id: i32,
+        #[sea_orm(extra = "/*!COLLATE utf8mb4_bin*/")]
         pub tenant_id: String,
     }
 
@@ -126,14 +130,14 @@ pub mod post_tag {
     pub enum Relation {
         #[sea_orm(
             belongs_to = "super::post::Entity",
-            from = "Column::PostId",
-            to = "super::post::Column::Id"
+            from = "(Column::PostId, Column::TenantId)",
+            to = "(super::post::Column::Id, super::post::Column::TenantId)"
         )]
         Post,
         #[sea_orm(
             belongs_to = "super::tag::Entity",
-            from = "Column::TagId",
-            to = "super::tag::Column::Id"
+            from = "(Column::TagId, Column::TenantId)",
+            to = "(super::tag::Column::Id, super::tag::Column::TenantId)"
         )]
         Tag,
     }
@@ -167,18 +171,31 @@ pub mod country {
 
 /// An in-memory SQLite database with the tables above, for doc examples.
 pub async fn sqlite() -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
-    use sea_orm::{ConnectionTrait, Database, Schema};
-    let db = Database::connect("sqlite::memory:").await?;
-    let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(post::Entity))
-        .await?;
-    db.execute(&schema.create_table_from_entity(comment::Entity))
-        .await?;
-    db.execute(&schema.create_table_from_entity(tag::Entity))
-        .await?;
-    db.execute(&schema.create_table_from_entity(post_tag::Entity))
-        .await?;
-    db.execute(&schema.create_table_from_entity(country::Entity))
-        .await?;
+    let db = sea_orm::Database::connect("sqlite::memory:").await?;
+    create_tables(&db).await?;
     Ok(db)
+}
+
+/// Creates the tables above, parents first, each with its indexes (the
+/// `(id, tenant_id)` keys that `comment` and `post_tag` reference).
+pub async fn create_tables(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    create_table(db, post::Entity).await?;
+    create_table(db, tag::Entity).await?;
+    create_table(db, comment::Entity).await?;
+    create_table(db, post_tag::Entity).await?;
+    create_table(db, country::Entity).await
+}
+
+/// `CREATE TABLE` and `CREATE INDEX` for one entity, from its definition.
+pub async fn create_table<E: sea_orm::EntityTrait>(
+    db: &sea_orm::DatabaseConnection,
+    entity: E,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, Schema};
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(entity)).await?;
+    for index in schema.create_index_from_entity(entity) {
+        db.execute(&index).await?;
+    }
+    Ok(())
 }

@@ -137,6 +137,20 @@ pub enum TenantError {
         rows: i64,
     },
 
+    /// A migration step was to make a reference carry the tenant (rule 11),
+    /// but rows already point at another tenant's row (or at none).
+    #[error(
+        "tenant: cannot add `{constraint}`: {rows} row(s) of `{table}` reference a row of another tenant or none; nothing was changed"
+    )]
+    CrossTenantReferences {
+        /// The table holding the reference.
+        table: String,
+        /// The composite foreign key that was to be added.
+        constraint: String,
+        /// How many rows reference outside their tenant.
+        rows: i64,
+    },
+
     /// The database refused a tenancy operation (provisioning, opening a
     /// tenant's pool, the tenant registry).
     #[error("tenant: database error while {context}: {message}")]

@@ -94,6 +94,7 @@ mod report;
 mod run;
 mod set;
 mod tenant_column;
+mod tenant_reference;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub use run::lock_key;
 pub(crate) use run::{Direction, Place};
 pub(crate) use set::MigrationSet;
 pub use tenant_column::*;
+pub use tenant_reference::TenantReference;
 
 use crate::{Placement, SchemaName, Tenancy, TenantError, TenantId};
 

@@ -302,7 +302,8 @@ pub trait TenantScoped<E: TenantEntity> {
     ///     .find_also_related(comment::Entity)
     ///     .build(DbBackend::Postgres)
     ///     .to_string();
-    /// assert!(sql.contains(r#"LEFT JOIN "comment" ON "post"."id" = "comment"."post_id" AND "comment"."tenant_id" = /*!BINARY*/('acme')"#));
+    /// // The relation pairs the tenant columns (rule 11), and the scope adds the tenant.
+    /// assert!(sql.contains(r#"LEFT JOIN "comment" ON "post"."id" = "comment"."post_id" AND "post"."tenant_id" = "comment"."tenant_id" AND "comment"."tenant_id" = /*!BINARY*/('acme')"#));
     /// assert!(sql.ends_with(r#"WHERE "post"."tenant_id" = /*!BINARY*/('acme')"#));
     /// ```
     fn find_also_related<R>(&self, r: R) -> SelectTwo<E, R>

@@ -3,20 +3,19 @@
 
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
-    Schema, Statement, TransactionSession, TransactionTrait,
+    Statement, TransactionSession, TransactionTrait,
 };
-use sea_orm_tenant::doc_entities::{comment, post};
+use sea_orm_tenant::doc_entities::{self, comment, post};
 use sea_orm_tenant::prelude::*;
 
 async fn db() -> DatabaseConnection {
     let db = Database::connect("sqlite::memory:").await.expect("sqlite");
-    let schema = Schema::new(DbBackend::Sqlite);
-    db.execute(&schema.create_table_from_entity(post::Entity))
-        .await
-        .expect("post");
-    db.execute(&schema.create_table_from_entity(comment::Entity))
-        .await
-        .expect("comment");
+    for create in [
+        doc_entities::create_table(&db, post::Entity).await,
+        doc_entities::create_table(&db, comment::Entity).await,
+    ] {
+        create.expect("create table");
+    }
     db
 }
 

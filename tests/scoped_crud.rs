@@ -661,8 +661,9 @@ async fn unscoped_sees_every_tenant() {
 async fn scoped_builders_work_on_child_tables() {
     each_backend(async |t| {
         let a = add_post(t, &acme(), "a").await;
+        let g = add_post(t, &globex(), "g").await;
         add_comment(t, &acme(), a.id, "first").await;
-        add_comment(t, &globex(), a.id, "drive-by").await;
+        add_comment(t, &globex(), g.id, "globex's own").await;
         let mine = sea_orm_tenant::doc_entities::comment::Entity::scoped(&acme())
             .find()
             .all(&t.db)

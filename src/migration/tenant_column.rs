@@ -7,8 +7,8 @@ use sea_orm::sea_query::{
     SelectStatement, StringLen, Table, TableRef,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Identity, Related,
-    Statement, TransactionSession, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Related, Statement,
+    TransactionSession, TransactionTrait,
 };
 use sea_orm_migration::SchemaManager;
 
@@ -237,7 +237,17 @@ impl Backfill {
                 "the child must hold the foreign key (a belongs_to relation)",
             ));
         }
-        let (Identity::Unary(fk), Identity::Unary(key)) = (&rel.from_col, &rel.to_col) else {
+        // A reference that already carries the tenant (rule 11:
+        // `(post_id, tenant_id) -> (id, tenant_id)`) is followed by its
+        // other columns; the tenant pair is what the backfill fills in.
+        let tenant = P::tenant_column();
+        let pairs: Vec<_> = rel
+            .from_col
+            .iter()
+            .zip(rel.to_col.iter())
+            .filter(|(_, to)| to.to_string() != tenant.as_str())
+            .collect();
+        let [(fk, key)] = pairs[..] else {
             return Err(unsupported("a composite foreign key"));
         };
         Ok(Backfill(Source::Parent {
@@ -281,7 +291,7 @@ fn table_ref(schema: Option<&str>, table: &str, backend: DbBackend) -> TableRef 
 
 /// Refuses names sea-query would not quote (index names are written as
 /// given) and names no database accepts.
-fn check_name(what: &str, name: &str) -> Result<(), TenantError> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), TenantError> {
     let bad = name.is_empty()
         || name.len() > 63
         || name.chars().any(|c| c == '"' || c == '`' || c.is_control());
@@ -333,8 +343,9 @@ impl AddTenantColumn {
     /// use sea_orm_tenant::migration::AddTenantColumn;
     ///
     /// let sql = AddTenantColumn::for_entity::<post::Entity>().up_statements(DbBackend::MySql)?;
-    /// assert_eq!(sql[0], "ALTER TABLE `post` ADD COLUMN `tenant_id` varchar(255) NULL");
-    /// assert_eq!(sql[1], "ALTER TABLE `post` MODIFY COLUMN `tenant_id` varchar(255) NOT NULL");
+    /// // Text tenants compare byte for byte on MySQL (`ACME` is not `acme`).
+    /// assert_eq!(sql[0], "ALTER TABLE `post` ADD COLUMN `tenant_id` varchar(255) NULL COLLATE utf8mb4_bin");
+    /// assert_eq!(sql[1], "ALTER TABLE `post` MODIFY COLUMN `tenant_id` varchar(255) NOT NULL COLLATE utf8mb4_bin");
     /// # Ok::<(), sea_orm_tenant::TenantError>(())
     /// ```
     pub fn for_entity<E: TenantEntity>() -> Self {
@@ -406,6 +417,20 @@ impl AddTenantColumn {
         }
     }
 
+    /// A text tenant column compares byte for byte on MySQL/MariaDB
+    /// (`utf8mb4_bin`), where the table's default collation would make
+    /// `ACME` equal `acme` in foreign keys and joins (rule 10).
+    fn exact(&self, def: &mut ColumnDef, backend: DbBackend) -> ColumnDef {
+        let text = matches!(
+            self.column_type,
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_)
+        );
+        if backend == DbBackend::MySql && text {
+            def.extra("COLLATE utf8mb4_bin");
+        }
+        def.to_owned()
+    }
+
     fn check_backend(&self, backend: DbBackend) -> Result<(), TenantError> {
         if backend == DbBackend::Sqlite {
             return Err(TenantError::Unsupported(format!(
@@ -432,7 +457,10 @@ impl AddTenantColumn {
 
         let add = Table::alter()
             .table(table.clone())
-            .add_column(ColumnDef::new_with_type(column.clone(), self.column_type.clone()).null())
+            .add_column(self.exact(
+                ColumnDef::new_with_type(column.clone(), self.column_type.clone()).null(),
+                backend,
+            ))
             .to_owned();
         let count = |select: &mut SelectStatement| {
             select.expr(Func::count(Expr::col(sea_orm::sea_query::Asterisk)));
@@ -504,9 +532,10 @@ impl AddTenantColumn {
         let mut rest = Vec::new();
         let not_null = match backend {
             DbBackend::Postgres => ColumnDef::new(column.clone()).not_null().to_owned(),
-            _ => ColumnDef::new_with_type(column.clone(), self.column_type.clone())
-                .not_null()
-                .to_owned(),
+            _ => self.exact(
+                ColumnDef::new_with_type(column.clone(), self.column_type.clone()).not_null(),
+                backend,
+            ),
         };
         rest.push(
             backend.build(

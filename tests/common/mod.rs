@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
 };
 use sea_orm_tenant::doc_entities::{comment, country, post, post_tag, tag};
 
 pub mod entities;
+pub mod legacy;
 pub mod tenant_dbs;
 
 pub use entities::{document, handle, ledger};
@@ -211,9 +212,10 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Creates the test tables: the crate's doc entities (`post`, `comment`,
-/// `tag`, `post_tag`, global `country`) and this harness's [`ledger`]
+/// `tag`, `post_tag`, global `country`), this harness's [`ledger`]
 /// (integer tenant), [`document`] (UUID tenant) and [`handle`] (a unique
-/// column besides the key).
+/// column besides the key), and the [`legacy`] copies of the doc entities
+/// whose foreign keys check ids only.
 pub async fn create_tables(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     // Parents before children: `comment` and `post_tag` reference `post` and `tag`.
     create_table(db, post::Entity).await?;
@@ -224,17 +226,19 @@ pub async fn create_tables(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr
     create_table(db, ledger::Entity).await?;
     create_table(db, document::Entity).await?;
     create_table(db, handle::Entity).await?;
+    create_table(db, legacy::post::Entity).await?;
+    create_table(db, legacy::tag::Entity).await?;
+    create_table(db, legacy::comment::Entity).await?;
+    create_table(db, legacy::post_tag::Entity).await?;
     Ok(())
 }
 
-/// `CREATE TABLE` for one entity, from its definition.
+/// `CREATE TABLE` and its indexes for one entity, from its definition.
 pub async fn create_table<E: EntityTrait>(
     db: &DatabaseConnection,
     entity: E,
 ) -> Result<(), sea_orm::DbErr> {
-    let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(entity)).await?;
-    Ok(())
+    sea_orm_tenant::doc_entities::create_table(db, entity).await
 }
 
 /// Whether `SEA_ORM_TENANT_REQUIRE_DBS=1`: missing servers fail instead of skipping.
