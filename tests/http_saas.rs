@@ -92,9 +92,13 @@ async fn send(
         req.extend_from_slice(b"content-type: application/json\r\n");
     }
     req.extend_from_slice(format!("content-length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    send_raw(addr, &req).await
+}
 
+/// Sends `req` exactly as given and reads the reply.
+async fn send_raw(addr: SocketAddr, req: &[u8]) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(&req).await.unwrap();
+    stream.write_all(req).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8(raw).unwrap();
@@ -386,6 +390,45 @@ fn token(alg: Algorithm, key: &EncodingKey, claims: Value) -> String {
 
 fn bearer(token: &str) -> Vec<u8> {
     format!("Bearer {token}").into_bytes()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `nbf` is checked with the same leeway as `exp` (issue 10, hole 6).
+#[tokio::test]
+async fn jwt_not_before_is_checked_with_the_exp_leeway() {
+    let key = EncodingKey::from_secret(SECRET);
+    let claims = |nbf: Value| json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64, "nbf": nbf});
+    for (leeway, nbf, status) in [
+        (60, json!(now() + 3600), 401), // valid in an hour
+        (60, json!(now() + 30), 200),   // within the leeway
+        (0, json!(now() + 30), 401),    // outside a leeway of zero
+        (0, json!(now() - 10), 200),    // already valid
+        (60, json!("tomorrow"), 401),   // not a NumericDate
+        (60, json!(1e20), 401),         // beyond what jsonwebtoken reads
+        (60, json!(-5), 401),           // negative
+    ] {
+        let jwt = JwtClaim::hs256(SECRET, "notes-api", "tenant").leeway(leeway);
+        let addr = serve(TenantResolver::new().jwt(jwt), generous()).await;
+        let t = token(Algorithm::HS256, &key, claims(nbf.clone()));
+        let r = send(
+            addr,
+            "GET",
+            "/whoami",
+            &[("authorization", &bearer(&t))],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, status, "leeway {leeway}, nbf {nbf}");
+        if status == 401 {
+            assert_eq!(r.error(), "invalid token");
+        }
+    }
 }
 
 #[tokio::test]
