@@ -744,3 +744,108 @@ async fn postgres_two_tenants_never_see_each_others_notes() {
     assert_eq!(note_count(addr, "acme").await, 0);
     env.cleanup().await;
 }
+
+/// One request with the request line and headers exactly as given.
+async fn request_line(addr: SocketAddr, line: &str, headers: &[&str]) -> Reply {
+    let mut req = format!("{line}\r\nconnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    send_raw(addr, req.as_bytes()).await
+}
+
+/// RFC 9112 §3.2.2: for an absolute-form request target, the target's
+/// authority is the host, and the Host header is ignored (issue 10, hole 9).
+#[tokio::test]
+async fn absolute_form_requests_use_the_target_authority() {
+    let addr = serve(TenantResolver::new().subdomain("app.localhost"), generous()).await;
+    let tenant = |r: &Reply| (r.status, r.body["tenant"].as_str().map(str::to_owned));
+    let globex = (200, Some("globex".to_owned()));
+    for (target, host) in [
+        ("http://globex.app.localhost/whoami", "acme.app.localhost"),
+        ("http://globex.app.localhost/whoami", "127.0.0.1"),
+        (
+            "http://GLOBEX.App.Localhost:8080/whoami",
+            "acme.app.localhost",
+        ),
+        ("http://globex.app.localhost./whoami", "acme.app.localhost"),
+        (
+            "https://globex.app.localhost:443/whoami",
+            "acme.app.localhost:443",
+        ),
+    ] {
+        let r = request_line(
+            addr,
+            &format!("GET {target} HTTP/1.1"),
+            &[&format!("host: {host}")],
+        )
+        .await;
+        assert_eq!(tenant(&r), globex, "{target} with Host {host}");
+    }
+    // The authority names no tenant: the Host's tenant is not used instead.
+    let r = request_line(
+        addr,
+        "GET http://app.localhost/whoami HTTP/1.1",
+        &["host: acme.app.localhost"],
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "tenant not identified"));
+    // Userinfo in the target: refused (RFC 9110 §4.2.4), not resolved to either.
+    let r = request_line(
+        addr,
+        "GET http://acme.app.localhost@globex.app.localhost/whoami HTTP/1.1",
+        &["host: globex.app.localhost"],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_ne!(r.body["tenant"].as_str(), Some("acme"));
+    // Origin form: the Host header, as before.
+    let r = request_line(addr, "GET /whoami HTTP/1.1", &["host: acme.app.localhost"]).await;
+    assert_eq!(tenant(&r), (200, Some("acme".to_owned())));
+    // Two Host headers: refused (RFC 9112 §3.2).
+    let r = request_line(
+        addr,
+        "GET /whoami HTTP/1.1",
+        &["host: acme.app.localhost", "host: globex.app.localhost"],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["tenant"], Value::Null);
+    // Empty labels and a doubled trailing dot are not host names.
+    for host in [
+        "acme..app.localhost",
+        "acme.app.localhost..",
+        ".acme.app.localhost",
+    ] {
+        let r = request_line(addr, "GET /whoami HTTP/1.1", &[&format!("host: {host}")]).await;
+        assert_eq!(r.status, 400, "{host}");
+        assert_eq!(r.body["tenant"], Value::Null, "{host}");
+    }
+}
+
+/// Host names are case-insensitive, tenant ids are not: `ACME.app.localhost`
+/// is tenant `acme`, and a header naming `ACME` is another tenant.
+#[tokio::test]
+async fn host_case_folds_to_the_lower_case_tenant() {
+    let addr = serve(header_or_host(), generous()).await;
+    let r = send(
+        addr,
+        "GET",
+        "/whoami",
+        &[("host", b"ACME.APP.LOCALHOST")],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.body["tenant"].as_str()), (200, Some("acme")));
+    let r = send(
+        addr,
+        "GET",
+        "/whoami",
+        &[("host", b"ACME.APP.LOCALHOST"), ("x-tenant-id", b"ACME")],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "conflicting tenant ids"));
+}

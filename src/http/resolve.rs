@@ -148,13 +148,24 @@ impl TenantResolver {
         self
     }
 
-    /// Reads the tenant from the subdomain of the `Host` header under
+    /// Reads the tenant from the subdomain of the request's host under
     /// `base_domain`: `acme.app.example.com` is `acme`.
     ///
-    /// The host is lower-cased and loses its port and trailing dot. The bare
-    /// base domain, `www`, IP addresses and hosts outside the base domain
-    /// name no tenant; a nested subdomain (`a.b.app.example.com`) is an
-    /// invalid id.
+    /// The host is the request target's authority when it has one (an
+    /// absolute-form request `GET http://acme.app.example.com/notes`, or
+    /// HTTP/2's `:authority`), and the `Host` header is then ignored, as
+    /// RFC 9112 §3.2.2 requires; otherwise the `Host` header. Host names are
+    /// case-insensitive, so the host is lower-cased: `ACME.app.example.com`
+    /// is tenant `acme` (tenant ids are compared exactly, so a tenant whose
+    /// id has capitals cannot be named by a subdomain). The port and one
+    /// trailing dot (`acme.app.example.com.`) are dropped. The bare base
+    /// domain, `www`, IP addresses and hosts outside the base domain name no
+    /// tenant. Refused as invalid: a nested subdomain (`a.b.app.example.com`),
+    /// userinfo (`user@acme.app.example.com`), a port that is not a number,
+    /// empty labels (`acme..app.example.com`) and a `Host` header sent twice.
+    ///
+    /// A subdomain is a hint, not a proof: anyone can send any `Host`. See
+    /// [`require_verified_token`](Self::require_verified_token).
     ///
     /// ```
     /// use axum::http::Request;
@@ -162,9 +173,18 @@ impl TenantResolver {
     /// let r = TenantResolver::new().subdomain("app.example.com");
     /// let host = |h: &str| Request::builder().header("host", h).body(()).unwrap();
     /// assert_eq!(r.resolve(&host("acme.app.example.com.")).unwrap().as_str(), "acme");
+    /// assert_eq!(r.resolve(&host("ACME.App.Example.com:8080")).unwrap().as_str(), "acme");
     /// assert_eq!(r.resolve(&host("app.example.com")), Err(Rejection::Missing));
     /// assert_eq!(r.resolve(&host("127.0.0.1:3000")), Err(Rejection::Missing));
     /// assert_eq!(r.resolve(&host("acme.evil.com")), Err(Rejection::Missing));
+    ///
+    /// // Absolute form: the request target's authority wins over Host.
+    /// let req = Request::builder()
+    ///     .uri("http://globex.app.example.com/notes")
+    ///     .header("host", "acme.app.example.com")
+    ///     .body(())
+    ///     .unwrap();
+    /// assert_eq!(r.resolve(&req).unwrap().as_str(), "globex");
     /// ```
     pub fn subdomain(mut self, base_domain: &str) -> Self {
         let base = base_domain.trim_end_matches('.').to_ascii_lowercase();
@@ -273,34 +293,29 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<TenantId
         .map_err(|e| Rejection::invalid("header", &e))
 }
 
-/// The host of the request: the `Host` header (HTTP/1.1), else the URI's
-/// authority (HTTP/2).
+/// The host of the request. The request target's authority wins when it
+/// has one (an absolute-form target, RFC 9112 §3.2.2; HTTP/2's `:authority`,
+/// RFC 9113 §8.3.1), and the `Host` header is then ignored; otherwise the
+/// `Host` header, which must be sent once at most.
 fn from_host(head: &RequestHead<'_>, base: &str) -> Result<Option<TenantId>, Rejection> {
-    let bad = |reason| Rejection::InvalidId {
-        source: "host",
-        reason,
-    };
-    let raw = match head.headers.get(HOST) {
-        Some(value) => value
-            .to_str()
-            .map_err(|_| bad("the host is not ASCII"))?
-            .to_owned(),
-        None => match head.uri.host() {
-            Some(host) => host.to_owned(),
-            None => return Ok(None),
-        },
-    };
-    let mut host = raw.trim().to_ascii_lowercase();
-    if host.starts_with('[') {
-        return Ok(None); // an IPv6 literal
-    }
-    if let Some((name, port)) = host.rsplit_once(':') {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("the host has an invalid port"));
+    let raw = match head.uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => {
+            let mut hosts = head.headers.get_all(HOST).iter();
+            let Some(value) = hosts.next() else {
+                return Ok(None);
+            };
+            if hosts.next().is_some() {
+                return Err(bad_host("the Host header was sent more than once"));
+            }
+            value
+                .to_str()
+                .map_err(|_| bad_host("the host is not ASCII"))?
         }
-        host = name.to_owned();
-    }
-    let host = host.strip_suffix('.').unwrap_or(&host);
+    };
+    let Some(host) = host_name(raw)? else {
+        return Ok(None);
+    };
     if host.parse::<Ipv4Addr>().is_ok() || host == base {
         return Ok(None);
     }
@@ -316,6 +331,41 @@ fn from_host(head: &RequestHead<'_>, base: &str) -> Result<Option<TenantId>, Rej
     TenantId::parse(label)
         .map(Some)
         .map_err(|e| Rejection::invalid("host", &e))
+}
+
+fn bad_host(reason: &'static str) -> Rejection {
+    Rejection::InvalidId {
+        source: "host",
+        reason,
+    }
+}
+
+/// The host name of an authority (`host[:port]`), lower-cased (host names
+/// are case-insensitive) and without its port and one trailing dot; `None`
+/// for an IPv6 literal. Userinfo, a port that is not a number and empty
+/// labels are refused.
+fn host_name(raw: &str) -> Result<Option<String>, Rejection> {
+    let raw = raw.trim();
+    if raw.contains('@') {
+        return Err(bad_host("the host has userinfo"));
+    }
+    if raw.starts_with('[') {
+        return Ok(None); // an IPv6 literal
+    }
+    let name = match raw.rsplit_once(':') {
+        Some((name, port)) => {
+            if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
+                return Err(bad_host("the host has an invalid port"));
+            }
+            name
+        }
+        None => raw,
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.split('.').any(str::is_empty) {
+        return Err(bad_host("the host is not a valid host name"));
+    }
+    Ok(Some(name.to_ascii_lowercase()))
 }
 
 fn from_bearer(headers: &HeaderMap, jwt: &JwtClaim) -> Result<Option<TenantId>, Rejection> {
@@ -346,6 +396,95 @@ mod tests {
         r.resolve(&req)
     }
 
+    fn target(r: &TenantResolver, uri: &str, host: Option<&str>) -> Result<TenantId, Rejection> {
+        let mut req = Request::builder().uri(uri);
+        if let Some(host) = host {
+            req = req.header(HOST, host);
+        }
+        r.resolve(&req.body(()).map_err(|_| Rejection::Missing)?)
+    }
+
+    #[test]
+    fn the_target_authority_wins_over_host() {
+        let r = TenantResolver::new().subdomain("app.example.com");
+        let acme = Some("acme.app.example.com");
+        for uri in [
+            "http://globex.app.example.com/notes",
+            "https://GLOBEX.app.example.com:8443/notes?x=1",
+            "http://globex.app.example.com./",
+        ] {
+            assert_eq!(target(&r, uri, acme).unwrap().as_str(), "globex", "{uri}");
+            assert_eq!(target(&r, uri, None).unwrap().as_str(), "globex", "{uri}");
+        }
+        // The authority names no tenant: Host is not consulted.
+        for uri in [
+            "http://app.example.com/",
+            "http://10.0.0.1/",
+            "http://[::1]:80/",
+        ] {
+            assert_eq!(target(&r, uri, acme), Err(Rejection::Missing), "{uri}");
+        }
+        for uri in [
+            "http://acme.app.example.com@globex.app.example.com/",
+            "http://user:pw@globex.app.example.com/",
+            "http://globex.app.example.com:99999/",
+            "http://globex..app.example.com/",
+        ] {
+            assert!(
+                matches!(
+                    target(&r, uri, acme),
+                    Err(Rejection::InvalidId { source: "host", .. })
+                ),
+                "{uri}"
+            );
+        }
+        // Origin form: the Host header.
+        assert_eq!(target(&r, "/notes", acme).unwrap().as_str(), "acme");
+        assert_eq!(target(&r, "/notes", None), Err(Rejection::Missing));
+    }
+
+    #[test]
+    fn host_sent_twice_is_refused() {
+        let r = TenantResolver::new().subdomain("app.example.com");
+        let req = Request::builder()
+            .header(HOST, "acme.app.example.com")
+            .header(HOST, "acme.app.example.com")
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            r.resolve(&req),
+            Err(Rejection::InvalidId { source: "host", .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn absolute_form_through_the_layer() {
+        use axum::{Router, body::Body, routing::get};
+        use tower::ServiceExt;
+
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    crate::current_tenant()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                }),
+            )
+            .layer(super::super::TenantLayer::new(
+                TenantResolver::new().subdomain("app.example.com"),
+            ));
+        let req = Request::builder()
+            .uri("http://globex.app.example.com/")
+            .header(HOST, "acme.app.example.com")
+            .body(Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body = axum::body::to_bytes(res.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"globex");
+    }
+
     #[test]
     fn hosts() {
         let r = TenantResolver::new().subdomain("App.Example.com.");
@@ -369,6 +508,19 @@ mod tests {
             host(&r, b"acme.app.example.com:x"),
             Err(Rejection::InvalidId { .. })
         ));
+        for bad in [
+            &b"acme..app.example.com"[..],
+            b".acme.app.example.com",
+            b"acme.app.example.com..",
+            b"acme.app.example.com:",
+            b"acme.app.example.com:70000",
+            b"evil@acme.app.example.com",
+        ] {
+            assert!(
+                matches!(host(&r, bad), Err(Rejection::InvalidId { .. })),
+                "{bad:?}"
+            );
+        }
         assert!(matches!(
             host(&r, "é.app.example.com".as_bytes()),
             Err(Rejection::InvalidId { .. })
