@@ -849,3 +849,142 @@ async fn host_case_folds_to_the_lower_case_tenant() {
     .await;
     assert_eq!((r.status, r.error()), (400, "conflicting tenant ids"));
 }
+
+/// The example's (and the README's) resolver with a secret: header and
+/// subdomain as hints, the tenant from a verified token.
+fn verified_resolver() -> TenantResolver {
+    let jwt = JwtClaim::hs256(SECRET, "notes-api", "tenant").leeway(0);
+    saas::resolver("app.localhost", Some(jwt))
+}
+
+/// With a verified token required, header and subdomain are only hints that
+/// must agree with the token (issue 10, hole 7).
+#[tokio::test]
+async fn a_verified_token_is_required_and_hints_must_agree() {
+    let addr = serve(verified_resolver(), generous()).await;
+    let key = EncodingKey::from_secret(SECRET);
+    let acme = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64}),
+    );
+    let no_claim = token(
+        Algorithm::HS256,
+        &key,
+        json!({"sub": "alice", "aud": "notes-api", "exp": 4_000_000_000u64}),
+    );
+    let expired = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 1_000_000_000u64}),
+    );
+    let early = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64, "nbf": now() + 3600}),
+    );
+    let (acme_auth, no_claim_auth) = (bearer(&acme), bearer(&no_claim));
+    let (expired_auth, early_auth) = (bearer(&expired), bearer(&early));
+
+    // No token: 401, whatever the header or the host say.
+    let unauthenticated: [&[(&str, &[u8])]; 5] = [
+        &[],
+        &[("x-tenant-id", b"acme")],
+        &[("host", b"acme.app.localhost")],
+        &[("x-tenant-id", b"acme"), ("host", b"acme.app.localhost")],
+        &[
+            ("x-tenant-id", b"acme"),
+            ("authorization", b"Basic YWNtZTpwdw=="),
+        ],
+    ];
+    for headers in unauthenticated {
+        let r = send(addr, "POST", "/notes", headers, Some(json!({"title": "x"}))).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (401, "token required"),
+            "{headers:?}"
+        );
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{headers:?}");
+    }
+    // A token that fails verification: 401.
+    for auth in [&expired_auth, &early_auth] {
+        let headers: [(&str, &[u8]); 2] = [("authorization", auth), ("x-tenant-id", b"acme")];
+        let r = send(
+            addr,
+            "POST",
+            "/notes",
+            &headers,
+            Some(json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!((r.status, r.error()), (401, "invalid token"));
+    }
+    // A verified token without the tenant claim: 403, the header does not stand in.
+    let headers: [(&str, &[u8]); 2] = [("authorization", &no_claim_auth), ("x-tenant-id", b"acme")];
+    let r = send(
+        addr,
+        "POST",
+        "/notes",
+        &headers,
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (403, "token names no tenant"));
+    // Hints naming another tenant than the token: refused.
+    let conflicting: [&[(&str, &[u8])]; 2] = [
+        &[("authorization", &acme_auth), ("x-tenant-id", b"globex")],
+        &[
+            ("authorization", &acme_auth),
+            ("host", b"globex.app.localhost"),
+        ],
+    ];
+    for headers in conflicting {
+        let r = send(addr, "POST", "/notes", headers, Some(json!({"title": "x"}))).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "conflicting tenant ids"),
+            "{headers:?}"
+        );
+    }
+    let line = format!("authorization: Bearer {acme}");
+    let r = request_line(
+        addr,
+        "GET http://globex.app.localhost/whoami HTTP/1.1",
+        &[&line],
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "conflicting tenant ids"));
+
+    // The token alone, or with agreeing hints: the token's tenant.
+    let agreeing: [&[(&str, &[u8])]; 3] = [
+        &[("authorization", &acme_auth)],
+        &[("authorization", &acme_auth), ("x-tenant-id", b"acme")],
+        &[
+            ("authorization", &acme_auth),
+            ("x-tenant-id", b"acme"),
+            ("host", b"ACME.app.localhost"),
+        ],
+    ];
+    for headers in agreeing {
+        let r = send(addr, "GET", "/whoami", headers, None).await;
+        assert_eq!(
+            (r.status, r.body["tenant"].as_str()),
+            (200, Some("acme")),
+            "{headers:?}"
+        );
+    }
+    // Nothing was written by the refused requests.
+    let r = send(
+        addr,
+        "GET",
+        "/notes",
+        &[("authorization", &acme_auth)],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_array().map(Vec::len)), (200, Some(0)));
+    // The example's `token` command mints tokens this resolver accepts.
+    let minted = bearer(&saas::mint_token(SECRET, "globex").unwrap());
+    let r = send(addr, "GET", "/whoami", &[("authorization", &minted)], None).await;
+    assert_eq!((r.status, r.body["tenant"].as_str()), (200, Some("globex")));
+}

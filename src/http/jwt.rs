@@ -132,7 +132,10 @@ impl JwtClaim {
         &self.claim
     }
 
-    /// Verifies `token` and returns the tenant its claim names.
+    /// Verifies `token` and returns the tenant its claim names:
+    /// [`Rejection::InvalidToken`] when verification fails,
+    /// [`Rejection::TokenWithoutTenant`] when a verified token has no such
+    /// claim, [`Rejection::InvalidId`] when the claim is not a valid id.
     ///
     /// ```
     /// use sea_orm_tenant::http::{JwtClaim, Rejection};
@@ -162,7 +165,7 @@ impl JwtClaim {
                     reason: "the claim is neither a string nor an integer",
                 });
             }
-            None => return Err(Rejection::Missing),
+            None => return Err(Rejection::TokenWithoutTenant),
         };
         TenantId::parse(&value).map_err(|e| Rejection::invalid("jwt", &e))
     }

@@ -32,9 +32,16 @@ pub enum Rejection {
     },
     /// Two sources named different tenants (400).
     Conflict,
-    /// A bearer token failed verification: signature, algorithm, expiry or
-    /// audience (401).
+    /// A bearer token failed verification: signature, algorithm, expiry,
+    /// not-before or audience (401, `WWW-Authenticate: Bearer error="invalid_token"`).
     InvalidToken,
+    /// A verified token is required
+    /// ([`TenantResolver::require_verified_token`](super::TenantResolver::require_verified_token))
+    /// and the request has no bearer token (401, `WWW-Authenticate: Bearer`).
+    MissingToken,
+    /// A verified token names no tenant: it lacks the tenant claim (403).
+    /// The token is authentic, so it is not a 401; it grants no tenant.
+    TokenWithoutTenant,
     /// The tenant does not exist (404).
     UnknownTenant,
     /// The tenant exists but is suspended (403).
@@ -73,7 +80,8 @@ impl Rejection {
             | Rejection::InvalidId { .. }
             | Rejection::Conflict
             | Rejection::BodyMismatch => StatusCode::BAD_REQUEST,
-            Rejection::InvalidToken => StatusCode::UNAUTHORIZED,
+            Rejection::InvalidToken | Rejection::MissingToken => StatusCode::UNAUTHORIZED,
+            Rejection::TokenWithoutTenant => StatusCode::FORBIDDEN,
             Rejection::UnknownTenant => StatusCode::NOT_FOUND,
             Rejection::Suspended => StatusCode::FORBIDDEN,
             Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -94,6 +102,8 @@ impl Rejection {
             Rejection::InvalidId { .. } => "invalid tenant id",
             Rejection::Conflict => "conflicting tenant ids",
             Rejection::InvalidToken => "invalid token",
+            Rejection::MissingToken => "token required",
+            Rejection::TokenWithoutTenant => "token names no tenant",
             Rejection::UnknownTenant => "unknown tenant",
             Rejection::Suspended => "tenant suspended",
             Rejection::RateLimited { .. } => "rate limit exceeded",
@@ -111,10 +121,22 @@ impl IntoResponse for Rejection {
             body["detail"] = (*reason).into();
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Rejection::RateLimited { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let headers = response.headers_mut();
+        match self {
+            Rejection::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // RFC 6750 §3: a 401 says which scheme would be accepted.
+            Rejection::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Rejection::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
         }
         response
     }
