@@ -269,6 +269,12 @@ impl IntoResponse for ApiError {
                 Json(serde_json::json!({ "error": "refused by tenant scope" })),
             )
                 .into_response(),
+            // The database could not be reached (pool closed, connection
+            // refused or timed out): a 503, worth retrying, never a 404.
+            ApiError::Db(err) if is_unavailable(&err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Rejection::DatabaseUnavailable.into_response()
+            }
             ApiError::Db(err) if is_statement_timeout(&err) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({ "error": "query took too long" })),
@@ -284,6 +290,12 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// Whether the database could not be reached at all: no connection could be
+/// acquired or opened.
+fn is_unavailable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
 }
 
 /// Whether Postgres cancelled the statement for its `statement_timeout`

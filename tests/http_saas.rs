@@ -988,3 +988,46 @@ async fn a_verified_token_is_required_and_hints_must_agree() {
     let r = send(addr, "GET", "/whoami", &[("authorization", &minted)], None).await;
     assert_eq!((r.status, r.body["tenant"].as_str()), (200, Some("globex")));
 }
+
+/// A database that cannot be reached is 503, never 404 (an unknown tenant)
+/// or 500: a real customer is not told they do not exist (issue 10, hole 8).
+#[tokio::test]
+async fn an_unreachable_database_is_503_not_404_or_500() {
+    let db = saas::setup("sqlite::memory:").await.unwrap();
+    db.close_by_ref().await.unwrap();
+    // The directory reads the closed database: 503, nothing cached.
+    let layer = TenantLayer::new(header_or_host()).directory(saas::directory(db.clone()));
+    let addr = serve_app(saas::router(db.clone(), layer, generous())).await;
+    for _ in 0..2 {
+        let r = as_tenant(addr, "acme", "GET", "/notes", None).await;
+        assert_eq!((r.status, r.error()), (503, "tenant directory unavailable"));
+    }
+    // Without a directory the handler's own query fails: 503 as well.
+    let addr = serve_app(saas::router(
+        db,
+        TenantLayer::new(header_or_host()),
+        generous(),
+    ))
+    .await;
+    for (method, path) in [
+        ("GET", "/notes"),
+        ("GET", "/notes/1"),
+        ("GET", "/countries"),
+    ] {
+        let r = as_tenant(addr, "acme", method, path, None).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (503, "database unavailable"),
+            "{path}"
+        );
+    }
+    let r = as_tenant(addr, "acme", "POST", "/notes", Some(json!({"title": "x"}))).await;
+    assert_eq!((r.status, r.error()), (503, "database unavailable"));
+}
+
+async fn serve_app(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
