@@ -25,7 +25,9 @@ pub enum Rejection {
     Missing,
     /// A source named a tenant that is not a valid id (400).
     InvalidId {
-        /// Which source: `header`, `host`, `jwt` or `custom`.
+        /// Which source: `header`, `host`, `jwt` or `custom` for the
+        /// resolver's sources, `tenant` for an id the tenancy refused
+        /// (see `From<&TenantError>`).
         source: &'static str,
         /// Why the id was rejected.
         reason: &'static str,
