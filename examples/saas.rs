@@ -13,8 +13,18 @@
 //!
 //! Environment: `DATABASE_URL`, `BASE_DOMAIN`, `LISTEN` (default
 //! `127.0.0.1:3000`), `RATE_PER_SEC` (default 20 per tenant),
-//! `JWT_HS256_SECRET` (when set, tenants are also read from the `tenant`
-//! claim of a bearer token with audience `notes-api`).
+//! `JWT_HS256_SECRET`. When the secret is set, every tenant request needs a
+//! bearer token (HS256, audience `notes-api`) whose `tenant` claim names
+//! the tenant; the header and the subdomain are then hints that must agree
+//! with it (`TenantResolver::require_verified_token`). Without it the
+//! header and the subdomain are taken at their word: anyone can be any
+//! tenant, which is for trying the example out only (a warning says so).
+//!
+//! ```text
+//! JWT_HS256_SECRET=dev-secret cargo run --example saas --features http
+//! TOKEN=$(JWT_HS256_SECRET=dev-secret cargo run -q --example saas --features http -- token acme)
+//! curl -s -H "authorization: Bearer $TOKEN" http://127.0.0.1:3000/notes
+//! ```
 //!
 //! On Postgres each tenant's statements also run under a
 //! `statement_timeout` (`STATEMENT_TIMEOUT_MS`, default 5000, set with
@@ -259,6 +269,12 @@ impl IntoResponse for ApiError {
                 Json(serde_json::json!({ "error": "refused by tenant scope" })),
             )
                 .into_response(),
+            // The database could not be reached (pool closed, connection
+            // refused or timed out): a 503, worth retrying, never a 404.
+            ApiError::Db(err) if is_unavailable(&err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Rejection::DatabaseUnavailable.into_response()
+            }
             ApiError::Db(err) if is_statement_timeout(&err) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({ "error": "query took too long" })),
@@ -274,6 +290,12 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// Whether the database could not be reached at all: no connection could be
+/// acquired or opened.
+fn is_unavailable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
 }
 
 /// Whether Postgres cancelled the statement for its `statement_timeout`
@@ -400,19 +422,64 @@ async fn list_countries(
     Ok(Json(country::Entity::find().all(&state.db).await?))
 }
 
-/// The resolver of the example: header, then subdomain, then (when
-/// `JWT_HS256_SECRET` is set) a bearer token.
+/// The resolver of the example: the `x-tenant-id` header and the subdomain
+/// under `base_domain`, and with a `jwt`, a verified bearer token that the
+/// tenant must come from (the header and subdomain then only have to agree
+/// with it).
+pub fn resolver(base_domain: &str, jwt: Option<JwtClaim>) -> TenantResolver {
+    let resolver = TenantResolver::new()
+        .header("x-tenant-id")
+        .subdomain(base_domain);
+    match jwt {
+        Some(jwt) => resolver.jwt(jwt).require_verified_token(),
+        None => resolver,
+    }
+}
+
+/// [`resolver`] from `BASE_DOMAIN` and `JWT_HS256_SECRET`.
 pub fn resolver_from_env() -> TenantResolver {
     let base = std::env::var("BASE_DOMAIN").unwrap_or_else(|_| "app.localhost".into());
-    let mut resolver = TenantResolver::new().header("x-tenant-id").subdomain(&base);
-    if let Ok(secret) = std::env::var("JWT_HS256_SECRET") {
-        resolver = resolver.jwt(JwtClaim::hs256(secret.as_bytes(), "notes-api", "tenant"));
+    let jwt = std::env::var("JWT_HS256_SECRET")
+        .ok()
+        .map(|secret| JwtClaim::hs256(secret.as_bytes(), "notes-api", "tenant"));
+    if jwt.is_none() {
+        tracing::warn!(
+            "JWT_HS256_SECRET is not set: tenants come from the x-tenant-id header and the \
+             Host, unauthenticated (anyone can be any tenant); for trying the example only"
+        );
     }
-    resolver
+    resolver(&base, jwt)
+}
+
+/// A token for `tenant`, valid for an hour, signed with `secret`: what the
+/// service's login would hand out.
+pub fn mint_token(secret: &[u8], tenant: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let claims = serde_json::json!({
+        "tenant": tenant, "aud": "notes-api", "iat": now, "nbf": now, "exp": now + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `saas token <tenant>`: print a token signed with JWT_HS256_SECRET.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, tenant] = args.as_slice()
+        && command == "token"
+    {
+        let secret = std::env::var("JWT_HS256_SECRET")
+            .map_err(|_| "saas token: set JWT_HS256_SECRET to the service's secret")?;
+        println!("{}", mint_token(secret.as_bytes(), tenant)?);
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

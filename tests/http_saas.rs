@@ -92,9 +92,13 @@ async fn send(
         req.extend_from_slice(b"content-type: application/json\r\n");
     }
     req.extend_from_slice(format!("content-length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    send_raw(addr, &req).await
+}
 
+/// Sends `req` exactly as given and reads the reply.
+async fn send_raw(addr: SocketAddr, req: &[u8]) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(&req).await.unwrap();
+    stream.write_all(req).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8(raw).unwrap();
@@ -386,6 +390,45 @@ fn token(alg: Algorithm, key: &EncodingKey, claims: Value) -> String {
 
 fn bearer(token: &str) -> Vec<u8> {
     format!("Bearer {token}").into_bytes()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `nbf` is checked with the same leeway as `exp` (issue 10, hole 6).
+#[tokio::test]
+async fn jwt_not_before_is_checked_with_the_exp_leeway() {
+    let key = EncodingKey::from_secret(SECRET);
+    let claims = |nbf: Value| json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64, "nbf": nbf});
+    for (leeway, nbf, status) in [
+        (60, json!(now() + 3600), 401), // valid in an hour
+        (60, json!(now() + 30), 200),   // within the leeway
+        (0, json!(now() + 30), 401),    // outside a leeway of zero
+        (0, json!(now() - 10), 200),    // already valid
+        (60, json!("tomorrow"), 401),   // not a NumericDate
+        (60, json!(1e20), 401),         // beyond what jsonwebtoken reads
+        (60, json!(-5), 401),           // negative
+    ] {
+        let jwt = JwtClaim::hs256(SECRET, "notes-api", "tenant").leeway(leeway);
+        let addr = serve(TenantResolver::new().jwt(jwt), generous()).await;
+        let t = token(Algorithm::HS256, &key, claims(nbf.clone()));
+        let r = send(
+            addr,
+            "GET",
+            "/whoami",
+            &[("authorization", &bearer(&t))],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, status, "leeway {leeway}, nbf {nbf}");
+        if status == 401 {
+            assert_eq!(r.error(), "invalid token");
+        }
+    }
 }
 
 #[tokio::test]
@@ -700,4 +743,291 @@ async fn postgres_two_tenants_never_see_each_others_notes() {
     );
     assert_eq!(note_count(addr, "acme").await, 0);
     env.cleanup().await;
+}
+
+/// One request with the request line and headers exactly as given.
+async fn request_line(addr: SocketAddr, line: &str, headers: &[&str]) -> Reply {
+    let mut req = format!("{line}\r\nconnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    send_raw(addr, req.as_bytes()).await
+}
+
+/// RFC 9112 §3.2.2: for an absolute-form request target, the target's
+/// authority is the host, and the Host header is ignored (issue 10, hole 9).
+#[tokio::test]
+async fn absolute_form_requests_use_the_target_authority() {
+    let addr = serve(TenantResolver::new().subdomain("app.localhost"), generous()).await;
+    let tenant = |r: &Reply| (r.status, r.body["tenant"].as_str().map(str::to_owned));
+    let globex = (200, Some("globex".to_owned()));
+    for (target, host) in [
+        ("http://globex.app.localhost/whoami", "acme.app.localhost"),
+        ("http://globex.app.localhost/whoami", "127.0.0.1"),
+        (
+            "http://GLOBEX.App.Localhost:8080/whoami",
+            "acme.app.localhost",
+        ),
+        ("http://globex.app.localhost./whoami", "acme.app.localhost"),
+        (
+            "https://globex.app.localhost:443/whoami",
+            "acme.app.localhost:443",
+        ),
+    ] {
+        let r = request_line(
+            addr,
+            &format!("GET {target} HTTP/1.1"),
+            &[&format!("host: {host}")],
+        )
+        .await;
+        assert_eq!(tenant(&r), globex, "{target} with Host {host}");
+    }
+    // The authority names no tenant: the Host's tenant is not used instead.
+    let r = request_line(
+        addr,
+        "GET http://app.localhost/whoami HTTP/1.1",
+        &["host: acme.app.localhost"],
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "tenant not identified"));
+    // Userinfo in the target: refused (RFC 9110 §4.2.4), not resolved to either.
+    let r = request_line(
+        addr,
+        "GET http://acme.app.localhost@globex.app.localhost/whoami HTTP/1.1",
+        &["host: globex.app.localhost"],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_ne!(r.body["tenant"].as_str(), Some("acme"));
+    // Origin form: the Host header, as before.
+    let r = request_line(addr, "GET /whoami HTTP/1.1", &["host: acme.app.localhost"]).await;
+    assert_eq!(tenant(&r), (200, Some("acme".to_owned())));
+    // Two Host headers: refused (RFC 9112 §3.2).
+    let r = request_line(
+        addr,
+        "GET /whoami HTTP/1.1",
+        &["host: acme.app.localhost", "host: globex.app.localhost"],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["tenant"], Value::Null);
+    // Empty labels and a doubled trailing dot are not host names.
+    for host in [
+        "acme..app.localhost",
+        "acme.app.localhost..",
+        ".acme.app.localhost",
+    ] {
+        let r = request_line(addr, "GET /whoami HTTP/1.1", &[&format!("host: {host}")]).await;
+        assert_eq!(r.status, 400, "{host}");
+        assert_eq!(r.body["tenant"], Value::Null, "{host}");
+    }
+}
+
+/// Host names are case-insensitive, tenant ids are not: `ACME.app.localhost`
+/// is tenant `acme`, and a header naming `ACME` is another tenant.
+#[tokio::test]
+async fn host_case_folds_to_the_lower_case_tenant() {
+    let addr = serve(header_or_host(), generous()).await;
+    let r = send(
+        addr,
+        "GET",
+        "/whoami",
+        &[("host", b"ACME.APP.LOCALHOST")],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.body["tenant"].as_str()), (200, Some("acme")));
+    let r = send(
+        addr,
+        "GET",
+        "/whoami",
+        &[("host", b"ACME.APP.LOCALHOST"), ("x-tenant-id", b"ACME")],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "conflicting tenant ids"));
+}
+
+/// The example's (and the README's) resolver with a secret: header and
+/// subdomain as hints, the tenant from a verified token.
+fn verified_resolver() -> TenantResolver {
+    let jwt = JwtClaim::hs256(SECRET, "notes-api", "tenant").leeway(0);
+    saas::resolver("app.localhost", Some(jwt))
+}
+
+/// With a verified token required, header and subdomain are only hints that
+/// must agree with the token (issue 10, hole 7).
+#[tokio::test]
+async fn a_verified_token_is_required_and_hints_must_agree() {
+    let addr = serve(verified_resolver(), generous()).await;
+    let key = EncodingKey::from_secret(SECRET);
+    let acme = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64}),
+    );
+    let no_claim = token(
+        Algorithm::HS256,
+        &key,
+        json!({"sub": "alice", "aud": "notes-api", "exp": 4_000_000_000u64}),
+    );
+    let expired = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 1_000_000_000u64}),
+    );
+    let early = token(
+        Algorithm::HS256,
+        &key,
+        json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64, "nbf": now() + 3600}),
+    );
+    let (acme_auth, no_claim_auth) = (bearer(&acme), bearer(&no_claim));
+    let (expired_auth, early_auth) = (bearer(&expired), bearer(&early));
+
+    // No token: 401, whatever the header or the host say.
+    let unauthenticated: [&[(&str, &[u8])]; 5] = [
+        &[],
+        &[("x-tenant-id", b"acme")],
+        &[("host", b"acme.app.localhost")],
+        &[("x-tenant-id", b"acme"), ("host", b"acme.app.localhost")],
+        &[
+            ("x-tenant-id", b"acme"),
+            ("authorization", b"Basic YWNtZTpwdw=="),
+        ],
+    ];
+    for headers in unauthenticated {
+        let r = send(addr, "POST", "/notes", headers, Some(json!({"title": "x"}))).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (401, "token required"),
+            "{headers:?}"
+        );
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{headers:?}");
+    }
+    // A token that fails verification: 401.
+    for auth in [&expired_auth, &early_auth] {
+        let headers: [(&str, &[u8]); 2] = [("authorization", auth), ("x-tenant-id", b"acme")];
+        let r = send(
+            addr,
+            "POST",
+            "/notes",
+            &headers,
+            Some(json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!((r.status, r.error()), (401, "invalid token"));
+    }
+    // A verified token without the tenant claim: 403, the header does not stand in.
+    let headers: [(&str, &[u8]); 2] = [("authorization", &no_claim_auth), ("x-tenant-id", b"acme")];
+    let r = send(
+        addr,
+        "POST",
+        "/notes",
+        &headers,
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (403, "token names no tenant"));
+    // Hints naming another tenant than the token: refused.
+    let conflicting: [&[(&str, &[u8])]; 2] = [
+        &[("authorization", &acme_auth), ("x-tenant-id", b"globex")],
+        &[
+            ("authorization", &acme_auth),
+            ("host", b"globex.app.localhost"),
+        ],
+    ];
+    for headers in conflicting {
+        let r = send(addr, "POST", "/notes", headers, Some(json!({"title": "x"}))).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "conflicting tenant ids"),
+            "{headers:?}"
+        );
+    }
+    let line = format!("authorization: Bearer {acme}");
+    let r = request_line(
+        addr,
+        "GET http://globex.app.localhost/whoami HTTP/1.1",
+        &[&line],
+    )
+    .await;
+    assert_eq!((r.status, r.error()), (400, "conflicting tenant ids"));
+
+    // The token alone, or with agreeing hints: the token's tenant.
+    let agreeing: [&[(&str, &[u8])]; 3] = [
+        &[("authorization", &acme_auth)],
+        &[("authorization", &acme_auth), ("x-tenant-id", b"acme")],
+        &[
+            ("authorization", &acme_auth),
+            ("x-tenant-id", b"acme"),
+            ("host", b"ACME.app.localhost"),
+        ],
+    ];
+    for headers in agreeing {
+        let r = send(addr, "GET", "/whoami", headers, None).await;
+        assert_eq!(
+            (r.status, r.body["tenant"].as_str()),
+            (200, Some("acme")),
+            "{headers:?}"
+        );
+    }
+    // Nothing was written by the refused requests.
+    let r = send(
+        addr,
+        "GET",
+        "/notes",
+        &[("authorization", &acme_auth)],
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_array().map(Vec::len)), (200, Some(0)));
+    // The example's `token` command mints tokens this resolver accepts.
+    let minted = bearer(&saas::mint_token(SECRET, "globex").unwrap());
+    let r = send(addr, "GET", "/whoami", &[("authorization", &minted)], None).await;
+    assert_eq!((r.status, r.body["tenant"].as_str()), (200, Some("globex")));
+}
+
+/// A database that cannot be reached is 503, never 404 (an unknown tenant)
+/// or 500: a real customer is not told they do not exist (issue 10, hole 8).
+#[tokio::test]
+async fn an_unreachable_database_is_503_not_404_or_500() {
+    let db = saas::setup("sqlite::memory:").await.unwrap();
+    db.close_by_ref().await.unwrap();
+    // The directory reads the closed database: 503, nothing cached.
+    let layer = TenantLayer::new(header_or_host()).directory(saas::directory(db.clone()));
+    let addr = serve_app(saas::router(db.clone(), layer, generous())).await;
+    for _ in 0..2 {
+        let r = as_tenant(addr, "acme", "GET", "/notes", None).await;
+        assert_eq!((r.status, r.error()), (503, "tenant directory unavailable"));
+    }
+    // Without a directory the handler's own query fails: 503 as well.
+    let addr = serve_app(saas::router(
+        db,
+        TenantLayer::new(header_or_host()),
+        generous(),
+    ))
+    .await;
+    for (method, path) in [
+        ("GET", "/notes"),
+        ("GET", "/notes/1"),
+        ("GET", "/countries"),
+    ] {
+        let r = as_tenant(addr, "acme", method, path, None).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (503, "database unavailable"),
+            "{path}"
+        );
+    }
+    let r = as_tenant(addr, "acme", "POST", "/notes", Some(json!({"title": "x"}))).await;
+    assert_eq!((r.status, r.error()), (503, "database unavailable"));
+}
+
+async fn serve_app(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
 }

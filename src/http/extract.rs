@@ -1,11 +1,12 @@
-//! Axum extractors: [`CurrentTenant`] and [`TenantDb`].
+//! Axum extractors: [`CurrentTenant`], [`TenantDb`] and [`TenancyDb`].
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use crate::{TenantConnection, TenantId, TenantPool};
+use super::Rejection;
+use crate::{Tenancy, TenantConnection, TenantId, TenantPool};
 
 fn not_installed() -> Response {
     (
@@ -51,6 +52,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
 /// A [`TenantConnection`] bound to the request's tenant, taken from the
 /// [`TenantPool`] in the router's state (`TenantPool: FromRef<S>`).
 ///
+/// Nothing is read from the database to extract it; an id that does not fit
+/// the pool's tenant column
+/// ([`TenantPool::tenant_column`](crate::TenantPool::tenant_column)) is a
+/// 400. For a [`Tenancy`] (schema or database per tenant, hybrid), use
+/// [`TenancyDb`].
+///
 /// ```
 /// use axum::{routing::get, Router};
 /// use sea_orm::Database;
@@ -88,10 +95,73 @@ where
         TenantPool::from_ref(state)
             .connection(tenant)
             .map(TenantDb)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "tenant: no connection for the request");
-                // The id does not fit the tenant column's type.
-                super::Rejection::invalid("pool", &e).into_response()
-            })
+            .map_err(|e| refused(&e))
+    }
+}
+
+/// The answer to a request whose tenant has no connection: see
+/// [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection).
+fn refused(err: &crate::TenantError) -> Response {
+    tracing::warn!(error = %err, "tenant: no connection for the request");
+    Rejection::from(err).into_response()
+}
+
+/// A [`TenantConnection`] bound to the request's tenant, from
+/// [`Tenancy::connection`] on the [`Tenancy`] in the router's state
+/// (`Tenancy: FromRef<S>`): any isolation level, hybrid placement included.
+///
+/// When there is no connection the handler does not run, and the request is
+/// answered as [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection)
+/// says: 404 only when the tenancy answered that the tenant is not
+/// provisioned, 503 when the registry or the tenant's database could not be
+/// read (a real customer is not told they do not exist because a read
+/// failed), 429 when the tenant is at its cap.
+///
+/// ```
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use sea_orm_tenant::{Tenancy, TenantId};
+/// use sea_orm_tenant::http::{TenancyDb, TenantLayer, TenantResolver};
+/// use tower::ServiceExt;
+///
+/// async fn whoami(TenancyDb(conn): TenancyDb) -> String {
+///     conn.tenant().to_string()
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("tenancy_db_doc_{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let tenancy = Tenancy::sqlite_files(&dir);   // tenant acme is <dir>/tenant_acme.db
+/// tenancy.provision(&TenantId::from("acme")).await?;
+/// let app: Router = Router::new()
+///     .route("/whoami", get(whoami))
+///     .layer(TenantLayer::new(TenantResolver::new().header("x-tenant-id")))
+///     .with_state(tenancy);
+///
+/// let get = |t: &str| Request::builder().uri("/whoami").header("x-tenant-id", t).body(Body::empty());
+/// assert_eq!(app.clone().oneshot(get("acme")?).await?.status(), 200);
+/// assert_eq!(app.oneshot(get("nobody")?).await?.status(), 404);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TenancyDb(pub TenantConnection);
+
+impl<S> FromRequestParts<S> for TenancyDb
+where
+    S: Send + Sync,
+    Tenancy: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Some(tenant) = parts.extensions.get::<TenantId>().cloned() else {
+            return Err(not_installed());
+        };
+        Tenancy::from_ref(state)
+            .connection(&tenant)
+            .await
+            .map(TenancyDb)
+            .map_err(|e| refused(&e))
     }
 }

@@ -12,10 +12,12 @@ use crate::TenantId;
 ///
 /// The token's signature is checked with the configured key and algorithm
 /// only (HS256 or RS256; `alg: none` and every other algorithm are refused),
-/// and its `exp` and `aud` claims are required and checked, before any claim
-/// is read. A token that fails any check is [`Rejection::InvalidToken`]; the
-/// claim's value then goes through [`TenantId::parse`]. String and integer
-/// claims are accepted.
+/// its `exp` and `aud` claims are required and checked, and its `nbf` (not
+/// before), when present, must be a number and not in the future, before any
+/// claim is read. `exp` and `nbf` allow the same clock skew
+/// ([`leeway`](JwtClaim::leeway), 60 s by default). A token that fails any
+/// check is [`Rejection::InvalidToken`]; the claim's value then goes through
+/// [`TenantId::parse`]. String and integer claims are accepted.
 ///
 /// ```
 /// use jsonwebtoken::{encode, EncodingKey, Header};
@@ -53,6 +55,7 @@ impl JwtClaim {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "aud"]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         JwtClaim {
             key,
             validation,
@@ -94,12 +97,25 @@ impl JwtClaim {
         Ok(Self::new(key, Algorithm::RS256, audience, claim))
     }
 
-    /// Sets the clock skew allowed on `exp`, in seconds (default 60).
+    /// Sets the clock skew allowed on `exp` and `nbf`, in seconds (default
+    /// 60): a token is accepted up to `seconds` after it expired and from
+    /// `seconds` before it becomes valid.
     ///
     /// ```
-    /// use sea_orm_tenant::http::JwtClaim;
-    /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant").leeway(0);
-    /// # let _ = jwt;
+    /// use std::time::{SystemTime, UNIX_EPOCH};
+    /// use jsonwebtoken::{encode, EncodingKey, Header};
+    /// use sea_orm_tenant::http::{JwtClaim, Rejection};
+    ///
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    /// let claims = serde_json::json!({
+    ///     "tenant": "acme", "aud": "notes-api", "exp": now + 3600, "nbf": now + 30,
+    /// });
+    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+    /// // Valid in 30 s: inside the default leeway of 60 s, outside a leeway of 0.
+    /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
+    /// assert_eq!(jwt.tenant(&token)?.as_str(), "acme");
+    /// assert_eq!(jwt.leeway(0).tenant(&token), Err(Rejection::InvalidToken));
+    /// # Ok::<(), Rejection>(())
     /// ```
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.validation.leeway = seconds;
@@ -116,7 +132,10 @@ impl JwtClaim {
         &self.claim
     }
 
-    /// Verifies `token` and returns the tenant its claim names.
+    /// Verifies `token` and returns the tenant its claim names:
+    /// [`Rejection::InvalidToken`] when verification fails,
+    /// [`Rejection::TokenWithoutTenant`] when a verified token has no such
+    /// claim, [`Rejection::InvalidId`] when the claim is not a valid id.
     ///
     /// ```
     /// use sea_orm_tenant::http::{JwtClaim, Rejection};
@@ -128,6 +147,15 @@ impl JwtClaim {
     pub fn tenant(&self, token: &str) -> Result<TenantId, Rejection> {
         let data = decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|_| Rejection::InvalidToken)?;
+        // jsonwebtoken skips an `nbf` it cannot read as a u64 (a string, a
+        // negative number, 1e20); a "not before" we cannot check is refused.
+        if data
+            .claims
+            .get("nbf")
+            .is_some_and(|nbf| !is_checkable_date(nbf))
+        {
+            return Err(Rejection::InvalidToken);
+        }
         let value = match data.claims.get(&self.claim) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) if n.is_i64() => n.to_string(),
@@ -137,8 +165,16 @@ impl JwtClaim {
                     reason: "the claim is neither a string nor an integer",
                 });
             }
-            None => return Err(Rejection::Missing),
+            None => return Err(Rejection::TokenWithoutTenant),
         };
         TenantId::parse(&value).map_err(|e| Rejection::invalid("jwt", &e))
     }
+}
+
+/// Whether jsonwebtoken reads `value` as a NumericDate (and so checked it).
+fn is_checkable_date(value: &Value) -> bool {
+    value.as_u64().is_some()
+        || value
+            .as_f64()
+            .is_some_and(|f| f.is_finite() && f >= 0.0 && f < u64::MAX as f64)
 }

@@ -2,18 +2,31 @@
 //! (feature `http`).
 //!
 //! - [`TenantResolver`] finds the tenant of a request: a header, the
-//!   subdomain of the `Host` header, a claim of a verified JWT
+//!   subdomain of the request's host, a claim of a verified JWT
 //!   ([`JwtClaim`]), or a closure of your own, in the order you configure.
 //!   Everything it finds goes through [`TenantId::parse`](crate::TenantId::parse);
 //!   when two sources disagree the request is refused.
+//!
+//!   Only the JWT claim is trusted: its signature, algorithm, `exp`, `nbf`
+//!   and `aud` were checked. A header, a subdomain and a closure are hints:
+//!   the client chose them. A resolver built only from hints identifies the
+//!   tenant but authenticates nothing, so something after it (a gateway, an
+//!   auth layer) must check that the caller belongs to that tenant.
+//!   [`TenantResolver::require_verified_token`] makes the token mandatory
+//!   (401 without one, 403 when it names no tenant) and accepts a hint only
+//!   when it agrees with the token.
 //! - [`TenantLayer`], a tower layer, runs the rest of the request inside
 //!   [`with_tenant`](crate::with_tenant), puts the [`TenantId`](crate::TenantId)
 //!   in the request extensions, and answers 4xx with a short JSON body when
 //!   there is no valid tenant, without calling the handler.
 //! - [`TenantDirectory`] optionally checks that the tenant exists and is
 //!   active (an async lookup, cached): 404 unknown, 403 suspended.
-//! - [`CurrentTenant`] and [`TenantDb`] are axum extractors for the tenant
-//!   and for a [`TenantConnection`](crate::TenantConnection) bound to it.
+//! - [`CurrentTenant`], [`TenantDb`] and [`TenancyDb`] are axum extractors
+//!   for the tenant and for a [`TenantConnection`](crate::TenantConnection)
+//!   bound to it (from a [`TenantPool`](crate::TenantPool) or a
+//!   [`Tenancy`](crate::Tenancy)). A tenancy that answered "not
+//!   provisioned" is a 404; one that could not be asked is a 503
+//!   ([`Rejection`]'s `From<&TenantError>`).
 //! - [`TenantRateLimitLayer`] limits each tenant's request rate (governor,
 //!   keyed by tenant, quotas per plan) and answers 429 with `Retry-After`;
 //!   [`TenantConcurrencyLayer`] caps each tenant's requests in flight.
@@ -22,9 +35,14 @@
 //! use axum::{routing::get, Router};
 //! use sea_orm_tenant::http::{CurrentTenant, TenantLayer, TenantResolver};
 //!
+//! use sea_orm_tenant::http::JwtClaim;
+//!
+//! // The tenant comes from a verified token; header and subdomain must agree.
 //! let resolver = TenantResolver::new()
 //!     .header("x-tenant-id")
-//!     .subdomain("app.example.com");
+//!     .subdomain("app.example.com")
+//!     .jwt(JwtClaim::hs256(b"secret", "notes-api", "tenant"))
+//!     .require_verified_token();
 //! let app: Router = Router::new()
 //!     .route("/whoami", get(|CurrentTenant(t): CurrentTenant| async move { t.to_string() }))
 //!     .layer(TenantLayer::new(resolver));
@@ -42,7 +60,7 @@ mod resolve;
 
 pub use concurrency::{ConcurrencyService, TenantConcurrencyLayer};
 pub use directory::{TenantDirectory, TenantStatus};
-pub use extract::{CurrentTenant, TenantDb};
+pub use extract::{CurrentTenant, TenancyDb, TenantDb};
 pub use jwt::JwtClaim;
 pub use layer::{TenantLayer, TenantService};
 pub use rate_limit::{RateLimitService, TenantRateLimit, TenantRateLimitLayer};

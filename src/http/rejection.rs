@@ -25,16 +25,25 @@ pub enum Rejection {
     Missing,
     /// A source named a tenant that is not a valid id (400).
     InvalidId {
-        /// Which source: `header`, `host`, `jwt` or `custom`.
+        /// Which source: `header`, `host`, `jwt` or `custom` for the
+        /// resolver's sources, `tenant` for an id the tenancy refused
+        /// (see `From<&TenantError>`).
         source: &'static str,
         /// Why the id was rejected.
         reason: &'static str,
     },
     /// Two sources named different tenants (400).
     Conflict,
-    /// A bearer token failed verification: signature, algorithm, expiry or
-    /// audience (401).
+    /// A bearer token failed verification: signature, algorithm, expiry,
+    /// not-before or audience (401, `WWW-Authenticate: Bearer error="invalid_token"`).
     InvalidToken,
+    /// A verified token is required
+    /// ([`TenantResolver::require_verified_token`](super::TenantResolver::require_verified_token))
+    /// and the request has no bearer token (401, `WWW-Authenticate: Bearer`).
+    MissingToken,
+    /// A verified token names no tenant: it lacks the tenant claim (403).
+    /// The token is authentic, so it is not a 401; it grants no tenant.
+    TokenWithoutTenant,
     /// The tenant does not exist (404).
     UnknownTenant,
     /// The tenant exists but is suspended (403).
@@ -48,6 +57,13 @@ pub enum Rejection {
     BodyMismatch,
     /// The tenant directory could not be asked (503).
     Unavailable,
+    /// The database could not be reached to look the tenant up or to
+    /// connect to it (503): a [`TenantError::Database`]. Says nothing about
+    /// whether the tenant exists, so it is never a 404.
+    DatabaseUnavailable,
+    /// The server failed in a way the request did not cause (500), such as
+    /// a tenancy operation that is not supported here.
+    Internal,
 }
 
 impl Rejection {
@@ -73,11 +89,15 @@ impl Rejection {
             | Rejection::InvalidId { .. }
             | Rejection::Conflict
             | Rejection::BodyMismatch => StatusCode::BAD_REQUEST,
-            Rejection::InvalidToken => StatusCode::UNAUTHORIZED,
+            Rejection::InvalidToken | Rejection::MissingToken => StatusCode::UNAUTHORIZED,
+            Rejection::TokenWithoutTenant => StatusCode::FORBIDDEN,
             Rejection::UnknownTenant => StatusCode::NOT_FOUND,
             Rejection::Suspended => StatusCode::FORBIDDEN,
             Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Unavailable | Rejection::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Rejection::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -94,12 +114,81 @@ impl Rejection {
             Rejection::InvalidId { .. } => "invalid tenant id",
             Rejection::Conflict => "conflicting tenant ids",
             Rejection::InvalidToken => "invalid token",
+            Rejection::MissingToken => "token required",
+            Rejection::TokenWithoutTenant => "token names no tenant",
             Rejection::UnknownTenant => "unknown tenant",
             Rejection::Suspended => "tenant suspended",
             Rejection::RateLimited { .. } => "rate limit exceeded",
             Rejection::BodyMismatch => "tenant id in body does not match the request's tenant",
             Rejection::Unavailable => "tenant directory unavailable",
+            Rejection::DatabaseUnavailable => "database unavailable",
+            Rejection::Internal => "internal error",
         }
+    }
+}
+
+/// How a web service answers a [`TenantError`], for example one from
+/// [`Tenancy::connection`](crate::Tenancy::connection):
+///
+/// | error | rejection | status |
+/// |---|---|---|
+/// | `UnknownTenant` (the registry answered "not there") | [`Rejection::UnknownTenant`] | 404 |
+/// | `Database` (the registry or the tenant's database could not be read) | [`Rejection::DatabaseUnavailable`] | 503 |
+/// | `Busy` (the tenant's cap on database work) | [`Rejection::RateLimited`], retry after 1 s | 429 |
+/// | `InvalidId`, `ColumnType`, `UnsafeName` (the id cannot name this tenant) | [`Rejection::InvalidId`] (source `tenant`) | 400 |
+/// | `Mismatch`, `TenantColumnWrite` (a row names another tenant) | [`Rejection::BodyMismatch`] | 400 |
+/// | `Missing`, `Unsupported`, `Backfill`, others (a server-side fault) | [`Rejection::Internal`] | 500 |
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use sea_orm_tenant::TenantError;
+/// use sea_orm_tenant::http::Rejection;
+///
+/// let gone = Rejection::from(&TenantError::UnknownTenant("acme".into()));
+/// assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+/// let down = Rejection::from(&TenantError::Database {
+///     context: "reading the tenant registry".into(),
+///     message: "connection reset".into(),
+/// });
+/// assert_eq!(down, Rejection::DatabaseUnavailable);
+/// assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// ```
+impl From<&TenantError> for Rejection {
+    fn from(err: &TenantError) -> Self {
+        let invalid = |reason| Rejection::InvalidId {
+            source: "tenant",
+            reason,
+        };
+        match err {
+            TenantError::UnknownTenant(_) => Rejection::UnknownTenant,
+            TenantError::Database { .. } => Rejection::DatabaseUnavailable,
+            TenantError::Busy { .. } => Rejection::RateLimited {
+                retry_after_secs: 1,
+            },
+            TenantError::InvalidId { reason, .. } | TenantError::UnsafeName { reason, .. } => {
+                invalid(reason)
+            }
+            TenantError::ColumnType { .. } => invalid("it does not fit the tenant column's type"),
+            TenantError::Mismatch { .. } | TenantError::TenantColumnWrite { .. } => {
+                Rejection::BodyMismatch
+            }
+            TenantError::Missing | TenantError::Unsupported(_) | TenantError::Backfill { .. } => {
+                Rejection::Internal
+            }
+        }
+    }
+}
+
+/// [`From<&TenantError>`](#impl-From%3C%26TenantError%3E-for-Rejection), by value.
+///
+/// ```
+/// use sea_orm_tenant::TenantError;
+/// use sea_orm_tenant::http::Rejection;
+/// assert_eq!(Rejection::from(TenantError::Missing), Rejection::Internal);
+/// ```
+impl From<TenantError> for Rejection {
+    fn from(err: TenantError) -> Self {
+        Rejection::from(&err)
     }
 }
 
@@ -111,11 +200,76 @@ impl IntoResponse for Rejection {
             body["detail"] = (*reason).into();
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Rejection::RateLimited { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let headers = response.headers_mut();
+        match self {
+            Rejection::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // RFC 6750 §3: a 401 says which scheme would be accepted.
+            Rejection::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Rejection::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_errors_map_to_their_status() {
+        let db = TenantError::Database {
+            context: "reading the tenant registry".into(),
+            message: "server closed the connection".into(),
+        };
+        let cases = [
+            (
+                TenantError::UnknownTenant("acme".into()),
+                StatusCode::NOT_FOUND,
+            ),
+            (db, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                TenantError::Busy {
+                    tenant: "acme".into(),
+                    limit: 4,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                TenantError::invalid("a'b", "only ASCII letters"),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                TenantError::unsafe_name("a'b", "not a schema name"),
+                StatusCode::BAD_REQUEST,
+            ),
+            (TenantError::Missing, StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                TenantError::Unsupported("schema per tenant on SQLite".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (err, status) in cases {
+            assert_eq!(Rejection::from(&err).status(), status, "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_error_is_not_echoed() {
+        let response = Rejection::from(TenantError::db("x", "secret detail")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap_or_default();
+        assert_eq!(&body[..], br#"{"error":"database unavailable"}"#);
     }
 }
