@@ -159,6 +159,7 @@ async fn rule11_seaorm_joins_on_a_scoped_select_stay_in_the_tenant() {
 #[tokio::test]
 async fn rule11_tenant_reference_makes_an_old_foreign_key_carry_the_tenant() {
     use common::legacy;
+    use sea_orm::ConnectionTrait;
     use sea_orm_migration::SchemaManager;
     use sea_orm_tenant::migration::TenantReference;
 
@@ -193,6 +194,22 @@ async fn rule11_tenant_reference_makes_an_old_foreign_key_carry_the_tenant() {
         let step = TenantReference::for_relation::<legacy::comment::Entity, legacy::post::Entity>()
             .unwrap();
         let manager = SchemaManager::new(&t.db);
+        if t.is_mysql() {
+            // The legacy tenant columns take the table's case-insensitive
+            // collation, where the key would let ACME's row point at acme's.
+            let refused = step.up(&manager).await.unwrap_err();
+            assert!(
+                refused.to_string().contains("utf8mb4_bin"),
+                "{t}: {refused}"
+            );
+            for table in ["legacy_post", "legacy_comment"] {
+                t.db.execute_unprepared(&format!(
+                    "ALTER TABLE {table} MODIFY tenant_id VARCHAR(255) NOT NULL COLLATE utf8mb4_bin"
+                ))
+                .await
+                .unwrap();
+            }
+        }
         let refused = step.up(&manager).await.unwrap_err();
         assert!(TenantError::is_tenant_error(&refused), "{t}: {refused}");
         assert!(refused.to_string().contains("1 row(s)"), "{t}: {refused}");

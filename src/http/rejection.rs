@@ -172,9 +172,10 @@ impl From<&TenantError> for Rejection {
             TenantError::Mismatch { .. } | TenantError::TenantColumnWrite { .. } => {
                 Rejection::BodyMismatch
             }
-            TenantError::Missing | TenantError::Unsupported(_) | TenantError::Backfill { .. } => {
-                Rejection::Internal
-            }
+            TenantError::Missing
+            | TenantError::Unsupported(_)
+            | TenantError::Backfill { .. }
+            | TenantError::CrossTenantReferences { .. } => Rejection::Internal,
         }
     }
 }

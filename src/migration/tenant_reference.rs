@@ -201,8 +201,12 @@ impl TenantReference {
         let mut own_parent = Query::select();
         own_parent.expr(Expr::val(1)).from(parent.clone());
         for (column, key) in self.child_columns().into_iter().zip(self.parent_columns()) {
-            own_parent
-                .and_where(Expr::col((parent.clone(), key)).eq(Expr::col((child.clone(), column))));
+            // Exact, as the tenant columns themselves must be (rule 10).
+            own_parent.and_where(crate::scope::exact_eq(
+                Expr::col((parent.clone(), key)),
+                Expr::col((child.clone(), column)),
+                true,
+            ));
         }
         let mut count = Query::select();
         count
@@ -247,10 +251,59 @@ impl TenantReference {
         fk.to_owned()
     }
 
+    /// On MySQL/MariaDB, the text tenant columns that compare without
+    /// regard to case (or trailing spaces), where the foreign key would let
+    /// `ACME`'s row point at `acme`'s.
+    async fn inexact_tenant_columns<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<String>, DbErr> {
+        if db.get_database_backend() != DbBackend::MySql {
+            return Ok(Vec::new());
+        }
+        let mut inexact = Vec::new();
+        for (table, column) in [
+            (&self.child, &self.tenant),
+            (&self.parent, &self.parent_tenant),
+        ] {
+            let collation = Query::select()
+                .column(Alias::new("COLLATION_NAME"))
+                .from((Alias::new("information_schema"), Alias::new("COLUMNS")))
+                .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(Expr::cust("DATABASE()")))
+                .and_where(Expr::col(Alias::new("TABLE_NAME")).eq(table.as_str()))
+                .and_where(Expr::col(Alias::new("COLUMN_NAME")).eq(column.as_str()))
+                .to_owned();
+            let name: Option<String> = match db.query_one(&collation).await? {
+                Some(row) => row.try_get_by_index(0)?,
+                None => None,
+            };
+            if let Some(name) = name.filter(|n| !n.ends_with("_bin")) {
+                inexact.push(format!("`{table}`.`{column}` ({name})"));
+            }
+        }
+        Ok(inexact)
+    }
+
     /// Runs the step in a migration's `up`. See [`TenantReference`].
+    ///
+    /// On MySQL/MariaDB a text tenant column must compare exactly
+    /// (`utf8mb4_bin`), or the foreign key would match `ACME` to `acme`:
+    /// the step refuses ([`TenantError::Unsupported`], nothing changed) and
+    /// says which column to convert
+    /// (`ALTER TABLE … MODIFY tenant_id VARCHAR(…) NOT NULL COLLATE utf8mb4_bin`).
     pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         let db = manager.get_connection();
         self.check(db.get_database_backend())?;
+        let inexact = self.inexact_tenant_columns(db).await?;
+        if !inexact.is_empty() {
+            return Err(TenantError::Unsupported(format!(
+                "adding tenant reference `{}`: the tenant column(s) {} compare without regard \
+                 to case on MySQL; convert them to COLLATE utf8mb4_bin first",
+                self.constraint_name(),
+                inexact.join(", ")
+            ))
+            .into());
+        }
         let rows: i64 = match db.query_one(&self.crossing()).await? {
             Some(row) => row.try_get_by_index(0)?,
             None => 0,
