@@ -219,36 +219,17 @@ impl Backfill {
         P: TenantEntity,
     {
         let parent = P::default();
-        let unsupported = |why: &str| {
-            TenantError::Unsupported(format!(
-                "backfill from the relation {} -> {}: {why}",
-                E::default().table_name(),
-                parent.table_name()
-            ))
-        };
-        if <E as Related<P>>::via().is_some() {
-            return Err(unsupported("a relation through a junction table"));
-        }
-        let rel = <E as Related<P>>::to();
-        // SeaORM marks has_one / has_many with `is_owner`; a belongs_to
-        // (the child holding the foreign key) has it false.
-        if rel.is_owner {
-            return Err(unsupported(
-                "the child must hold the foreign key (a belongs_to relation)",
-            ));
-        }
         // A reference that already carries the tenant (rule 11:
         // `(post_id, tenant_id) -> (id, tenant_id)`) is followed by its
-        // other columns; the tenant pair is what the backfill fills in.
-        let tenant = P::tenant_column();
-        let pairs: Vec<_> = rel
-            .from_col
-            .iter()
-            .zip(rel.to_col.iter())
-            .filter(|(_, to)| to.to_string() != tenant.as_str())
-            .collect();
-        let [(fk, key)] = pairs[..] else {
-            return Err(unsupported("a composite foreign key"));
+        // other column; the tenant pair is what the backfill fills in.
+        let (columns, keys) =
+            super::tenant_reference::reference_columns::<E, P>("backfill from the relation")?;
+        let ([fk], [key]) = (&columns[..], &keys[..]) else {
+            return Err(TenantError::Unsupported(format!(
+                "backfill from the relation {} -> {}: a composite foreign key",
+                E::default().table_name(),
+                parent.table_name()
+            )));
         };
         Ok(Backfill(Source::Parent {
             schema: parent.schema_name().map(str::to_owned),

@@ -2,11 +2,57 @@
 //! two tenant tables carry the tenant (rule 11).
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, ForeignKey, Func, Index, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, IdenStatic, Related};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Related};
 use sea_orm_migration::SchemaManager;
 
 use super::tenant_column::check_name;
 use crate::{TenantEntity, TenantError};
+
+/// The columns of SeaORM's `belongs_to` relation `E -> P` and the keys of
+/// `P` they reference, without the pair that references `P`'s tenant
+/// column (a relation that already carries the tenant, rule 11).
+///
+/// [`TenantError::Unsupported`] for a `has_many` direction, a relation
+/// through a junction (`via`), or a relation of the tenant pair alone;
+/// `what` names the step in the message.
+pub(super) fn reference_columns<E, P>(what: &str) -> Result<(Vec<String>, Vec<String>), TenantError>
+where
+    E: EntityTrait + Related<P>,
+    P: TenantEntity,
+{
+    let unsupported = |why: &str| {
+        TenantError::Unsupported(format!(
+            "{what} {} -> {}: {why}",
+            E::default().table_name(),
+            P::default().table_name()
+        ))
+    };
+    if <E as Related<P>>::via().is_some() {
+        return Err(unsupported("a relation through a junction table"));
+    }
+    let rel = <E as Related<P>>::to();
+    // SeaORM marks has_one / has_many with `is_owner`; a belongs_to (the
+    // child holding the foreign key) has it false.
+    if rel.is_owner {
+        return Err(unsupported(
+            "the child must hold the foreign key (a belongs_to relation)",
+        ));
+    }
+    let parent_tenant = P::tenant_column();
+    let (columns, keys): (Vec<String>, Vec<String>) = rel
+        .from_col
+        .iter()
+        .zip(rel.to_col.iter())
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .filter(|(_, to)| to != parent_tenant.as_str())
+        .unzip();
+    if columns.is_empty() {
+        return Err(unsupported(
+            "the relation has no columns besides the tenant",
+        ));
+    }
+    Ok((columns, keys))
+}
 
 /// Makes a reference between two tenant tables a composite foreign key
 /// that includes the tenant: `child (post_id, tenant_id) -> parent (id,
@@ -88,35 +134,8 @@ impl TenantReference {
         P: TenantEntity,
     {
         let (child, parent) = (E::default(), P::default());
-        let unsupported = |why: &str| {
-            TenantError::Unsupported(format!(
-                "tenant reference {} -> {}: {why}",
-                child.table_name(),
-                parent.table_name()
-            ))
-        };
-        if <E as Related<P>>::via().is_some() {
-            return Err(unsupported("a relation through a junction table"));
-        }
-        let rel = <E as Related<P>>::to();
-        if rel.is_owner {
-            return Err(unsupported(
-                "the child must hold the foreign key (a belongs_to relation)",
-            ));
-        }
+        let (columns, keys) = reference_columns::<E, P>("tenant reference")?;
         let (tenant, parent_tenant) = (E::tenant_column(), P::tenant_column());
-        let (columns, keys): (Vec<String>, Vec<String>) = rel
-            .from_col
-            .iter()
-            .zip(rel.to_col.iter())
-            .map(|(from, to)| (from.to_string(), to.to_string()))
-            .filter(|(from, to)| !(from == tenant.as_str() && to == parent_tenant.as_str()))
-            .unzip();
-        if columns.is_empty() {
-            return Err(unsupported(
-                "the relation has no columns besides the tenant",
-            ));
-        }
         Ok(TenantReference {
             child: child.table_name().to_owned(),
             columns,
