@@ -26,6 +26,17 @@
 //!
 //! This works unchanged behind PgBouncer in transaction mode.
 //!
+//! Raw SQL cannot leave session state behind either: a statement that
+//! visibly changes a setting at session level (`SET`, `RESET`,
+//! `set_config(.., .., false)`, `SET ROLE`, `SET SESSION AUTHORIZATION`,
+//! `UPDATE pg_settings`, …) or ends the tenant's transaction is refused
+//! with [`TenantError::SessionState`] before anything is sent, and what a
+//! function or a `DO` block changes is undone before commit: a read-write
+//! transaction stashes the session's tenant setting, `search_path`, role
+//! and session authorization when it opens and sets them back in the
+//! commit's round trip. See the README's "second wall" section for exactly
+//! what is and is not covered.
+//!
 //! Statements that cannot run inside a transaction block (`VACUUM`,
 //! `CREATE INDEX CONCURRENTLY`) and transaction control in raw SQL
 //! (`COMMIT` inside `execute_unprepared`) do not belong on a tenant
