@@ -26,6 +26,17 @@
 //!
 //! This works unchanged behind PgBouncer in transaction mode.
 //!
+//! Raw SQL cannot leave session state behind either: a statement that
+//! visibly changes a setting at session level (`SET`, `RESET`,
+//! `set_config(.., .., false)`, `SET ROLE`, `SET SESSION AUTHORIZATION`,
+//! `UPDATE pg_settings`, …) or ends the tenant's transaction is refused
+//! with [`TenantError::SessionState`] before anything is sent, and what a
+//! function or a `DO` block changes is undone before commit: a read-write
+//! transaction stashes the session's tenant setting, `search_path`, role
+//! and session authorization when it opens and sets them back in the
+//! commit's round trip. See the README's "second wall" section for exactly
+//! what is and is not covered.
+//!
 //! Statements that cannot run inside a transaction block (`VACUUM`,
 //! `CREATE INDEX CONCURRENTLY`) and transaction control in raw SQL
 //! (`COMMIT` inside `execute_unprepared`) do not belong on a tenant
@@ -51,6 +62,7 @@
 mod hot;
 mod limits;
 mod pg;
+mod session_guard;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -335,6 +347,15 @@ impl TenantConnection {
         E::scoped(&self.tenant)
     }
 
+    /// On Postgres, refuses a statement that visibly changes session state
+    /// (see [`TenantError::SessionState`]) before anything is sent.
+    fn refuse_session_state(&self, sql: &str) -> Result<(), DbErr> {
+        if self.pg_pool().is_some() {
+            session_guard::check(sql)?;
+        }
+        Ok(())
+    }
+
     fn pg_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
         match &self.db.inner {
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
@@ -479,13 +500,15 @@ impl TenantConnection {
             tenant: self.tenant.clone(),
             permit,
             on_time: self.limits.on_time.clone(),
+            outer: true,
         })
     }
 }
 
 /// `set_config('app.tenant_id', $1, true)` in an open transaction, and
 /// with a timeout `set_config('statement_timeout', $2, true)` (the same as
-/// `SET LOCAL`) in the same statement.
+/// `SET LOCAL`) in the same statement, after stashing the session's
+/// settings for the commit to set back.
 async fn set_tenant(
     txn: &DatabaseTransaction,
     tenant: &TenantId,
@@ -495,15 +518,25 @@ async fn set_tenant(
     let stmt = match timeout {
         None => Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
+            concat!(
+                "SELECT ",
+                session_guard::stash_expr!(),
+                ", set_config('app.tenant_id', $1, true)"
+            ),
             [id],
         ),
         Some(timeout) => Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)",
+            concat!(
+                "SELECT ",
+                session_guard::stash_expr!(),
+                ", set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)"
+            ),
             [id, pg::timeout_millis(timeout).to_string().into()],
         ),
     };
+    // The stash (the session's settings, which the commit sets back; see
+    // session_guard) is evaluated first, before the SET LOCALs.
     txn.execute_raw(stmt).await.map(|_| ())
 }
 
@@ -518,6 +551,7 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
@@ -531,6 +565,7 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(sql)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
@@ -544,6 +579,7 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
@@ -557,6 +593,7 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
@@ -594,6 +631,7 @@ impl StreamTrait for TenantConnection {
         stmt: Statement,
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
+            self.refuse_session_state(&stmt.sql)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
@@ -741,6 +779,9 @@ pub struct TenantTransaction {
     permit: Option<Permit>,
     /// The pool's database-time hook, called for each statement.
     on_time: Option<DbTimeHook>,
+    /// The outermost transaction (not a savepoint): on Postgres its commit
+    /// sets the session's settings back first (see `session_guard`).
+    outer: bool,
 }
 
 impl std::fmt::Debug for TenantTransaction {
@@ -765,6 +806,19 @@ impl TenantTransaction {
     /// SeaORM's transaction underneath (the tenant is set in it).
     pub fn inner(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    fn is_pg(&self) -> bool {
+        ConnectionTrait::get_database_backend(&self.txn) == DbBackend::Postgres
+    }
+
+    /// On Postgres, refuses a statement that visibly changes session state
+    /// (see [`TenantError::SessionState`]) before anything is sent.
+    fn refuse_session_state(&self, sql: &str) -> Result<(), DbErr> {
+        if self.is_pg() {
+            session_guard::check(sql)?;
+        }
+        Ok(())
     }
 
     /// Runs `work`, reporting its time to the pool's database-time hook.
@@ -801,18 +855,22 @@ impl ConnectionTrait for TenantTransaction {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.timed(self.txn.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(sql)?;
         self.timed(self.txn.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.timed(self.txn.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
         self.timed(self.txn.query_all_raw(stmt)).await
     }
 }
@@ -828,7 +886,10 @@ impl StreamTrait for TenantTransaction {
         &'a self,
         stmt: Statement,
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
-        self.txn.stream_raw(stmt)
+        Box::pin(async move {
+            self.refuse_session_state(&stmt.sql)?;
+            self.txn.stream_raw(stmt).await
+        })
     }
 }
 
@@ -836,15 +897,29 @@ impl TenantTransaction {
     /// Commits or rolls back, timed by the database-time hook; the
     /// tenant's permit is returned after the round trip.
     async fn end(self, commit: bool) -> Result<(), DbErr> {
+        let pg = self.is_pg();
         let TenantTransaction {
             txn,
             tenant,
             permit,
             on_time,
+            outer,
         } = self;
         let result = {
             let _meter = Meter::start(on_time.as_ref(), &tenant, None);
-            if commit {
+            if commit && outer && pg {
+                // The session's settings are set back from the stash, and
+                // the commit is sent, in one round trip; the query opens an
+                // empty transaction, which SeaORM's drop rolls back (queued,
+                // sent with the pool's release ping), so its depth stays in
+                // step.
+                let committed = txn
+                    .execute_unprepared(session_guard::RESTORE_AND_COMMIT)
+                    .await
+                    .map(|_| ());
+                drop(txn);
+                committed
+            } else if commit {
                 txn.commit().await
             } else {
                 txn.rollback().await
@@ -936,6 +1011,7 @@ impl TenantTransaction {
             tenant: self.tenant.clone(),
             permit: self.permit.clone(),
             on_time: self.on_time.clone(),
+            outer: false,
         }
     }
 }

@@ -151,6 +151,38 @@ pub enum TenantError {
         rows: i64,
     },
 
+    /// A statement through a [`TenantConnection`](crate::TenantConnection)
+    /// (Postgres) would have changed session state that outlives its
+    /// transaction on the pooled connection: a session-level `SET` or any
+    /// `RESET`, `set_config(.., .., is_local)` with `is_local` not the
+    /// literal `true`, `UPDATE pg_settings`, `ALTER ROLE|DATABASE … SET`,
+    /// transaction control ending the tenant's transaction, or a
+    /// Unicode-escaped identifier the check does not read. Nothing was
+    /// sent. Use `SET LOCAL` / `set_config(.., true)`, or
+    /// [`TenantConnection::database`](crate::TenantConnection::database)
+    /// for session-level work.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::SessionState {
+    ///     reason: "a session-level SET (use SET LOCAL)",
+    ///     statement: "SET app.tenant_id = 'b'".into(),
+    /// };
+    /// assert!(err.to_string().starts_with("tenant: refused before sending: a session-level SET"));
+    /// assert!(TenantError::is_tenant_error(&DbErr::from(err)));
+    /// ```
+    #[error(
+        "tenant: refused before sending: {reason}; a tenant connection never leaves session state on a pooled connection (use SET LOCAL / set_config(.., true), or conn.database() for session-level work): {statement}"
+    )]
+    SessionState {
+        /// Why it was refused.
+        reason: &'static str,
+        /// The statement, truncated to 80 characters.
+        statement: String,
+    },
+
     /// The database refused a tenancy operation (provisioning, opening a
     /// tenant's pool, the tenant registry).
     #[error("tenant: database error while {context}: {message}")]
@@ -200,6 +232,11 @@ impl TenantError {
     pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {
         let input = input.chars().take(80).collect();
         TenantError::UnsafeName { input, reason }
+    }
+
+    pub(crate) fn session_state(statement: &str, reason: &'static str) -> Self {
+        let statement = statement.chars().take(80).collect();
+        TenantError::SessionState { reason, statement }
     }
 
     pub(crate) fn db(context: impl Into<String>, err: impl std::fmt::Display) -> Self {

@@ -458,9 +458,13 @@ impl Tenancy {
 
     /// A connection bound to `tenant`, in its schema or database.
     ///
-    /// [`TenantError::UnknownTenant`] when the tenant was not provisioned;
-    /// [`TenantError::UnsafeName`] when its id cannot name a schema or
-    /// database. The first request for a tenant's database opens its pool
+    /// [`TenantError::UnknownTenant`] when the tenant was not provisioned
+    /// (the registry answered that it is not there, or has no table yet);
+    /// [`TenantError::Database`] when the registry (or, for database per
+    /// tenant without a registry, the tenant's database or file) could not
+    /// be read: a failed read is never taken for "not there", and only
+    /// tenants found are cached; [`TenantError::UnsafeName`] when its id
+    /// cannot name a schema or database. The first request for a tenant's database opens its pool
     /// once, however many requests arrive together.
     pub async fn connection(&self, tenant: &TenantId) -> Result<TenantConnection, TenantError> {
         let placement = self.registered(tenant).await?;
@@ -592,12 +596,12 @@ impl Tenancy {
         if let Some(p) = self.known.get(tenant).await {
             return Ok(p);
         }
-        let placement = match registry_lookup(db, tenant).await {
-            Ok(p) => p,
-            // The registry table may not exist yet: nothing is provisioned.
-            Err(_) if !registry_exists(db).await => None,
-            Err(e) => return Err(TenantError::db("reading the tenant registry", e)),
-        };
+        // Only a registry that answered is an answer: a read that failed
+        // (a lost connection, a pooler error, a revoked grant) is a database
+        // error, never `UnknownTenant`, and only found tenants are cached.
+        let placement = registry_read(db, tenant)
+            .await
+            .map_err(|e| TenantError::db("reading the tenant registry", e))?;
         let placement = placement.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;
         self.known.insert(tenant.clone(), placement).await;
         Ok(placement)
@@ -611,13 +615,15 @@ impl Tenancy {
     /// An id that cannot name a schema or database is
     /// [`TenantError::UnsafeName`], and nothing is created.
     pub async fn provision(&self, tenant: &TenantId) -> Result<(), TenantError> {
-        let placement = match &self.db {
-            Some(db) => match registry_lookup(db, tenant).await {
-                Ok(Some(existing)) => existing,
-                _ => self.placement_for(tenant),
-            },
-            None => self.placement_for(tenant),
+        // A failed read is not "not recorded": guessing would re-record a
+        // provisioned tenant at another placement.
+        let recorded = match &self.db {
+            Some(db) => registry_read(db, tenant)
+                .await
+                .map_err(|e| TenantError::db("reading the tenant registry", e))?,
+            None => None,
         };
+        let placement = recorded.unwrap_or_else(|| self.placement_for(tenant));
         self.provision_as(tenant, placement).await
     }
 
@@ -710,7 +716,9 @@ impl Tenancy {
     /// file), each only if it exists.
     pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
         let recorded = match &self.db {
-            Some(db) => registry_lookup(db, tenant).await.ok().flatten(),
+            Some(db) => registry_read(db, tenant)
+                .await
+                .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => Some(Placement::DatabasePerTenant),
         };
         let span = tracing::info_span!(
@@ -730,7 +738,7 @@ impl Tenancy {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on.
         if let Some(db) = &self.db
-            && registry_exists(db).await
+            && registry_exists(db).await.map_err(fail)?
         {
             registry_delete(db, tenant).await.map_err(fail)?;
         }
@@ -803,10 +811,10 @@ impl Tenancy {
                 "listing tenants needs a registry (Tenancy::with_registry)".into(),
             )
         })?;
-        if !registry_exists(db).await {
+        let fail = |e| TenantError::db("reading the tenant registry", e);
+        if !registry_exists(db).await.map_err(fail)? {
             return Ok(Vec::new());
         }
-        let fail = |e| TenantError::db("reading the tenant registry", e);
         let select = Query::select()
             .columns(["tenant_id", "placement"])
             .from(REGISTRY_TABLE)
@@ -855,7 +863,7 @@ async fn registry_create(db: &DatabaseConnection) -> Result<(), DbErr> {
         Ok(_) => {}
         // Postgres: two first provisions at once both pass `IF NOT EXISTS`
         // and one fails on the catalog's unique key; the table is there.
-        Err(_) if registry_exists(db).await => {}
+        Err(_) if matches!(registry_exists(db).await, Ok(true)) => {}
         Err(e) => return Err(e),
     }
     if db.get_database_backend() == DbBackend::MySql {
@@ -916,13 +924,58 @@ fn registry_key_is(tenant: &TenantId) -> Expr {
     )
 }
 
-async fn registry_exists(db: &DatabaseConnection) -> bool {
+/// Whether the registry table exists: `Ok(false)` only when the database
+/// answered that there is no such table; a read that failed otherwise is
+/// the error.
+async fn registry_exists(db: &DatabaseConnection) -> Result<bool, DbErr> {
     let select = Query::select()
         .expr(Expr::val(1))
         .from(REGISTRY_TABLE)
         .limit(1)
         .to_owned();
-    db.query_one(&select).await.is_ok()
+    match db.query_one(&select).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_missing_table(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The recorded placement of `tenant`: `Ok(None)` only when the registry
+/// answered that it is not there (no row, or no registry table yet: nothing
+/// was provisioned); any other failure is the error.
+async fn registry_read(
+    db: &DatabaseConnection,
+    tenant: &TenantId,
+) -> Result<Option<Placement>, DbErr> {
+    match registry_lookup(db, tenant).await {
+        Ok(placement) => Ok(placement),
+        Err(e) if is_missing_table(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
+/// 1146 (SQLSTATE 42S02), SQLite `no such table`.
+fn is_missing_table(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db_err) = sqlx_err.as_database_error() else {
+        return false;
+    };
+    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return mysql.number() == 1146;
+    }
+    if db_err
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return db_err.message().starts_with("no such table");
+    }
+    db_err.code().is_some_and(|c| c == "42P01")
 }
 
 async fn registry_lookup(

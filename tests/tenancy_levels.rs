@@ -2,6 +2,7 @@
 //! and the pool cache, on every backend this machine offers.
 
 mod common;
+mod pg_support;
 
 use std::collections::BTreeMap;
 
@@ -733,4 +734,119 @@ async fn noisy_neighbour_limits_apply_on_every_level() {
         dbs.cleanup();
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// A registry read that failed is not "not there" (issue 10, hole 8).
+
+fn database_error(result: &Result<TenantConnection, TenantError>) -> bool {
+    matches!(result, Err(TenantError::Database { .. }))
+}
+
+/// A registry that could not be read (its pool closed) makes
+/// `connection` a database error on every backend, never `UnknownTenant`
+/// (which the HTTP layer answers with 404 for a real customer); the same
+/// for `tenants()`, which must not answer an empty list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_registry_read_is_a_database_error_not_an_unknown_tenant() {
+    each_backend(async |t: &TestDb| {
+        let a = acme();
+        shared(t).provision(&a).await.expect("provision");
+        // Another process's Tenancy: nothing cached yet.
+        let tenancy = shared(t);
+        let _ = t.db.clone().close().await;
+        let result = tenancy.connection(&a).await;
+        assert!(
+            database_error(&result),
+            "{t}: a failed registry read must be a database error: {:?}",
+            result.map(|c| c.tenant().clone())
+        );
+        let listed = tenancy.tenants().await;
+        assert!(
+            matches!(listed, Err(TenantError::Database { .. })),
+            "{t}: tenants() on a failed read: {listed:?}"
+        );
+        // A registry that does not exist yet still means nothing is provisioned.
+    })
+    .await;
+}
+
+/// Postgres, as an application role the registry's `SELECT` was revoked
+/// from (what a misconfigured grant or a pooler in front of the wrong
+/// database looks like): a database error, not cached; once the grant is
+/// back the same `Tenancy` hands the connection out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_registry_is_a_database_error_and_is_not_cached() {
+    let Some(env) =
+        pg_support::PgEnv::new("an_unreadable_registry_is_a_database_error_and_is_not_cached")
+            .await
+    else {
+        return;
+    };
+    let a = acme();
+    // Provisioned by the owner; the table is there.
+    Tenancy::shared_schema(env.admin.clone())
+        .provision(&a)
+        .await
+        .expect("provision as owner");
+    let app = env.app(2).await;
+    let tenancy = Tenancy::shared_schema(app.clone());
+    for attempt in 0..2 {
+        let result = tenancy.connection(&a).await;
+        assert!(
+            database_error(&result),
+            "attempt {attempt}: SELECT denied on the registry must be a database error: {:?}",
+            result.map(|c| c.tenant().clone())
+        );
+    }
+    assert!(matches!(
+        tenancy.tenants().await,
+        Err(TenantError::Database { .. })
+    ));
+    // A tenant that is really not there is still UnknownTenant once readable.
+    env.admin_sql(&format!(
+        "GRANT SELECT ON {REGISTRY_TABLE} TO \"{}\"",
+        env.role
+    ))
+    .await;
+    let conn = tenancy
+        .connection(&a)
+        .await
+        .expect("the failure was not cached as `not there`");
+    assert_eq!(conn.tenant(), &a);
+    assert!(unknown(tenancy.connection(&globex()).await));
+    drop((conn, tenancy, app));
+    env.cleanup().await;
+}
+
+/// A fresh database without a registry table: nothing is provisioned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_registry_table_still_means_no_tenant() {
+    each_backend(async |t: &TestDb| {
+        let tenancy = shared(t);
+        assert!(unknown(tenancy.connection(&acme()).await), "{t}");
+        assert_eq!(tenancy.tenants().await.expect("tenants"), [], "{t}");
+    })
+    .await;
+}
+
+/// Database per tenant without a registry: a tenant's file that cannot be
+/// looked up (its directory is not a directory) is a database error, not
+/// an unknown tenant; a file that is not there is `UnknownTenant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tenant_file_check_is_a_database_error() {
+    let dir = std::env::temp_dir().join(common::unique_name());
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    assert!(unknown(
+        Tenancy::sqlite_files(&dir).connection(&acme()).await
+    ));
+    let not_a_dir = dir.join("plain-file");
+    std::fs::write(&not_a_dir, b"").expect("file");
+    let result = Tenancy::sqlite_files(&not_a_dir).connection(&acme()).await;
+    assert!(
+        database_error(&result),
+        "{:?}",
+        result.map(|c| c.tenant().clone())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

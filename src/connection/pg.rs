@@ -21,6 +21,7 @@ use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statem
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
 
+use super::session_guard::{RESTORE_AND_COMMIT, STASH};
 use crate::TenantId;
 
 type Tm = <Postgres as sqlx::Database>::TransactionManager;
@@ -33,7 +34,9 @@ pub(crate) const SETTING: &str = "app.tenant_id";
 pub(crate) enum Begin {
     /// `BEGIN …; SET LOCAL app.tenant_id = '<id>'[; SET LOCAL …]`: one
     /// simple query, one round trip. Only for ids made of `[A-Za-z0-9_-]`
-    /// (validated, so the literal cannot break out of its quotes).
+    /// (validated, so the literal cannot break out of its quotes). A
+    /// read-write one first stashes the session's settings
+    /// ([`STASH`]), which its commit sets back.
     Folded {
         read_only: Arc<str>,
         read_write: Arc<str>,
@@ -78,7 +81,9 @@ impl Begin {
                 read_only: Arc::from(format!(
                     "BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'{tail}"
                 )),
-                read_write: Arc::from(format!("BEGIN; SET LOCAL {SETTING} = '{id}'{tail}")),
+                read_write: Arc::from(format!(
+                    "BEGIN; {STASH}; SET LOCAL {SETTING} = '{id}'{tail}"
+                )),
             }
         } else {
             Begin::Bound {
@@ -290,9 +295,9 @@ impl Lease {
             }
             Begin::Bound { id, tail } => {
                 let sql = if read_only {
-                    "BEGIN READ ONLY"
+                    "BEGIN READ ONLY".to_owned()
                 } else {
-                    "BEGIN"
+                    format!("BEGIN; {STASH}")
                 };
                 Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
                 sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
@@ -373,22 +378,21 @@ impl Lease {
         Ok(true)
     }
 
-    /// Commits our transaction (one round trip).
+    /// Commits our (read-write) transaction in one round trip, setting the
+    /// session's tenant setting, `search_path`, role and session
+    /// authorization back from the stash first, so that nothing the
+    /// statement did at session level outlives it
+    /// ([`RESTORE_AND_COMMIT`]). The query ends by opening an empty
+    /// transaction, which keeps sqlx's transaction depth in step; it is
+    /// rolled back ahead of the next use, as any transaction of ours. A
+    /// failure leaves the connection's state unknown (the `COMMIT` may or
+    /// may not have run), so it is closed rather than reused.
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
         self.state = State::Busy;
         let conn = self.conn()?;
-        match Tm::commit(&mut **conn).await {
-            Ok(()) => {
-                self.state = State::Clean;
-                Ok(())
-            }
-            Err(err) => {
-                if is_in_step(&err) {
-                    self.state = State::InTxn;
-                }
-                Err(err)
-            }
-        }
+        sqlx::Executor::execute(&mut **conn, AssertSqlSafe(RESTORE_AND_COMMIT)).await?;
+        self.state = State::InTxn;
+        Ok(())
     }
 
     /// Queues a `ROLLBACK` of our transaction without waiting for it. It
@@ -492,7 +496,10 @@ mod tests {
         };
         assert_eq!(
             &*read_write,
-            "BEGIN; SET LOCAL app.tenant_id = 'acme'; SET LOCAL search_path TO \"tenant_acme\", public"
+            format!(
+                "BEGIN; {STASH}; SET LOCAL app.tenant_id = 'acme'; \
+                 SET LOCAL search_path TO \"tenant_acme\", public"
+            )
         );
         assert_eq!(
             search_path_sql("a\"b"),
@@ -511,8 +518,10 @@ mod tests {
         let begin = Begin::opener(&acme, Some("tenant_acme"), Some(Duration::from_secs(2)));
         assert_eq!(
             &**begin.folded_sql(false).unwrap(),
-            "BEGIN; SET LOCAL app.tenant_id = 'acme'; \
-             SET LOCAL search_path TO \"tenant_acme\", public; SET LOCAL statement_timeout = 2000"
+            format!(
+                "BEGIN; {STASH}; SET LOCAL app.tenant_id = 'acme'; \
+                 SET LOCAL search_path TO \"tenant_acme\", public; SET LOCAL statement_timeout = 2000"
+            )
         );
         // Ids that are bound, not spliced, get the same settings after set_config.
         let Begin::Bound { tail, .. } =

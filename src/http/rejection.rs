@@ -175,7 +175,8 @@ impl From<&TenantError> for Rejection {
             TenantError::Missing
             | TenantError::Unsupported(_)
             | TenantError::Backfill { .. }
-            | TenantError::CrossTenantReferences { .. } => Rejection::Internal,
+            | TenantError::CrossTenantReferences { .. }
+            | TenantError::SessionState { .. } => Rejection::Internal,
         }
     }
 }

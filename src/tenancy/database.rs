@@ -169,10 +169,20 @@ pub(crate) async fn open(
     target: &Target,
     limits: PoolLimits,
 ) -> Result<DatabaseConnection, OpenError> {
-    if let Target::Sqlite(path) = target
-        && !path.is_file()
-    {
-        return Err(OpenError::Unknown);
+    if let Target::Sqlite(path) = target {
+        // Only "no such file" is "not provisioned"; a lookup that failed
+        // (permissions, a path through a file) is a database error.
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(OpenError::Unknown),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Unknown),
+            Err(e) => {
+                return Err(OpenError::Failed(TenantError::db(
+                    "looking up a tenant database file",
+                    e,
+                )));
+            }
+        }
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
