@@ -21,7 +21,7 @@ use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statem
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
 
-use super::session_guard::{RESTORE_AND_COMMIT, STASH};
+use super::session_guard::{RESTORE_AND_COMMIT, STASH, stash_expr};
 use crate::TenantId;
 
 type Tm = <Postgres as sqlx::Database>::TransactionManager;
@@ -81,8 +81,14 @@ impl Begin {
                 read_only: Arc::from(format!(
                     "BEGIN READ ONLY; SET LOCAL {SETTING} = '{id}'{tail}"
                 )),
+                // The stash and the tenant in one statement (each statement
+                // of a folded query costs): the stash is a subquery with a
+                // volatile call, which Postgres evaluates first, so it
+                // reads the session's value, not ours.
                 read_write: Arc::from(format!(
-                    "BEGIN; {STASH}; SET LOCAL {SETTING} = '{id}'{tail}"
+                    "BEGIN; SELECT pg_catalog.set_config('{SETTING}', '{id}', true) \
+                     FROM (SELECT {}) AS stash{tail}",
+                    stash_expr!()
                 )),
             }
         } else {
@@ -497,8 +503,9 @@ mod tests {
         assert_eq!(
             &*read_write,
             format!(
-                "BEGIN; {STASH}; SET LOCAL app.tenant_id = 'acme'; \
-                 SET LOCAL search_path TO \"tenant_acme\", public"
+                "BEGIN; SELECT pg_catalog.set_config('app.tenant_id', 'acme', true) \
+                 FROM (SELECT {}) AS stash; SET LOCAL search_path TO \"tenant_acme\", public",
+                stash_expr!()
             )
         );
         assert_eq!(
@@ -519,8 +526,10 @@ mod tests {
         assert_eq!(
             &**begin.folded_sql(false).unwrap(),
             format!(
-                "BEGIN; {STASH}; SET LOCAL app.tenant_id = 'acme'; \
-                 SET LOCAL search_path TO \"tenant_acme\", public; SET LOCAL statement_timeout = 2000"
+                "BEGIN; SELECT pg_catalog.set_config('app.tenant_id', 'acme', true) \
+                 FROM (SELECT {}) AS stash; SET LOCAL search_path TO \"tenant_acme\", public; \
+                 SET LOCAL statement_timeout = 2000",
+                stash_expr!()
             )
         );
         // Ids that are bound, not spliced, get the same settings after set_config.
