@@ -24,7 +24,9 @@
 //!   savepoint rollbacks cannot undo the setting, which was made before
 //!   them.
 //!
-//! This works unchanged behind PgBouncer in transaction mode.
+//! Nothing is set at session level, as a transaction-mode pooler needs;
+//! running behind PgBouncer is not tested yet (sqlx's prepared statements
+//! need `statement_cache_capacity(0)` or a pooler that tracks them there).
 //!
 //! Raw SQL cannot leave session state behind either: a statement that
 //! visibly changes a setting at session level (`SET`, `RESET`,
@@ -1042,9 +1044,9 @@ type TenantCheck = Arc<dyn Fn(&TenantId) -> Result<(), TenantError> + Send + Syn
 /// transaction is rolled back; a write runs on a read-write one and is
 /// committed (two round trips). A background task then opens the next
 /// transaction on the connection and parks it again. Every statement still
-/// gets a transaction of its own, and the setting stays transaction-local,
-/// so this also works behind PgBouncer in transaction mode (each parked
-/// connection pins one server connection while parked). Transactions
+/// gets a transaction of its own, and the setting stays transaction-local.
+/// Behind a transaction-mode pooler each parked connection pins one server
+/// connection while parked; that setup is not tested yet. Transactions
 /// opened with [`TransactionTrait::begin`] work as in
 /// [`TenantConnection::new`].
 ///
