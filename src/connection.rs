@@ -25,7 +25,7 @@
 //!   them.
 //!
 //! Nothing is set at session level, as a transaction-mode pooler needs;
-//! running behind PgBouncer is not tested yet (sqlx's prepared statements
+//! running behind a transaction-mode pooler is not tested yet (sqlx's prepared statements
 //! need `statement_cache_capacity(0)` or a pooler that tracks them there).
 //!
 //! Raw SQL cannot leave session state behind either: a statement that
