@@ -25,8 +25,8 @@
 //!   them.
 //!
 //! Nothing is set at session level, as a transaction-mode pooler needs;
-//! running behind a transaction-mode pooler is not tested yet (sqlx's prepared statements
-//! need `statement_cache_capacity(0)` or a pooler that tracks them there).
+//! running behind one is not tested yet (sqlx's prepared statements need
+//! `statement_cache_capacity(0)` or a pooler that tracks them there).
 //!
 //! Raw SQL cannot leave session state behind either: a statement that
 //! visibly changes a setting at session level (`SET`, `RESET`,
