@@ -265,12 +265,12 @@ impl TenantId {
 /// `s` as an integer when it is spelled as `i64`'s `Display` spells it.
 fn canonical_i64(s: &str) -> Option<i64> {
     let i: i64 = s.parse().ok()?;
-    // Cheap check before formatting: no sign but '-', no leading zero.
+    // What `Display` never writes: a '+', a leading zero, `-0`.
     let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = !digits.starts_with('+')
-        && !(digits.len() > 1 && digits.starts_with('0'))
-        && !(s.starts_with('-') && i == 0);
-    canonical.then_some(i)
+    let plus = digits.starts_with('+');
+    let zero_led = digits.len() > 1 && digits.starts_with('0');
+    let minus_zero = s.starts_with('-') && i == 0;
+    (!plus && !zero_led && !minus_zero).then_some(i)
 }
 
 /// `s` as a UUID when it is in the hyphenated lower-case form.

@@ -123,3 +123,30 @@ async fn an_id_that_does_not_fit_the_pool_is_400() {
         (StatusCode::BAD_REQUEST, Some("invalid tenant id"))
     );
 }
+
+#[tokio::test]
+async fn a_registry_that_cannot_be_read_is_503_not_404() {
+    // A provisioned shared-schema tenant, then the registry's database goes
+    // away: a fresh Tenancy (nothing cached) cannot ask, so it must not say
+    // "unknown tenant".
+    let dir = temp_dir();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("shared.db").display());
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    Tenancy::shared_schema(db.clone())
+        .provision(&TenantId::from("acme"))
+        .await
+        .unwrap();
+    let (status, _) = get_as(&app(Tenancy::shared_schema(db.clone())), "acme").await;
+    assert_eq!(status, StatusCode::OK);
+
+    db.clone().close().await.unwrap();
+    let (status, body) = get_as(&app(Tenancy::shared_schema(db)), "acme").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("database unavailable")
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

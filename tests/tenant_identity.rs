@@ -320,10 +320,10 @@ fn rule10_aliases_get_no_rate_limit_bucket_of_their_own() {
             .header("x-tenant-id", spelling)
             .body(())
             .unwrap();
-        if let Ok(tenant) = resolver.resolve(&req) {
-            if limits.check(&tenant).is_ok() {
-                served += 1;
-            }
+        if let Ok(tenant) = resolver.resolve(&req)
+            && limits.check(&tenant).is_ok()
+        {
+            served += 1;
         }
     }
     assert_eq!(served, 1);
