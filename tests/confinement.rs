@@ -3,8 +3,9 @@
 //! changes only its tenant's rows, on every backend: `find`, `find_by_id`,
 //! `count`, `paginate`, `cursor_by`, `stream`, `ActiveModel` insert,
 //! update, save and delete, `delete_many`, `update_many`, and all of it
-//! inside `begin()` transactions too (related rows, joins and loaders are
-//! in `confinement_related.rs`, raw SQL in `confinement_raw.rs`).
+//! inside `begin()` transactions too, and 200 concurrent tasks of two
+//! tenants (related rows, joins and loaders are in `confinement_related.rs`,
+//! raw SQL in `confinement_raw.rs`).
 //!
 //! globex's rows are planted on the test database directly; acme's
 //! connection must neither return nor change them (checked on the test
@@ -14,7 +15,7 @@
 mod common;
 
 use common::confine::{Related, Shared, posts_of, refused, related, shared};
-use common::{TestDb, acme, add_post, all_posts, each_backend, globex, legacy};
+use common::{TestDb, acme, add_post, all_posts, each_backend, globex, legacy, within};
 use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::Expr;
@@ -22,6 +23,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, IntoActiveModel, ModelTrait,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
 };
+use sea_orm_tenant::TenantConnection;
 use sea_orm_tenant::doc_entities::post;
 
 fn titles(posts: &[post::Model]) -> Vec<&str> {
@@ -437,6 +439,95 @@ async fn plain_calls_in_a_transaction_are_confined_too() {
         assert_eq!(posts_of(t, &globex()).await, theirs, "{t}: globex's rows");
         let mine = posts_of(t, &common::acme()).await;
         assert_eq!(titles(&mine), ["txn", "txn", "txn"], "{t}");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Many tenants' tasks at once.
+
+/// One task's work through plain SeaORM on its tenant's connection: insert,
+/// read back, update, list; `Err` says what it saw of another tenant.
+async fn task(conn: TenantConnection, i: usize) -> Result<(), String> {
+    let tenant = conn.tenant().to_string();
+    let fail = |what: &str, err: DbErr| format!("{tenant} task {i}: {what}: {err}");
+    let row = new_post(&format!("{tenant}-{i}"))
+        .insert(&conn)
+        .await
+        .map_err(|e| fail("insert", e))?;
+    if row.tenant_id != tenant {
+        return Err(format!("{tenant} task {i}: inserted {row:?}"));
+    }
+    let found = post::Entity::find_by_id(row.id)
+        .one(&conn)
+        .await
+        .map_err(|e| fail("find_by_id", e))?;
+    if found.as_ref() != Some(&row) {
+        return Err(format!("{tenant} task {i}: read back {found:?}"));
+    }
+    let mut edit = row.into_active_model();
+    edit.title = Set(format!("{tenant}-{i}-edited"));
+    edit.update(&conn).await.map_err(|e| fail("update", e))?;
+    let seen = post::Entity::find()
+        .all(&conn)
+        .await
+        .map_err(|e| fail("find", e))?;
+    if let Some(other) = seen.iter().find(|p| p.tenant_id != tenant) {
+        return Err(format!("{tenant} task {i}: saw {other:?}"));
+    }
+    // The other tenant's rows, by their titles: nothing matches.
+    let other = if tenant == "acme" { "globex-" } else { "acme-" };
+    let touched = post::Entity::update_many()
+        .col_expr(post::Column::Title, Expr::value("pwned"))
+        .filter(post::Column::Title.starts_with(other))
+        .exec(&conn)
+        .await
+        .map_err(|e| fail("update_many", e))?;
+    if touched.rows_affected != 0 {
+        return Err(format!("{tenant} task {i}: updated {touched:?} of {other}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_tasks_each_see_only_their_tenant() {
+    each_backend(async |t| {
+        let Shared { acme, globex, .. } = shared(t).await;
+        let started = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let conn = if i % 2 == 0 { &acme } else { &globex };
+            tasks.spawn(task(conn.clone(), i));
+        }
+        let results = within(60, "200 tasks", tasks.join_all()).await;
+        let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        assert!(
+            failed.is_empty(),
+            "{t}: {} task(s): {failed:#?}",
+            failed.len()
+        );
+
+        for (conn, tenant) in [(&acme, "acme"), (&globex, "globex")] {
+            assert_eq!(
+                post::Entity::find().count(conn).await,
+                Ok(100),
+                "{t}: {tenant}"
+            );
+            let stored = posts_of(t, conn.tenant()).await;
+            assert_eq!(stored.len(), 100, "{t}: {tenant}'s rows in the table");
+            assert!(
+                stored
+                    .iter()
+                    .all(|p| p.title.starts_with(tenant) && p.title.ends_with("-edited")),
+                "{t}: {tenant}: {stored:?}"
+            );
+        }
+        assert_eq!(all_posts(t).await.len(), 200, "{t}: rows in the table");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{t}: 200 tasks took {:?}",
+            started.elapsed()
+        );
     })
     .await;
 }

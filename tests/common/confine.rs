@@ -4,7 +4,10 @@
 //! check that an error is a refusal.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryResult, Statement};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryResult,
+    Statement,
+};
 use sea_orm_tenant::doc_entities::{comment, country, post, post_tag, tag};
 use sea_orm_tenant::{Tenancy, TenantConnection, TenantId};
 
@@ -23,7 +26,12 @@ pub fn refused(err: &DbErr) -> bool {
 /// tenant table the harness creates with a text tenant: the doc entities,
 /// their `legacy_*` copies and `handle` (children first, for deprovision).
 pub fn shared_tenancy(t: &TestDb) -> Tenancy {
-    Tenancy::shared_schema(t.db.clone())
+    shared_tenancy_on(t.db.clone())
+}
+
+/// [`shared_tenancy`] on another pool of the test database.
+pub fn shared_tenancy_on(db: DatabaseConnection) -> Tenancy {
+    Tenancy::shared_schema(db)
         .tenant_table::<comment::Entity>()
         .tenant_table::<post_tag::Entity>()
         .tenant_table::<tag::Entity>()
