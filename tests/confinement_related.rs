@@ -275,7 +275,11 @@ async fn rule4_entity_loader_loads_only_its_tenants_rows() {
                 (p.title.clone(), bodies)
             })
             .collect();
-        assert_eq!(seen, [("p1".to_owned(), vec!["own".to_owned()])], "{t}");
+        assert_eq!(
+            seen,
+            [("p1".to_owned(), vec!["own".to_owned()])],
+            "{t}: load().with(comments)"
+        );
 
         let loaded = dense::comment::Entity::load()
             .with(dense::post::Entity)
