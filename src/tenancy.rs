@@ -7,6 +7,7 @@
 
 mod database;
 mod naming;
+mod undeclared;
 
 use std::fmt;
 use std::sync::Arc;
