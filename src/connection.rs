@@ -4,6 +4,19 @@
 //! [`StreamTrait`], so every SeaORM call (`.all(&conn)`, loaders, joins,
 //! raw [`Statement`]s) accepts it.
 //!
+//! # Every backend: the first wall
+//!
+//! Every statement, whatever built it (plain SeaORM, the scoped builders,
+//! raw SQL, `execute_unprepared`), on the connection, its transactions and
+//! its streams, is confined to the tenant before it is sent (rule 12; see
+//! [`TenantConnection::confine`]): reads get the tenant predicate on every
+//! declared tenant table they reference, writes change only the tenant's
+//! rows, inserts get the tenant, and what cannot be confined with
+//! certainty is refused with [`TenantError::Refused`] before anything is
+//! sent. Tenant tables are those declared with
+//! [`tenant_entity!`](crate::tenant_entity), [`Tenancy::tenant_table`]
+//! (crate::Tenancy::tenant_table) or [`TenantPool::tenant_column`].
+//!
 //! # Postgres: the second wall
 //!
 //! Every statement runs in a transaction that set `app.tenant_id` to the
@@ -54,12 +67,10 @@
 //!
 //! # SQLite and MySQL
 //!
-//! There is no row-level security there. A `TenantConnection` carries the
-//! tenant ([`TenantConnection::tenant`], [`TenantConnection::scoped`]) and
-//! passes statements through unchanged: **raw SQL, unscoped builders and
-//! loaders are not guarded**. Use the scoped builders
-//! (`conn.scoped::<post::Entity>()`), which add the tenant on every
-//! backend.
+//! There is no row-level security there: the first wall is the wall. A
+//! `TenantConnection` confines every statement as above; the scoped
+//! builders (`conn.scoped::<post::Entity>()`) add the tenant themselves
+//! too, so they cost nothing more.
 
 mod confine;
 mod hot;
@@ -99,11 +110,11 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// A database connection bound to one tenant.
 ///
 /// Cheap to create and to clone (per request): it holds the shared
-/// [`DatabaseConnection`] and the tenant. On Postgres every statement runs
-/// in a transaction that first set `app.tenant_id` with `SET LOCAL`, so the
-/// RLS policies of [`rls`](crate::rls) isolate raw SQL, loaders and joins
-/// too; on SQLite and MySQL/MariaDB it carries the tenant for the
-/// [`scoped`](Self::scoped) builders, and raw SQL is not guarded there.
+/// [`DatabaseConnection`] and the tenant. Every statement is confined to
+/// the tenant on every backend, or refused (see [`confine`](Self::confine)).
+/// On Postgres every statement also runs in a transaction that first set
+/// `app.tenant_id` with `SET LOCAL`, so the RLS policies of
+/// [`rls`](crate::rls) are a second wall.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
@@ -115,8 +126,9 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// let db = Database::connect("postgres://app@localhost/app").await?;
 /// let conn = TenantConnection::new(db.clone(), TenantId::from("acme"));
 ///
-/// // With the policies of `sea_orm_tenant::rls` in place, even an unscoped
-/// // builder and raw SQL only see acme's rows.
+/// // Plain SeaORM and raw SQL only see acme's rows (for tables declared
+/// // with `tenant_entity!`; and with the policies of `sea_orm_tenant::rls`
+/// // in place, RLS filters them a second time).
 /// let posts = post::Entity::find().all(&conn).await?;
 /// let rows = conn
 ///     .query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT * FROM post"))

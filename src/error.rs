@@ -191,7 +191,7 @@ pub enum TenantError {
     /// name in another tenant's schema or database, a write of the tenant
     /// column. Nothing was sent. Run admin work on
     /// [`TenantConnection::database`](crate::TenantConnection::database) or
-    /// through [`unscoped`](crate::TenantScoped::unscoped).
+    /// through [`unscoped`](crate::TenantEntity::unscoped).
     ///
     /// ```
     /// use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
