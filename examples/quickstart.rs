@@ -7,8 +7,10 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseConnection,
-    DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Schema,
+    ActiveModelTrait,
+    ActiveValue::{Set, Unchanged},
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, Schema, Statement,
 };
 use sea_orm_tenant::prelude::*;
 
@@ -100,17 +102,10 @@ mod country {
 }
 
 // The one line per entity that opts it in. `country` has none: it is global.
-impl TenantEntity for post::Entity {
-    fn tenant_column() -> post::Column {
-        post::Column::TenantId
-    }
-}
-
-impl TenantEntity for comment::Entity {
-    fn tenant_column() -> comment::Column {
-        comment::Column::TenantId
-    }
-}
+// Each tenant table is declared once for the whole program: the scoped
+// builders, and every `TenantConnection`, know it from here.
+sea_orm_tenant::tenant_entity!(post::Entity => post::Column::TenantId);
+sea_orm_tenant::tenant_entity!(comment::Entity => comment::Column::TenantId);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), DbErr> {
@@ -280,6 +275,43 @@ async fn main() -> Result<(), DbErr> {
         .await?;
     println!("\n   globex's post afterwards: {untouched:?}");
 
+    println!("\n== Plain SeaORM and raw SQL through a TenantConnection are confined too");
+    let conn = TenantConnection::new(db.clone(), acme.clone());
+    let seen = post::Entity::find().all(&conn).await?;
+    println!(
+        "   post::Entity::find() as acme   -> {} post(s), all acme's",
+        seen.len()
+    );
+    let raw = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT count(*) AS n FROM post",
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?;
+    println!("   raw SELECT count(*) FROM post  -> {raw:?}");
+    let sent = conn.confine(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT * FROM post",
+    ))?;
+    println!("   what it sends                  -> {}", sent.sql);
+    let pwned = post::ActiveModel {
+        id: Unchanged(globex_post.id),
+        title: Set("pwned".into()),
+        ..Default::default()
+    }
+    .update(&conn)
+    .await;
+    report("update globex's row by id", outcome(pwned));
+    report(
+        "DELETE FROM post; DROP TABLE",
+        outcome(
+            conn.execute_unprepared("DELETE FROM post; DROP TABLE post")
+                .await,
+        ),
+    );
+
     println!("\n== The ambient tenant (a tokio task-local, like AsyncLocalStorage)");
     let outside = post::Entity::scoped_current().map(|_| ());
     println!("   outside with_tenant: {outside:?}");
@@ -333,6 +365,9 @@ fn outcome<T>(result: Result<T, DbErr>) -> String {
     match result {
         Ok(_) => "went through (!)".to_owned(),
         Err(DbErr::Custom(message)) => format!("refused: {message}"),
+        Err(DbErr::RecordNotUpdated) => {
+            "no row of this tenant has that id: nothing changed".to_owned()
+        }
         Err(err) => format!("refused by the database: {err}"),
     }
 }

@@ -4,6 +4,19 @@
 //! [`StreamTrait`], so every SeaORM call (`.all(&conn)`, loaders, joins,
 //! raw [`Statement`]s) accepts it.
 //!
+//! # Every backend: the first wall
+//!
+//! Every statement, whatever built it (plain SeaORM, the scoped builders,
+//! raw SQL, `execute_unprepared`), on the connection, its transactions and
+//! its streams, is confined to the tenant before it is sent (rule 12; see
+//! [`TenantConnection::confine`]): reads get the tenant predicate on every
+//! declared tenant table they reference, writes change only the tenant's
+//! rows, inserts get the tenant, and what cannot be confined with
+//! certainty is refused with [`TenantError::Refused`] before anything is
+//! sent. Tenant tables are those declared with
+//! [`tenant_entity!`](crate::tenant_entity), [`Tenancy::tenant_table`]
+//! (crate::Tenancy::tenant_table) or [`TenantPool::tenant_column`].
+//!
 //! # Postgres: the second wall
 //!
 //! Every statement runs in a transaction that set `app.tenant_id` to the
@@ -54,13 +67,12 @@
 //!
 //! # SQLite and MySQL
 //!
-//! There is no row-level security there. A `TenantConnection` carries the
-//! tenant ([`TenantConnection::tenant`], [`TenantConnection::scoped`]) and
-//! passes statements through unchanged: **raw SQL, unscoped builders and
-//! loaders are not guarded**. Use the scoped builders
-//! (`conn.scoped::<post::Entity>()`), which add the tenant on every
-//! backend.
+//! There is no row-level security there: the first wall is the wall. A
+//! `TenantConnection` confines every statement as above; the scoped
+//! builders (`conn.scoped::<post::Entity>()`) add the tenant themselves
+//! too, so they cost nothing more.
 
+mod confine;
 mod hot;
 mod limits;
 mod pg;
@@ -79,6 +91,9 @@ use sea_orm::{
     TransactionError, TransactionOptions, TransactionSession, TransactionStream, TransactionTrait,
 };
 
+pub(crate) use confine::{Boundary, Confiner};
+#[doc(hidden)]
+pub use confine::{Registration, describe};
 use hot::HotSet;
 pub use hot::HotTenants;
 pub(crate) use limits::Policy;
@@ -95,11 +110,11 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// A database connection bound to one tenant.
 ///
 /// Cheap to create and to clone (per request): it holds the shared
-/// [`DatabaseConnection`] and the tenant. On Postgres every statement runs
-/// in a transaction that first set `app.tenant_id` with `SET LOCAL`, so the
-/// RLS policies of [`rls`](crate::rls) isolate raw SQL, loaders and joins
-/// too; on SQLite and MySQL/MariaDB it carries the tenant for the
-/// [`scoped`](Self::scoped) builders, and raw SQL is not guarded there.
+/// [`DatabaseConnection`] and the tenant. Every statement is confined to
+/// the tenant on every backend, or refused (see [`confine`](Self::confine)).
+/// On Postgres every statement also runs in a transaction that first set
+/// `app.tenant_id` with `SET LOCAL`, so the RLS policies of
+/// [`rls`](crate::rls) are a second wall.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
@@ -111,8 +126,9 @@ pub const TENANT_SETTING: &str = pg::SETTING;
 /// let db = Database::connect("postgres://app@localhost/app").await?;
 /// let conn = TenantConnection::new(db.clone(), TenantId::from("acme"));
 ///
-/// // With the policies of `sea_orm_tenant::rls` in place, even an unscoped
-/// // builder and raw SQL only see acme's rows.
+/// // Plain SeaORM and raw SQL only see acme's rows (for tables declared
+/// // with `tenant_entity!`; and with the policies of `sea_orm_tenant::rls`
+/// // in place, RLS filters them a second time).
 /// let posts = post::Entity::find().all(&conn).await?;
 /// let rows = conn
 ///     .query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT * FROM post"))
@@ -142,6 +158,10 @@ pub struct TenantConnection {
     limits: Limits,
     /// The isolation level, for tracing spans.
     level: &'static str,
+    /// The statement confinement (rule 12) and what the connection may
+    /// name; `None` only when switched off for a benchmark.
+    confiner: Option<Arc<Confiner>>,
+    boundary: Boundary,
 }
 
 impl std::fmt::Debug for TenantConnection {
@@ -183,6 +203,46 @@ impl TenantConnection {
             search_path: None,
             limits: Limits::default(),
             level: "shared_schema",
+            confiner: Some(Confiner::registered()),
+            boundary: Boundary::Shared,
+        }
+    }
+
+    /// Confines this connection's statements with `confiner`.
+    pub(crate) fn confined_by(mut self, confiner: Arc<Confiner>) -> Self {
+        self.confiner = Some(confiner);
+        self
+    }
+
+    /// Sends statements as written, without the confinement: the
+    /// "before" of the benchmarks, and the check that the tests fail
+    /// without it. Not for applications.
+    #[doc(hidden)]
+    pub fn __unconfined(mut self) -> Self {
+        self.confiner = None;
+        self
+    }
+
+    /// `stmt` as this connection sends it: confined to its tenant (see
+    /// the README, "What the connection confines and refuses"), or the
+    /// reason it is refused. Every statement the connection runs goes
+    /// through this first; call it to see what a query becomes.
+    ///
+    /// ```
+    /// use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, QueryTrait};
+    /// use sea_orm_tenant::doc_entities::post;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenants = TenantPool::strict(DatabaseConnection::default()).tenant_column::<post::Entity>();
+    /// let conn = tenants.connection(&TenantId::from("acme"))?;
+    /// let stmt = conn.confine(post::Entity::find_by_id(7).build(DbBackend::Postgres))?;
+    /// assert!(stmt.sql.ends_with(r#"WHERE ("post"."id" = $1) AND "post"."tenant_id" = $2"#));
+    /// # Ok::<(), TenantError>(())
+    /// ```
+    pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
+        match &self.confiner {
+            Some(confiner) => confiner.confine(stmt, &self.tenant, &self.boundary),
+            None => Ok(stmt),
         }
     }
 
@@ -192,6 +252,7 @@ impl TenantConnection {
     /// [`SchemaName`](crate::SchemaName).
     pub(crate) fn in_schema(mut self, schema: &str) -> Self {
         self.schema = Some(Arc::from(schema));
+        self.boundary = Boundary::Schema(Arc::from(schema));
         self.hot = None;
         self.rebuild_opener();
         self
@@ -503,6 +564,8 @@ impl TenantConnection {
             permit,
             on_time: self.limits.on_time.clone(),
             outer: true,
+            confiner: self.confiner.clone(),
+            boundary: self.boundary.clone(),
         })
     }
 }
@@ -554,6 +617,7 @@ impl ConnectionTrait for TenantConnection {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
@@ -568,20 +632,21 @@ impl ConnectionTrait for TenantConnection {
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(sql)?;
-        self.guarded(async {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
-                    Out::Exec(r) => Ok(r),
-                    _ => Err(unexpected("execute_unprepared")),
-                },
-                None => self.db.execute_unprepared(sql).await,
+        if self.confiner.is_some() {
+            let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
+            let stmt = self.confine(stmt)?;
+            if stmt.values.is_some() {
+                // The tenant is a bound value: sent as a prepared statement.
+                return self.execute_confined(stmt).await;
             }
-        })
-        .await
+            return self.execute_unprepared_as_is(&stmt.sql).await;
+        }
+        self.execute_unprepared_as_is(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
@@ -596,6 +661,7 @@ impl ConnectionTrait for TenantConnection {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.guarded(async {
             match self.pg_pool() {
                 Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
@@ -603,6 +669,36 @@ impl ConnectionTrait for TenantConnection {
                     _ => Err(unexpected("query_all")),
                 },
                 None => self.db.query_all_raw(stmt).await,
+            }
+        })
+        .await
+    }
+}
+
+impl TenantConnection {
+    /// Runs an already confined statement.
+    async fn execute_confined(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute")),
+                },
+                None => self.db.execute_raw(stmt).await,
+            }
+        })
+        .await
+    }
+
+    /// Runs an already confined SQL string unprepared.
+    async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute_unprepared")),
+                },
+                None => self.db.execute_unprepared(sql).await,
             }
         })
         .await
@@ -634,6 +730,7 @@ impl StreamTrait for TenantConnection {
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
             self.refuse_session_state(&stmt.sql)?;
+            let stmt = self.confine(stmt)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
@@ -784,6 +881,9 @@ pub struct TenantTransaction {
     /// The outermost transaction (not a savepoint): on Postgres its commit
     /// sets the session's settings back first (see `session_guard`).
     outer: bool,
+    /// The statement confinement of the connection it was opened on.
+    confiner: Option<Arc<Confiner>>,
+    boundary: Boundary,
 }
 
 impl std::fmt::Debug for TenantTransaction {
@@ -806,8 +906,18 @@ impl TenantTransaction {
     }
 
     /// SeaORM's transaction underneath (the tenant is set in it).
+    /// Statements on it are **not** confined.
     pub fn inner(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// `stmt` as this transaction sends it, as
+    /// [`TenantConnection::confine`].
+    pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
+        match &self.confiner {
+            Some(confiner) => confiner.confine(stmt, &self.tenant, &self.boundary),
+            None => Ok(stmt),
+        }
     }
 
     fn is_pg(&self) -> bool {
@@ -858,21 +968,35 @@ impl ConnectionTrait for TenantTransaction {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.timed(self.txn.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(sql)?;
-        self.timed(self.txn.execute_unprepared(sql)).await
+        if self.confiner.is_none() {
+            return self.timed(self.txn.execute_unprepared(sql)).await;
+        }
+        let stmt = self.confine(Statement::from_string(
+            ConnectionTrait::get_database_backend(self),
+            sql,
+        ))?;
+        if stmt.values.is_some() {
+            self.timed(self.txn.execute_raw(stmt)).await
+        } else {
+            self.timed(self.txn.execute_unprepared(&stmt.sql)).await
+        }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.timed(self.txn.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
         self.timed(self.txn.query_all_raw(stmt)).await
     }
 }
@@ -890,6 +1014,7 @@ impl StreamTrait for TenantTransaction {
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
             self.refuse_session_state(&stmt.sql)?;
+            let stmt = self.confine(stmt)?;
             self.txn.stream_raw(stmt).await
         })
     }
@@ -906,6 +1031,7 @@ impl TenantTransaction {
             permit,
             on_time,
             outer,
+            ..
         } = self;
         let result = {
             let _meter = Meter::start(on_time.as_ref(), &tenant, None);
@@ -1014,6 +1140,8 @@ impl TenantTransaction {
             permit: self.permit.clone(),
             on_time: self.on_time.clone(),
             outer: false,
+            confiner: self.confiner.clone(),
+            boundary: self.boundary.clone(),
         }
     }
 }
@@ -1084,6 +1212,7 @@ pub struct TenantPool {
     hot: Option<Arc<HotSet>>,
     check: Option<TenantCheck>,
     policy: Policy,
+    confiner: Arc<Confiner>,
 }
 
 impl std::fmt::Debug for TenantPool {
@@ -1123,6 +1252,7 @@ impl TenantPool {
             hot: None,
             check: None,
             policy: Policy::default(),
+            confiner: Confiner::registered(),
         }
     }
 
@@ -1142,10 +1272,24 @@ impl TenantPool {
 
     /// Checks every tenant against the type of `E`'s tenant column in
     /// [`connection`](Self::connection), so a policy's cast cannot fail.
+    ///
+    /// It also declares `E`'s table as a tenant table to this pool's
+    /// connections, which confine every statement on it (see
+    /// [`TenantConnection::confine`]), as
+    /// [`tenant_entity!`](crate::tenant_entity) does for the whole program.
     pub fn tenant_column<E: TenantEntity>(mut self) -> Self {
         self.check = Some(Arc::new(|tenant: &TenantId| {
             E::tenant_value(tenant).map(|_| ())
         }));
+        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
+        self
+    }
+
+    /// Declares `E`'s table as a tenant table to this pool's connections
+    /// without checking tenant ids against its column (see
+    /// [`tenant_column`](Self::tenant_column)).
+    pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
+        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
         self
     }
 
@@ -1183,6 +1327,7 @@ impl TenantPool {
         let mut conn = TenantConnection::with_timeout(self.db.clone(), tenant.clone(), timeout);
         conn.hot = self.hot.clone();
         conn.limits = self.policy.limits.clone();
+        conn.confiner = Some(self.confiner.clone());
         Ok(conn)
     }
 

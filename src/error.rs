@@ -183,6 +183,38 @@ pub enum TenantError {
         statement: String,
     },
 
+    /// A [`TenantConnection`](crate::TenantConnection) refused a statement
+    /// it cannot confine to its tenant with certainty (rule 12): SQL it
+    /// cannot parse, several statements in one string, anything but
+    /// `SELECT`/`INSERT`/`UPDATE`/`DELETE` (DDL, `SET`, `USE`, `ATTACH`,
+    /// transaction control, `DO`), a data-modifying CTE, `set_config`, a
+    /// name in another tenant's schema or database, a write of the tenant
+    /// column. Nothing was sent. Run admin work on
+    /// [`TenantConnection::database`](crate::TenantConnection::database) or
+    /// through [`unscoped`](crate::TenantEntity::unscoped).
+    ///
+    /// ```
+    /// use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
+    /// let err = conn
+    ///     .confine(Statement::from_string(DbBackend::Sqlite, "DROP TABLE post"))
+    ///     .unwrap_err();
+    /// assert!(matches!(err, TenantError::Refused { .. }));
+    /// assert!(err.to_string().starts_with("tenant: refused before sending `DROP TABLE post`"));
+    /// assert!(TenantError::is_refused(&err.into()));
+    /// ```
+    #[error(
+        "tenant: refused before sending `{statement}`: {reason}; run admin work on conn.database() or through `unscoped`"
+    )]
+    Refused {
+        /// The statement's first words (at most 60 characters).
+        statement: String,
+        /// Why it cannot be confined.
+        reason: String,
+    },
+
     /// The database refused a tenancy operation (provisioning, opening a
     /// tenant's pool, the tenant registry).
     #[error("tenant: database error while {context}: {message}")]
@@ -199,6 +231,9 @@ const PREFIX: &str = "tenant: ";
 
 /// The prefix of a [`TenantError::Busy`] carried inside a [`DbErr::Custom`].
 const BUSY_PREFIX: &str = "tenant: busy: ";
+
+/// The prefix of a refused statement carried inside a [`DbErr::Custom`].
+const REFUSED_PREFIX: &str = "tenant: refused before sending";
 
 impl TenantError {
     /// Whether a [`DbErr`] is a [`TenantError`] that was converted with `?`.
@@ -229,9 +264,37 @@ impl TenantError {
         matches!(err, DbErr::Custom(message) if message.starts_with(BUSY_PREFIX))
     }
 
+    /// Whether a [`DbErr`] is a statement a tenant connection refused
+    /// before sending it: [`TenantError::Refused`] or
+    /// [`TenantError::SessionState`].
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::Refused { statement: "DROP TABLE post".into(), reason: "DDL".into() };
+    /// assert!(TenantError::is_refused(&err.into()));
+    /// assert!(!TenantError::is_refused(&TenantError::Missing.into()));
+    /// ```
+    pub fn is_refused(err: &DbErr) -> bool {
+        matches!(err, DbErr::Custom(message) if message.starts_with(REFUSED_PREFIX))
+    }
+
     pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {
         let input = input.chars().take(80).collect();
         TenantError::UnsafeName { input, reason }
+    }
+
+    pub(crate) fn refused(statement: &str, reason: String) -> Self {
+        let mut words: String = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some((cut, _)) = words.char_indices().nth(60) {
+            words.truncate(cut);
+            words.push('…');
+        }
+        TenantError::Refused {
+            statement: words,
+            reason,
+        }
     }
 
     pub(crate) fn session_state(statement: &str, reason: &'static str) -> Self {

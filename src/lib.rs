@@ -57,6 +57,14 @@ mod tenant;
 #[doc(hidden)]
 pub mod doc_entities;
 
+/// What [`tenant_entity!`] expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::connection::{Registration, describe};
+    pub use inventory;
+    pub use sea_orm;
+}
+
 pub use connection::{
     HotTenants, TENANT_SETTING, TenantConnection, TenantPool, TenantStream, TenantTransaction,
 };

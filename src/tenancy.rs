@@ -7,6 +7,7 @@
 
 mod database;
 mod naming;
+mod undeclared;
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tracing::Instrument;
 use database::{OpenError, PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 
-use crate::connection::Policy;
+use crate::connection::{Confiner, Policy};
 use crate::migration::{self, MigrationSet, Place};
 use crate::{
     TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
@@ -142,6 +143,7 @@ pub struct Tenancy {
     naming: Naming,
     migrate: Option<MigrationSet>,
     tables: Vec<DeleteRows>,
+    confiner: Arc<Confiner>,
     limits: PoolLimits,
     max_pools: u64,
     registry_ttl: Duration,
@@ -178,6 +180,7 @@ impl Tenancy {
             naming: Naming::default(),
             migrate: None,
             tables: Vec::new(),
+            confiner: Confiner::registered(),
             limits,
             max_pools,
             registry_ttl,
@@ -331,11 +334,18 @@ impl Tenancy {
         self
     }
 
-    /// A tenant table of the shared schema: [`deprovision`](Self::deprovision)
-    /// deletes a shared tenant's rows from every such table (in one
-    /// transaction, in the order registered: register children first).
+    /// A tenant table: every [`connection`](Self::connection) confines
+    /// each statement on it to its tenant (rule 12; see
+    /// [`TenantConnection::confine`]), and
+    /// [`deprovision`](Self::deprovision) deletes a shared tenant's rows
+    /// from every such table (in one transaction, in the order registered:
+    /// register children first).
+    ///
+    /// Tables declared with [`tenant_entity!`](crate::tenant_entity) are
+    /// confined without this; it is still needed for `deprovision`.
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
         self.tables.push(delete_rows::<E>);
+        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
         self
     }
 
@@ -489,7 +499,10 @@ impl Tenancy {
                 TenantConnection::new(self.pool(tenant).await?, tenant.clone())
             }
         };
-        Ok(conn.with_level(placement.as_str()).under(&self.policy))
+        Ok(conn
+            .with_level(placement.as_str())
+            .under(&self.policy)
+            .confined_by(self.confiner.clone()))
     }
 
     /// The migrator of [`with_migrator`](Self::with_migrator).
@@ -775,7 +788,8 @@ impl Tenancy {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         match placement {
             Placement::SharedSchema => {
-                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone());
+                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                    .confined_by(self.confiner.clone());
                 let txn = conn.begin().await.map_err(fail)?;
                 for delete in &self.tables {
                     delete(&txn).await.map_err(fail)?;

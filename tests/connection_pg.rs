@@ -352,10 +352,11 @@ async fn user_rollback_savepoints_and_transaction_closures() {
     txn.execute_unprepared(insert).await.expect("insert");
     let nested = txn.begin().await.expect("savepoint");
     nested.execute_unprepared(insert).await.expect("insert");
-    nested
+    let refused = nested
         .execute_unprepared("SELECT set_config('app.tenant_id', 'b', true)")
         .await
-        .expect("a user changing the setting inside the savepoint");
+        .expect_err("a user changing the setting inside the savepoint");
+    assert!(TenantError::is_refused(&refused), "{refused}");
     nested.rollback().await.expect("rollback to savepoint");
     assert_eq!(setting(&txn).await, "a");
     assert_eq!(count(&txn, "SELECT count(*) FROM post").await, 4);

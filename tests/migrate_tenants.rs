@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Databases, Kind, TestDb, backends_of, each_backend, each_backend_of};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionSession, TransactionTrait,
+};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::migration::{MigrationReport, MigrationTarget, Outcome, lock_key};
 use sea_orm_tenant::prelude::*;
@@ -326,6 +328,15 @@ async fn tenant_sql(tenancy: &Tenancy, t: &TenantId, sql: &str) -> Result<(), Db
     conn.execute_unprepared(sql).await.map(|_| ())
 }
 
+/// DDL in the tenant's schema or database: a tenant connection refuses
+/// it, so it runs on the unconfined transaction underneath (admin work).
+async fn tenant_ddl(tenancy: &Tenancy, t: &TenantId, sql: &str) -> Result<(), DbErr> {
+    let conn = tenancy.connection(t).await?;
+    let txn = conn.begin().await?;
+    txn.inner().execute_unprepared(sql).await?;
+    txn.commit().await
+}
+
 async fn count(tenancy: &Tenancy, t: &TenantId, sql: &str) -> i64 {
     let conn = tenancy.connection(t).await.expect("connection");
     let row = conn
@@ -476,7 +487,7 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
         let tenancy = tenancy(t, &dbs);
         provision(&tenancy, 100).await;
         let t37 = tenant(37);
-        tenant_sql(&tenancy, &t37, "CREATE TABLE poison (id INTEGER)")
+        tenant_ddl(&tenancy, &t37, "CREATE TABLE poison (id INTEGER)")
             .await
             .expect("poison");
 
@@ -516,7 +527,7 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
         );
 
         // The fix, then a rerun: only t037 runs.
-        tenant_sql(&tenancy, &t37, "DROP TABLE poison")
+        tenant_ddl(&tenancy, &t37, "DROP TABLE poison")
             .await
             .expect("cure");
         let rerun = tenancy
@@ -535,7 +546,7 @@ async fn a_failure_in_tenant_37_of_100_rolls_back_and_a_rerun_finishes_it() {
 
         // Stop at the first failure: with one at a time, tenants after t010
         // with work to do are not attempted (t011 forgets m3 too).
-        tenant_sql(&tenancy, &tenant(10), "CREATE TABLE poison (id INTEGER)")
+        tenant_ddl(&tenancy, &tenant(10), "CREATE TABLE poison (id INTEGER)")
             .await
             .expect("poison");
         for i in [10, 11] {
@@ -583,7 +594,7 @@ async fn a_tenant_with_several_pending_migrations_gets_all_or_none() {
         let dbs = Databases::new(t);
         let tenancy = tenancy(t, &dbs);
         provision(&tenancy, 2).await;
-        tenant_sql(&tenancy, &tenant(2), "CREATE TABLE poison2 (id INTEGER)")
+        tenant_ddl(&tenancy, &tenant(2), "CREATE TABLE poison2 (id INTEGER)")
             .await
             .expect("poison");
         let report = tenancy
@@ -631,7 +642,7 @@ async fn a_hand_made_schema_is_reported_and_left_alone() {
         let bare = level(t, &dbs, t.db.clone());
         let manual = TenantId::from("manual");
         bare.provision(&manual).await.expect("provision");
-        tenant_sql(
+        tenant_ddl(
             &bare,
             &manual,
             "CREATE TABLE legacy (id INTEGER PRIMARY KEY)",

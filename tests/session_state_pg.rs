@@ -297,10 +297,13 @@ async fn pg_support_count(env: &PgEnv, sql: &str) -> i64 {
         .expect("count")
 }
 
-/// Transaction-local forms, and SQL that only mentions the words, still run.
+/// Transaction-local forms are refused too (rule 12: a tenant connection
+/// never changes its tenant, schema, role or limits), and SQL that only
+/// mentions the words still runs.
 #[tokio::test]
-async fn transaction_local_settings_and_lookalikes_still_run() {
-    let Some(f) = fixture("transaction_local_settings_and_lookalikes_still_run").await else {
+async fn transaction_local_settings_are_refused_and_lookalikes_still_run() {
+    let Some(f) = fixture("transaction_local_settings_are_refused_and_lookalikes_still_run").await
+    else {
         return;
     };
     let a = TenantConnection::new(f.app.clone(), TenantId::from("a"));
@@ -311,12 +314,21 @@ async fn transaction_local_settings_and_lookalikes_still_run() {
         "SELECT pg_catalog.set_config('app.tenant_id', 'a', TRUE)",
         "SET CONSTRAINTS ALL DEFERRED",
         "SET LOCAL ROLE NONE",
+        "SAVEPOINT s; ROLLBACK TO SAVEPOINT s",
+    ] {
+        let err = a
+            .execute_unprepared(sql)
+            .await
+            .expect_err(&format!("{sql} is refused"));
+        assert!(TenantError::is_refused(&err), "{sql}: {err}");
+        assert_clean(&f, sql).await;
+    }
+    for sql in [
         "SELECT 'SET app.tenant_id = ''b'''",
         "SELECT 1 AS \"reset\", 2 AS \"offset\", 3 AS settings",
         "UPDATE post SET title = title",
         "SELECT count(*) FROM post LIMIT 1 OFFSET 0",
         "SELECT CASE WHEN true THEN 1 ELSE 2 END",
-        "SAVEPOINT s; ROLLBACK TO SAVEPOINT s",
         "SELECT $$; SET app.tenant_id = 'b'$$",
         "SELECT 1 -- SET app.tenant_id = 'b'",
     ] {
@@ -326,9 +338,7 @@ async fn transaction_local_settings_and_lookalikes_still_run() {
         assert_clean(&f, sql).await;
     }
     let row = a
-        .query_one_raw(stmt(
-            "SELECT set_config('app.tenant_id', 'a', true) AS t, (SELECT count(*) FROM post) AS n",
-        ))
+        .query_one_raw(stmt("SELECT (SELECT count(*) FROM post) AS n"))
         .await
         .expect("query")
         .expect("row");
@@ -355,11 +365,15 @@ async fn hidden_session_changes_never_outlive_the_transaction() {
         // A write (committed).
         a.execute_unprepared(&leak).await.expect("leak()");
         assert_clean(&f, "execute_unprepared(leak)").await;
-        a.execute_unprepared(do_block).await.expect("DO block");
+        // SQL hidden in a string is refused: a DO block, query_to_xml.
+        let err = a.execute_unprepared(do_block).await.expect_err("DO block");
+        assert!(TenantError::is_refused(&err), "{err}");
         assert_clean(&f, "DO block").await;
-        a.execute_unprepared("SELECT query_to_xml('SELECT set_config(''app.tenant_id'', ''b'', false)', true, true, '')")
+        let err = a
+            .execute_unprepared("SELECT query_to_xml('SELECT set_config(''app.tenant_id'', ''b'', false)', true, true, '')")
             .await
-            .expect("query_to_xml");
+            .expect_err("query_to_xml");
+        assert!(TenantError::is_refused(&err), "{err}");
         assert_clean(&f, "query_to_xml").await;
         // A read that turns out to write is re-run as a write.
         a.query_one_raw(stmt("SELECT leak_and_write()"))
@@ -384,9 +398,9 @@ async fn hidden_session_changes_never_outlive_the_transaction() {
         txn.execute_unprepared(&leak).await.expect("leak in txn");
         let nested = txn.begin().await.expect("savepoint");
         nested
-            .execute_unprepared(do_block)
+            .execute_unprepared(&leak)
             .await
-            .expect("DO in savepoint");
+            .expect("leak() in savepoint");
         nested.commit().await.expect("release");
         txn.commit().await.expect("commit");
         assert_clean(&f, "conn.begin(), committed").await;

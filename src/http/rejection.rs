@@ -176,7 +176,8 @@ impl From<&TenantError> for Rejection {
             | TenantError::Unsupported(_)
             | TenantError::Backfill { .. }
             | TenantError::CrossTenantReferences { .. }
-            | TenantError::SessionState { .. } => Rejection::Internal,
+            | TenantError::SessionState { .. }
+            | TenantError::Refused { .. } => Rejection::Internal,
         }
     }
 }

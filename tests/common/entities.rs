@@ -19,11 +19,9 @@ pub mod ledger {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl sea_orm_tenant::TenantEntity for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    // Declared once for the whole test binary (inventory): every
+    // `TenantConnection` confines it, whoever built the connection.
+    sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
 }
 
 /// A tenant-owned document whose tenant column is a UUID.
@@ -44,11 +42,9 @@ pub mod document {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl sea_orm_tenant::TenantEntity for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    // Declared once for the whole test binary (inventory): every
+    // `TenantConnection` confines it, whoever built the connection.
+    sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
 }
 
 /// A tenant-owned row with a unique column besides its primary key, for
@@ -76,9 +72,7 @@ pub mod handle {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    impl sea_orm_tenant::TenantEntity for Entity {
-        fn tenant_column() -> Column {
-            Column::TenantId
-        }
-    }
+    // Declared once for the whole test binary (inventory): every
+    // `TenantConnection` confines it, whoever built the connection.
+    sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
 }

@@ -1,0 +1,186 @@
+//! The first wall (rule 12): every statement through a
+//! [`TenantConnection`](super::TenantConnection) is confined to its tenant,
+//! or refused before anything is sent, on every backend.
+//!
+//! A statement is parsed with sqlparser (the backend's dialect) and
+//! rewritten once per statement shape; the plan is cached, so a hot path
+//! pays one lookup. The plan does not depend on the tenant: the tenant's
+//! value is bound as a parameter after the statement's own (`$n` on
+//! Postgres, `?n` on SQLite, `?` in the right position on MySQL), so the
+//! SQL text, and with it the driver's prepared statement, is shared by
+//! every tenant. What is sent is always the rewritten statement, never the
+//! original text, so nothing the parser did not see (a MySQL `/*! … */`
+//! comment, say) reaches the database.
+//!
+//! What each statement becomes is in the README, "What the connection
+//! confines and refuses".
+
+mod catalog;
+mod params;
+mod rewrite;
+
+use std::sync::{Arc, OnceLock};
+
+use sea_orm::{DbBackend, Statement, Value, Values};
+
+pub(crate) use catalog::Catalog;
+pub use catalog::{Registration, describe};
+use rewrite::Planned;
+
+use crate::{TenantError, TenantId};
+
+/// How many statement shapes a [`Confiner`] remembers per backend.
+const PLANS: u64 = 4096;
+
+/// A plan, or why the statement cannot be confined.
+type Plan = Arc<Result<Planned, String>>;
+
+/// Confines statements against one catalog of tenant tables; shared by
+/// every connection of a [`Tenancy`](crate::Tenancy) or
+/// [`TenantPool`](crate::TenantPool).
+pub(crate) struct Confiner {
+    catalog: Catalog,
+    plans: [moka::sync::Cache<String, Plan>; 3],
+}
+
+impl std::fmt::Debug for Confiner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confiner")
+            .field(
+                "tables",
+                &self.catalog.tables().map(|t| &t.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// What a connection may name besides its own tables.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Boundary {
+    /// Shared schema or database per tenant: no schema but the shared
+    /// ones (`public`, `main`, …).
+    #[default]
+    Shared,
+    /// Schema per tenant: its own schema too.
+    Schema(Arc<str>),
+}
+
+impl Confiner {
+    pub(crate) fn new(catalog: Catalog) -> Self {
+        let cache = || moka::sync::Cache::new(PLANS);
+        Confiner {
+            catalog,
+            plans: [cache(), cache(), cache()],
+        }
+    }
+
+    /// The confiner of every table declared with
+    /// [`tenant_entity!`](crate::tenant_entity).
+    pub(crate) fn registered() -> Arc<Confiner> {
+        static REGISTERED: OnceLock<Arc<Confiner>> = OnceLock::new();
+        REGISTERED
+            .get_or_init(|| Arc::new(Confiner::new(Catalog::registered().clone())))
+            .clone()
+    }
+
+    /// The catalog of this confiner.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    fn plan(&self, sql: &str, backend: DbBackend) -> Plan {
+        let cache = &self.plans[match backend {
+            DbBackend::Postgres => 0,
+            DbBackend::MySql => 1,
+            _ => 2,
+        }];
+        if let Some(plan) = cache.get(sql) {
+            return plan;
+        }
+        let plan = Arc::new(rewrite::plan(sql, backend, &self.catalog));
+        cache.insert(sql.to_owned(), plan.clone());
+        plan
+    }
+
+    /// `stmt`, confined to `tenant`, or the reason it is refused.
+    pub(crate) fn confine(
+        &self,
+        stmt: Statement,
+        tenant: &TenantId,
+        boundary: &Boundary,
+    ) -> Result<Statement, TenantError> {
+        let plan = self.plan(&stmt.sql, stmt.db_backend);
+        let planned = match &*plan {
+            Ok(planned) => planned,
+            Err(reason) => return Err(TenantError::refused(&stmt.sql, reason.clone())),
+        };
+        let refuse = |reason: String| TenantError::refused(&stmt.sql, reason);
+        for qualifier in &planned.qualifiers {
+            match boundary {
+                Boundary::Schema(own) if **own == **qualifier => {}
+                _ => {
+                    return Err(refuse(format!(
+                        "it names schema or database `{qualifier}`, which is not this tenant's"
+                    )));
+                }
+            }
+        }
+        let own = stmt.values.map(|v| v.0).unwrap_or_default();
+        if own.len() != planned.params {
+            return Err(refuse(format!(
+                "it has {} placeholders but {} values",
+                planned.params,
+                own.len()
+            )));
+        }
+        let mut tenants = Vec::with_capacity(planned.tenants.len());
+        for table in &planned.tenants {
+            tenants.push((table.value)(tenant)?);
+        }
+        for &(i, j) in &planned.bound {
+            if !tenant.matches_value(&own[i]) {
+                return Err(TenantError::Mismatch {
+                    expected: tenant.to_string(),
+                    found: TenantId::describe_value(&own[i]),
+                    table: planned.tenants[j].name.clone(),
+                });
+            }
+        }
+        for (literal, j) in &planned.literals {
+            if *literal != tenant.as_str() {
+                return Err(TenantError::Mismatch {
+                    expected: tenant.to_string(),
+                    found: literal.clone(),
+                    table: planned.tenants[*j].name.clone(),
+                });
+            }
+        }
+        let values: Vec<Value> = match &planned.order {
+            None if tenants.is_empty() => own,
+            None => own.into_iter().chain(tenants).collect(),
+            Some(order) => {
+                let n = own.len();
+                let mut values = Vec::with_capacity(order.len());
+                for &k in order {
+                    let value = match k.checked_sub(n) {
+                        None => own.get(k),
+                        Some(j) => tenants.get(j),
+                    };
+                    match value {
+                        Some(value) => values.push(value.clone()),
+                        None => return Err(refuse("a placeholder it cannot place".into())),
+                    }
+                }
+                values
+            }
+        };
+        Ok(Statement {
+            sql: planned.sql.clone(),
+            values: (!values.is_empty()).then_some(Values(values)),
+            db_backend: stmt.db_backend,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
