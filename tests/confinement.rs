@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::confine::{Related, Shared, posts_of, refused, related, shared};
+use common::confine::{Related, Shared, posts_of, related, shared, tenant_error};
 use common::{TestDb, acme, add_post, all_posts, each_backend, globex, legacy, within};
 use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
@@ -216,7 +216,7 @@ async fn plain_insert_naming_another_tenant_is_refused() {
         };
 
         let err = theirs().insert(&acme).await.expect_err("insert");
-        assert!(refused(&err), "{t}: ActiveModel::insert: {err}");
+        assert!(tenant_error(&err), "{t}: ActiveModel::insert: {err}");
         let err = post::Entity::insert(theirs()).exec(&acme).await;
         assert!(err.is_err(), "{t}: Entity::insert: {err:?}");
         let err = post::Entity::insert_many([new_post("own"), theirs()])

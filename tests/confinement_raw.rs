@@ -15,7 +15,8 @@
 mod common;
 
 use common::confine::{
-    Planted, count_raw, failed_or, ident, ph, planted, posts_of, refused, stmt, tenants_of,
+    Planted, count_raw, failed_or, ident, ph, planted, posts_of, refused, stmt, tenant_error,
+    tenants_of,
 };
 use common::{Kind, TestDb, acme, add_post, all_posts, each_backend, globex};
 use futures_util::TryStreamExt;
@@ -174,9 +175,9 @@ async fn raw_insert_naming_another_tenant_is_refused() {
             "INSERT INTO post (tenant_id, title) VALUES ('ACME', 'planted')",
         ] {
             let err = conn.execute_unprepared(sql).await.expect_err(sql);
-            assert!(refused(&err), "{t}: {sql}: {err}");
+            assert!(tenant_error(&err), "{t}: {sql}: {err}");
             let err = conn.execute_raw(stmt(t, sql)).await.expect_err(sql);
-            assert!(refused(&err), "{t}: {sql}: {err}");
+            assert!(tenant_error(&err), "{t}: {sql}: {err}");
         }
         // Another tenant as a bound value.
         let sql = format!(
@@ -187,7 +188,7 @@ async fn raw_insert_naming_another_tenant_is_refused() {
         let bound =
             Statement::from_sql_and_values(t.backend(), &sql, ["globex".into(), "x".into()]);
         let err = conn.execute_raw(bound).await.expect_err("bound");
-        assert!(refused(&err), "{t}: bound tenant: {err}");
+        assert!(tenant_error(&err), "{t}: bound tenant: {err}");
         // A tenant it cannot read off the statement.
         let sql = "INSERT INTO post (tenant_id, title) VALUES (lower('GLOBEX'), 'planted')";
         let result = conn.execute_unprepared(sql).await;

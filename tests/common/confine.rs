@@ -15,11 +15,14 @@ use super::{Kind, TestDb, acme, add_post, all_posts, globex, handle, legacy};
 
 /// Whether `err` is a refusal of the tenant connection (nothing was sent):
 /// `TenantError::Refused` or, on Postgres, `TenantError::SessionState`.
-///
-/// Until `TenantError::is_refused` exists this reads the message; both
-/// variants say "refused".
 pub fn refused(err: &DbErr) -> bool {
-    err.to_string().contains("refused")
+    sea_orm_tenant::TenantError::is_refused(err)
+}
+
+/// Whether `err` is any `TenantError` (every one means nothing was sent):
+/// a refusal, or `Mismatch` for a row that names another tenant.
+pub fn tenant_error(err: &DbErr) -> bool {
+    sea_orm_tenant::TenantError::is_tenant_error(err)
 }
 
 /// A shared-schema `Tenancy` on the test database that declares every
