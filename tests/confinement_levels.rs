@@ -1,6 +1,8 @@
 //! Rule 12 on the other isolation levels, and the tenant setting of the
 //! shared schema: through tenant A's connection, nothing reaches tenant B's
-//! schema or database, and nothing moves the connection there.
+//! schema or database, and nothing moves the connection there. No tenant
+//! table is declared on the schema and database levels, so the schema or
+//! database is the only wall these tests lean on.
 //!
 //! - Schema per tenant (Postgres): names qualified with B's schema are
 //!   refused; `SET LOCAL search_path` / `set_config('search_path', ..)` are
@@ -109,10 +111,10 @@ struct Schemas {
 }
 
 /// acme's and globex's schemas, each with one post, planted directly.
+/// No tenant table is declared: in a schema per tenant the schema is the
+/// wall, so nothing but the schema keeps globex's rows from acme.
 async fn schemas(t: &TestDb) -> Schemas {
-    let tenancy = Tenancy::schema_per_tenant(t.db.clone())
-        .with_migrator::<Migrator>()
-        .tenant_table::<post::Entity>();
+    let tenancy = Tenancy::schema_per_tenant(t.db.clone()).with_migrator::<Migrator>();
     for tenant in [acme(), globex()] {
         tenancy.provision(&tenant).await.expect("provision");
     }
@@ -193,18 +195,34 @@ async fn schema_per_tenant_search_path_cannot_be_moved_to_another_tenant() {
         let Schemas { tenancy, acme } = schemas(t).await;
         let before = globex_schema(t).await;
 
-        let txn = acme.begin().await.expect("begin");
+        // Each attempt in a transaction of its own, then a plain find there:
+        // refused, and the find still sees acme's schema only.
+        let mut problems = Vec::new();
         for sql in [
             "SET LOCAL search_path TO tenant_globex",
             "SET LOCAL search_path TO tenant_globex, public",
             "SET search_path TO tenant_globex",
             "SELECT set_config('search_path', 'tenant_globex', true)",
+            "SELECT * FROM set_config('search_path', 'tenant_globex', true)",
+            "SELECT * FROM pg_catalog.set_config('search_path', 'tenant_globex, public', true) AS s",
             "RESET search_path",
         ] {
-            let err = txn.execute_unprepared(sql).await.expect_err(sql);
-            assert!(refused(&err), "{t}: {sql} in a transaction: {err}");
+            let txn = acme.begin().await.expect("begin");
+            match txn.execute_unprepared(sql).await {
+                Err(err) if refused(&err) => {}
+                Err(err) => problems.push(format!("{sql}: not a refusal: {err}")),
+                Ok(_) => problems.push(format!("{sql}: ran")),
+            }
+            let seen = titles(&txn).await;
+            if seen != Ok(vec!["a1".to_owned()]) {
+                problems.push(format!("{sql}: then a plain find saw {seen:?}"));
+            }
+            let _ = txn.rollback().await;
         }
+        assert!(problems.is_empty(), "{t}:\n{}", problems.join("\n"));
+
         // Still acme's schema: a plain find, raw SQL and an update.
+        let txn = acme.begin().await.expect("begin");
         assert_eq!(titles(&txn).await, Ok(vec!["a1".to_owned()]), "{t}: in txn");
         let rows = txn.query_all_raw(stmt(t, "SELECT * FROM post")).await;
         let tenants = rows.map(|r| tenants_of(&r));
@@ -217,6 +235,7 @@ async fn schema_per_tenant_search_path_cannot_be_moved_to_another_tenant() {
         for sql in [
             "SET LOCAL search_path TO tenant_globex; UPDATE post SET title = 'pwned'",
             "SELECT set_config('search_path', 'tenant_globex', true); UPDATE post SET title = 'pwned'",
+            "SELECT * FROM set_config('search_path', 'tenant_globex', true); UPDATE post SET title = 'pwned'",
             "BEGIN; SET LOCAL search_path TO tenant_globex; UPDATE post SET title = 'pwned'; COMMIT",
         ] {
             assert_refused(t, &acme, sql).await;
@@ -275,9 +294,8 @@ async fn database_per_tenant_refuses_other_databases_use_and_attach() {
     each_backend(async |t| {
         let dbs = Databases::new(t);
         let url_for = dbs.url_for();
-        let tenancy = Tenancy::database_per_tenant(dbs.url_for())
-            .with_migrator::<Migrator>()
-            .tenant_table::<post::Entity>();
+        // No tenant table declared: the database is the only wall.
+        let tenancy = Tenancy::database_per_tenant(dbs.url_for()).with_migrator::<Migrator>();
         let (a, g) = (acme(), globex());
         for tenant in [&a, &g] {
             tenancy.provision(tenant).await.expect("provision");
