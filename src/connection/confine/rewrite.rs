@@ -72,6 +72,17 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "lo_export",
     "load_file",
     "load_extension",
+    "fts3_tokenizer",
+    // Another session's work, or a sequence or large object of another
+    // tenant's schema, named by a string.
+    "pg_cancel_backend",
+    "pg_terminate_backend",
+    "setval",
+    "lo_get",
+    "lo_put",
+    "lo_open",
+    "lo_unlink",
+    "lo_from_bytea",
 ];
 
 /// Relations that show other sessions' statements (and so other tenants'
@@ -563,7 +574,7 @@ impl Confine<'_> {
         let j = self.slot(&table);
         let value_sql = self.tenant_value_sql(&table, j);
         let value_sql = value_sql.replace("BINARY(", "(");
-        let mut position = None;
+        let mut positions = Vec::new();
         for (i, column) in insert.columns.iter().enumerate() {
             let Some(ident) = column.0.last().and_then(ObjectNamePart::as_ident) else {
                 return Err("a column it cannot read".into());
@@ -572,9 +583,11 @@ impl Confine<'_> {
                 return Err(format!("column `{}` is not plain ASCII", ident.value));
             }
             if ident.value.eq_ignore_ascii_case(&table.column) {
-                position = Some(i);
+                positions.push(i);
             }
         }
+        // Named twice, each value is checked (the database refuses it anyway).
+        let position = positions.first().copied();
         match insert.source.as_deref_mut() {
             None => {
                 if !insert.columns.is_empty() {
@@ -602,29 +615,35 @@ impl Confine<'_> {
                 match source.body.as_mut() {
                     SetExpr::Values(values) => {
                         for row in &mut values.rows {
-                            match position {
-                                Some(i) => match row.content.get(i) {
+                            if position.is_none() {
+                                row.content.push(tenant_expr.clone());
+                            }
+                            for &i in &positions {
+                                match row.content.get(i) {
                                     Some(expr) => self.check_tenant_expr(expr, j)?,
                                     None => return Err("a row shorter than its columns".into()),
-                                },
-                                None => row.content.push(tenant_expr.clone()),
+                                }
                             }
                         }
                     }
-                    SetExpr::Select(select) => match position {
-                        Some(i) => match select.projection.get(i) {
-                            Some(
-                                SelectItem::UnnamedExpr(expr)
-                                | SelectItem::ExprWithAlias { expr, .. },
-                            ) => self.check_tenant_expr(expr, j)?,
-                            _ => {
-                                return Err("INSERT … SELECT whose tenant column is not a value \
-                                            it can check"
-                                    .into());
+                    SetExpr::Select(select) => {
+                        if position.is_none() {
+                            select.projection.push(SelectItem::UnnamedExpr(tenant_expr));
+                        }
+                        for &i in &positions {
+                            match select.projection.get(i) {
+                                Some(
+                                    SelectItem::UnnamedExpr(expr)
+                                    | SelectItem::ExprWithAlias { expr, .. },
+                                ) => self.check_tenant_expr(expr, j)?,
+                                _ => {
+                                    return Err("INSERT … SELECT whose tenant column is not a \
+                                                value it can check"
+                                        .into());
+                                }
                             }
-                        },
-                        None => select.projection.push(SelectItem::UnnamedExpr(tenant_expr)),
-                    },
+                        }
+                    }
                     _ => return Err("an INSERT source it cannot confine".into()),
                 }
                 if position.is_none() {

@@ -332,6 +332,12 @@ fn what_it_cannot_confine_is_refused() {
         (PG, "SELECT * INTO copy FROM post", "INTO"),
         (PG, "TABLE post", "TABLE"),
         (PG, "SELECT query FROM pg_stat_activity", "other sessions"),
+        (PG, "SELECT setval('tenant_b.post_id_seq', 1)", "setval"),
+        (
+            PG,
+            "SELECT pg_terminate_backend(42)",
+            "pg_terminate_backend",
+        ),
         (PG, "SELECT * FROM other_db.public.post", "another database"),
         (MYSQL, "USE tenant_b", "only SELECT"),
         (MYSQL, "SELECT @x := 1", "session variable"),
