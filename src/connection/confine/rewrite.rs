@@ -304,13 +304,18 @@ impl Confine<'_> {
         }
     }
 
-    fn quote(&self, name: &str) -> String {
+    /// `name` as a quoted identifier of the backend.
+    fn ident(&self, name: &str) -> Ident {
         let q = if self.backend == DbBackend::MySql {
             '`'
         } else {
             '"'
         };
-        Ident::with_quote(q, name).to_string()
+        Ident::with_quote(q, name)
+    }
+
+    fn quote(&self, name: &str) -> String {
+        self.ident(name).to_string()
     }
 
     fn parse_expr(&self, sql: &str) -> Result<Expr, String> {
@@ -593,14 +598,9 @@ impl Confine<'_> {
                 if !insert.columns.is_empty() {
                     return Err("an INSERT without rows".into());
                 }
-                insert.columns.push(ObjectName::from(Ident::with_quote(
-                    if self.backend == DbBackend::MySql {
-                        '`'
-                    } else {
-                        '"'
-                    },
-                    table.column.clone(),
-                )));
+                insert
+                    .columns
+                    .push(ObjectName::from(self.ident(&table.column)));
                 let values = parser(self.backend)
                     .try_with_sql(&format!("VALUES ({value_sql})"))
                     .and_then(|mut p| p.parse_query())
@@ -647,14 +647,9 @@ impl Confine<'_> {
                     _ => return Err("an INSERT source it cannot confine".into()),
                 }
                 if position.is_none() {
-                    insert.columns.push(ObjectName::from(Ident::with_quote(
-                        if self.backend == DbBackend::MySql {
-                            '`'
-                        } else {
-                            '"'
-                        },
-                        table.column.clone(),
-                    )));
+                    insert
+                        .columns
+                        .push(ObjectName::from(self.ident(&table.column)));
                 }
             }
         }
