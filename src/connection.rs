@@ -618,16 +618,7 @@ impl ConnectionTrait for TenantConnection {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
         let stmt = self.confine(stmt)?;
-        self.guarded(async {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
-                    Out::Exec(r) => Ok(r),
-                    _ => Err(unexpected("execute")),
-                },
-                None => self.db.execute_raw(stmt).await,
-            }
-        })
-        .await
+        self.execute_confined(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {

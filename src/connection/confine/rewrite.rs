@@ -72,6 +72,17 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "lo_export",
     "load_file",
     "load_extension",
+    "fts3_tokenizer",
+    // Another session's work, or a sequence or large object of another
+    // tenant's schema, named by a string.
+    "pg_cancel_backend",
+    "pg_terminate_backend",
+    "setval",
+    "lo_get",
+    "lo_put",
+    "lo_open",
+    "lo_unlink",
+    "lo_from_bytea",
 ];
 
 /// Relations that show other sessions' statements (and so other tenants'
@@ -293,13 +304,18 @@ impl Confine<'_> {
         }
     }
 
-    fn quote(&self, name: &str) -> String {
+    /// `name` as a quoted identifier of the backend.
+    fn ident(&self, name: &str) -> Ident {
         let q = if self.backend == DbBackend::MySql {
             '`'
         } else {
             '"'
         };
-        Ident::with_quote(q, name).to_string()
+        Ident::with_quote(q, name)
+    }
+
+    fn quote(&self, name: &str) -> String {
+        self.ident(name).to_string()
     }
 
     fn parse_expr(&self, sql: &str) -> Result<Expr, String> {
@@ -563,7 +579,7 @@ impl Confine<'_> {
         let j = self.slot(&table);
         let value_sql = self.tenant_value_sql(&table, j);
         let value_sql = value_sql.replace("BINARY(", "(");
-        let mut position = None;
+        let mut positions = Vec::new();
         for (i, column) in insert.columns.iter().enumerate() {
             let Some(ident) = column.0.last().and_then(ObjectNamePart::as_ident) else {
                 return Err("a column it cannot read".into());
@@ -572,22 +588,19 @@ impl Confine<'_> {
                 return Err(format!("column `{}` is not plain ASCII", ident.value));
             }
             if ident.value.eq_ignore_ascii_case(&table.column) {
-                position = Some(i);
+                positions.push(i);
             }
         }
+        // Named twice, each value is checked (the database refuses it anyway).
+        let position = positions.first().copied();
         match insert.source.as_deref_mut() {
             None => {
                 if !insert.columns.is_empty() {
                     return Err("an INSERT without rows".into());
                 }
-                insert.columns.push(ObjectName::from(Ident::with_quote(
-                    if self.backend == DbBackend::MySql {
-                        '`'
-                    } else {
-                        '"'
-                    },
-                    table.column.clone(),
-                )));
+                insert
+                    .columns
+                    .push(ObjectName::from(self.ident(&table.column)));
                 let values = parser(self.backend)
                     .try_with_sql(&format!("VALUES ({value_sql})"))
                     .and_then(|mut p| p.parse_query())
@@ -602,40 +615,41 @@ impl Confine<'_> {
                 match source.body.as_mut() {
                     SetExpr::Values(values) => {
                         for row in &mut values.rows {
-                            match position {
-                                Some(i) => match row.content.get(i) {
+                            if position.is_none() {
+                                row.content.push(tenant_expr.clone());
+                            }
+                            for &i in &positions {
+                                match row.content.get(i) {
                                     Some(expr) => self.check_tenant_expr(expr, j)?,
                                     None => return Err("a row shorter than its columns".into()),
-                                },
-                                None => row.content.push(tenant_expr.clone()),
+                                }
                             }
                         }
                     }
-                    SetExpr::Select(select) => match position {
-                        Some(i) => match select.projection.get(i) {
-                            Some(
-                                SelectItem::UnnamedExpr(expr)
-                                | SelectItem::ExprWithAlias { expr, .. },
-                            ) => self.check_tenant_expr(expr, j)?,
-                            _ => {
-                                return Err("INSERT … SELECT whose tenant column is not a value \
-                                            it can check"
-                                    .into());
+                    SetExpr::Select(select) => {
+                        if position.is_none() {
+                            select.projection.push(SelectItem::UnnamedExpr(tenant_expr));
+                        }
+                        for &i in &positions {
+                            match select.projection.get(i) {
+                                Some(
+                                    SelectItem::UnnamedExpr(expr)
+                                    | SelectItem::ExprWithAlias { expr, .. },
+                                ) => self.check_tenant_expr(expr, j)?,
+                                _ => {
+                                    return Err("INSERT … SELECT whose tenant column is not a \
+                                                value it can check"
+                                        .into());
+                                }
                             }
-                        },
-                        None => select.projection.push(SelectItem::UnnamedExpr(tenant_expr)),
-                    },
+                        }
+                    }
                     _ => return Err("an INSERT source it cannot confine".into()),
                 }
                 if position.is_none() {
-                    insert.columns.push(ObjectName::from(Ident::with_quote(
-                        if self.backend == DbBackend::MySql {
-                            '`'
-                        } else {
-                            '"'
-                        },
-                        table.column.clone(),
-                    )));
+                    insert
+                        .columns
+                        .push(ObjectName::from(self.ident(&table.column)));
                 }
             }
         }

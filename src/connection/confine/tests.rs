@@ -1,10 +1,17 @@
-//! What statements become, per backend.
+//! What statements become, per backend, and what is refused: the README's
+//! "What it confines" and "What it refuses" lists, one test each. The
+//! database tests (tests/confinement*.rs) check that the result runs and
+//! sees only the tenant's rows.
 
 use sea_orm::{DbBackend, Statement, Value};
 
 use super::{Boundary, Catalog, Confiner};
-use crate::TenantId;
 use crate::doc_entities::{comment, post};
+use crate::{TenantError, TenantId};
+
+const SQLITE: DbBackend = DbBackend::Sqlite;
+const PG: DbBackend = DbBackend::Postgres;
+const MYSQL: DbBackend = DbBackend::MySql;
 
 fn confiner() -> Confiner {
     Confiner::new(
@@ -14,67 +21,399 @@ fn confiner() -> Confiner {
     )
 }
 
-fn confine(backend: DbBackend, sql: &str, values: Vec<Value>) -> Result<Statement, String> {
+fn run(
+    backend: DbBackend,
+    sql: &str,
+    values: Vec<Value>,
+    boundary: &Boundary,
+) -> Result<Statement, TenantError> {
     let stmt = Statement::from_sql_and_values(backend, sql, values);
-    confiner()
-        .confine(stmt, &TenantId::from("acme"), &Boundary::Shared)
-        .map_err(|e| e.to_string())
+    confiner().confine(stmt, &TenantId::from("acme"), boundary)
+}
+
+/// The confined SQL of `sql`, which takes no values.
+fn sql(backend: DbBackend, sql: &str) -> String {
+    match run(backend, sql, Vec::new(), &Boundary::Shared) {
+        Ok(stmt) => stmt.sql,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// The reason `sql` is refused.
+fn refused(backend: DbBackend, sql: &str) -> String {
+    match run(backend, sql, Vec::new(), &Boundary::Shared) {
+        Ok(stmt) => panic!("{sql} went through as {}", stmt.sql),
+        Err(TenantError::Refused { reason, .. }) => reason,
+        Err(other) => panic!("{sql}: not a refusal: {other}"),
+    }
+}
+
+fn acme() -> Value {
+    Value::String(Some("acme".into()))
 }
 
 #[test]
-fn show() {
-    for (backend, sql) in [
-        (DbBackend::Sqlite, "SELECT * FROM post WHERE id = ? LIMIT ?"),
-        (
-            DbBackend::MySql,
-            "SELECT * FROM post p LEFT JOIN comment c ON c.post_id = p.id WHERE p.id = ? LIMIT ?",
+fn reads_get_the_tenant_and_its_value_is_bound_after_the_statements_own() {
+    let stmt = run(
+        SQLITE,
+        "SELECT * FROM post WHERE id = ? LIMIT ?",
+        vec![7.into(), 1.into()],
+        &Boundary::Shared,
+    )
+    .unwrap();
+    assert_eq!(
+        stmt.sql,
+        r#"SELECT * FROM post WHERE (id = ?1) AND post."tenant_id" = ?3 LIMIT ?2"#
+    );
+    assert_eq!(stmt.values.unwrap().0, vec![7.into(), 1.into(), acme()]);
+
+    let stmt = run(
+        PG,
+        r#"SELECT "post"."id" FROM "post" WHERE "post"."id" = $1 LIMIT $2"#,
+        vec![7.into(), 1.into()],
+        &Boundary::Shared,
+    )
+    .unwrap();
+    assert_eq!(
+        stmt.sql,
+        r#"SELECT "post"."id" FROM "post" WHERE ("post"."id" = $1) AND "post"."tenant_id" = $3 LIMIT $2"#
+    );
+    assert_eq!(stmt.values.unwrap().0, vec![7.into(), 1.into(), acme()]);
+}
+
+#[test]
+fn mysql_values_follow_the_order_of_their_placeholders_and_text_is_exact() {
+    let stmt = run(
+        MYSQL,
+        "SELECT * FROM post p LEFT JOIN comment c ON c.post_id = p.id WHERE p.id = ? LIMIT ?",
+        vec![7.into(), 1.into()],
+        &Boundary::Shared,
+    )
+    .unwrap();
+    assert_eq!(
+        stmt.sql,
+        "SELECT * FROM post p LEFT JOIN comment c ON (c.post_id = p.id) AND c.`tenant_id` = BINARY(?) \
+         WHERE (p.id = ?) AND p.`tenant_id` = BINARY(?) LIMIT ?"
+    );
+    assert_eq!(
+        stmt.values.unwrap().0,
+        vec![acme(), 7.into(), acme(), 1.into()]
+    );
+}
+
+#[test]
+fn every_tenant_table_is_confined_wherever_it_appears() {
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT (SELECT count(*) FROM comment WHERE comment.post_id = post.id) FROM post WHERE EXISTS (SELECT 1 FROM comment)"
         ),
-        (
-            DbBackend::Postgres,
-            r#"SELECT "post"."id" FROM "post" WHERE "post"."id" = $1 LIMIT $2"#,
+        r#"SELECT (SELECT count(*) FROM comment WHERE (comment.post_id = post.id) AND comment."tenant_id" = ?1) FROM post WHERE (EXISTS (SELECT 1 FROM comment WHERE comment."tenant_id" = ?1)) AND post."tenant_id" = ?2"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "WITH x AS (SELECT * FROM post) SELECT * FROM x UNION SELECT * FROM post"
         ),
-        (
-            DbBackend::Postgres,
-            "SELECT * FROM post FULL JOIN comment USING (id)",
+        r#"WITH x AS (SELECT * FROM post WHERE post."tenant_id" = $1) SELECT * FROM x UNION SELECT * FROM post WHERE post."tenant_id" = $1"#
+    );
+    // Case, quoting, aliases and the shared schema's qualifier.
+    assert_eq!(
+        sql(PG, r#"SELECT * FROM "POST" AS p, public.Post"#),
+        r#"SELECT * FROM "POST" AS p, public.Post WHERE (p."tenant_id" = $1) AND public.Post."tenant_id" = $1"#
+    );
+    assert_eq!(
+        sql(
+            MYSQL,
+            "SELECT * FROM `Post` /*! UNION SELECT * FROM post */"
         ),
-        (DbBackend::Sqlite, "UPDATE post SET title = ? WHERE id = ?"),
-        (
-            DbBackend::MySql,
-            "INSERT INTO post (title) VALUES (?), (?) ON DUPLICATE KEY UPDATE title = VALUES(title)",
+        "SELECT * FROM `Post` WHERE `Post`.`tenant_id` = BINARY(?) UNION SELECT * FROM post WHERE post.`tenant_id` = BINARY(?)"
+    );
+    // A derived table and a paginator's count.
+    assert_eq!(
+        sql(SQLITE, "SELECT COUNT(*) FROM (SELECT id FROM post) AS sub"),
+        r#"SELECT COUNT(*) FROM (SELECT id FROM post WHERE post."tenant_id" = ?1) AS sub"#
+    );
+    // Global tables pass through.
+    assert_eq!(
+        sql(SQLITE, "SELECT * FROM country"),
+        "SELECT * FROM country"
+    );
+}
+
+#[test]
+fn outer_joins_keep_their_meaning() {
+    // LEFT JOIN: in the ON clause.
+    assert_eq!(
+        sql(
+            PG,
+            "SELECT * FROM post LEFT JOIN comment ON comment.post_id = post.id"
         ),
-        (
-            DbBackend::Postgres,
-            "INSERT INTO post (title) VALUES ($1) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id",
+        r#"SELECT * FROM post LEFT JOIN comment ON (comment.post_id = post.id) AND comment."tenant_id" = $2 WHERE post."tenant_id" = $1"#
+    );
+    // RIGHT / FULL / USING: the tables become filtered derived tables.
+    assert_eq!(
+        sql(PG, "SELECT * FROM post FULL JOIN comment USING (id)"),
+        r#"SELECT * FROM (SELECT * FROM post WHERE post."tenant_id" = $1) AS post FULL JOIN (SELECT * FROM comment WHERE comment."tenant_id" = $2) AS comment USING(id)"#
+    );
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT * FROM post p RIGHT JOIN comment c ON c.post_id = p.id"
         ),
-        (
-            DbBackend::Sqlite,
-            "DELETE FROM post WHERE id IN (SELECT post_id FROM comment)",
+        r#"SELECT * FROM (SELECT * FROM post WHERE post."tenant_id" = ?1) p RIGHT JOIN (SELECT * FROM comment WHERE comment."tenant_id" = ?2) c ON c.post_id = p.id"#
+    );
+}
+
+#[test]
+fn updates_and_deletes_change_only_the_tenants_rows() {
+    assert_eq!(
+        sql(SQLITE, "UPDATE post SET title = 'x' WHERE id = 1"),
+        r#"UPDATE post SET title = 'x' WHERE (id = 1) AND post."tenant_id" = ?1"#
+    );
+    assert_eq!(
+        sql(SQLITE, "/* */ DELETE FROM post"),
+        r#"DELETE FROM post WHERE post."tenant_id" = ?1"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "DELETE FROM post AS p USING comment c WHERE c.post_id = p.id"
         ),
-        (DbBackend::Postgres, "SELECT count(*) FROM tenant_b.post"),
-        (DbBackend::Postgres, "SET LOCAL search_path TO tenant_b"),
-        (DbBackend::Sqlite, "SELECT * FROM post; DELETE FROM post"),
-        (
-            DbBackend::Postgres,
-            "WITH x AS (DELETE FROM post RETURNING *) SELECT * FROM x",
+        r#"DELETE FROM post AS p USING comment c WHERE ((c.post_id = p.id) AND p."tenant_id" = $1) AND c."tenant_id" = $2"#
+    );
+    assert_eq!(
+        sql(
+            MYSQL,
+            "UPDATE post p JOIN comment c ON c.post_id = p.id SET p.title = c.body"
         ),
-        (DbBackend::Sqlite, "UPDATE post SET TENANT_ID = 'globex'"),
-        (
-            DbBackend::MySql,
-            "SELECT * FROM post /*! UNION SELECT * FROM post */",
-        ),
-        (DbBackend::Sqlite, "INSERT INTO post DEFAULT VALUES"),
-        (
-            DbBackend::Sqlite,
-            "SELECT (SELECT count(*) FROM comment WHERE comment.post_id = post.id) FROM post WHERE EXISTS (SELECT 1 FROM comment)",
-        ),
-        (DbBackend::MySql, "SELECT @x := 1"),
-        (DbBackend::Sqlite, "SELECT * FROM country"),
+        "UPDATE post p JOIN comment c ON (c.post_id = p.id) AND c.`tenant_id` = BINARY(?) SET p.title = c.body WHERE p.`tenant_id` = BINARY(?)"
+    );
+    for write in [
+        "UPDATE post SET tenant_id = 'globex'",
+        "UPDATE post SET TENANT_ID = 'globex'",
+        r#"UPDATE post SET "Tenant_Id" = 'globex'"#,
+        "UPDATE post SET ténant_id = 'globex'",
+        "UPDATE post SET (title, tenant_id) = ('x', 'globex')",
     ] {
-        let n = sql.matches('?').count().max(sql.matches('$').count());
-        let values = (0..n).map(|i| Value::Int(Some(i as i32))).collect();
-        match confine(backend, sql, values) {
-            Ok(stmt) => println!("{backend:?}: {sql}\n   => {} {:?}", stmt.sql, stmt.values),
-            Err(e) => println!("{backend:?}: {sql}\n   => ERR {e}"),
+        assert!(refused(SQLITE, write).contains("tenant column"), "{write}");
+    }
+    assert!(refused(SQLITE, "UPDATE OR REPLACE post SET id = 1").contains("REPLACE"));
+}
+
+#[test]
+fn inserts_get_the_tenant_and_a_given_one_must_be_it() {
+    assert_eq!(
+        sql(SQLITE, "INSERT INTO post (title) VALUES ('a'), ('b')"),
+        r#"INSERT INTO post (title, "tenant_id") VALUES ('a', ?1), ('b', ?1)"#
+    );
+    assert_eq!(
+        sql(SQLITE, "INSERT INTO post DEFAULT VALUES"),
+        r#"INSERT INTO post ("tenant_id") VALUES (?1)"#
+    );
+    assert_eq!(
+        sql(PG, "INSERT INTO post (title) SELECT title FROM post"),
+        r#"INSERT INTO post (title, "tenant_id") SELECT title, $1 FROM post WHERE post."tenant_id" = $1"#
+    );
+    // Given: the literal or the bound value must be the tenant.
+    assert!(
+        run(
+            SQLITE,
+            "INSERT INTO post (tenant_id, title) VALUES ('acme', 'a')",
+            vec![],
+            &Boundary::Shared
+        )
+        .is_ok()
+    );
+    assert!(matches!(
+        run(
+            SQLITE,
+            "INSERT INTO post (tenant_id, title) VALUES ('globex', 'a')",
+            vec![],
+            &Boundary::Shared
+        ),
+        Err(TenantError::Mismatch { .. })
+    ));
+    assert!(
+        run(
+            SQLITE,
+            "INSERT INTO post (tenant_id, title) VALUES (?, ?)",
+            vec![acme(), "a".into()],
+            &Boundary::Shared
+        )
+        .is_ok()
+    );
+    assert!(matches!(
+        run(
+            SQLITE,
+            "INSERT INTO post (tenant_id, title) VALUES (?, ?)",
+            vec!["globex".into(), "a".into()],
+            &Boundary::Shared
+        ),
+        Err(TenantError::Mismatch { .. })
+    ));
+    assert!(
+        refused(
+            SQLITE,
+            "INSERT INTO post (tenant_id) VALUES (lower('ACME'))"
+        )
+        .contains("cannot check")
+    );
+    assert!(refused(SQLITE, "INSERT INTO post VALUES (1, 'acme', 'a')").contains("columns"));
+    assert!(
+        refused(SQLITE, "INSERT OR REPLACE INTO post (title) VALUES ('a')").contains("REPLACE")
+    );
+    assert!(refused(MYSQL, "REPLACE INTO post (title) VALUES ('a')").contains("REPLACE"));
+    assert!(refused(MYSQL, "INSERT INTO post SET title = 'a'").contains("SET"));
+}
+
+#[test]
+fn upserts_never_touch_another_tenants_row() {
+    assert_eq!(
+        sql(
+            PG,
+            "INSERT INTO post (id, title) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET title = excluded.title"
+        ),
+        r#"INSERT INTO post (id, title, "tenant_id") VALUES (1, 'a', $1) ON CONFLICT(id) DO UPDATE SET title = excluded.title WHERE post."tenant_id" = $1"#
+    );
+    assert_eq!(
+        sql(
+            MYSQL,
+            "INSERT INTO post (id, title) VALUES (1, 'a') ON DUPLICATE KEY UPDATE title = VALUES(title)"
+        ),
+        "INSERT INTO post (id, title, `tenant_id`) VALUES (1, 'a', (?)) ON DUPLICATE KEY UPDATE title = IF(`tenant_id` = BINARY(?), VALUES(title), title)"
+    );
+    assert!(
+        refused(
+            SQLITE,
+            "INSERT INTO post (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET tenant_id = 'globex'"
+        )
+        .contains("tenant column")
+    );
+}
+
+#[test]
+fn what_it_cannot_confine_is_refused() {
+    for (backend, statement, why) in [
+        (
+            SQLITE,
+            "SELECT * FROM post; DELETE FROM post",
+            "2 statements",
+        ),
+        (SQLITE, "SELECT 1 -- x\n; DELETE FROM post", "2 statements"),
+        (SQLITE, "SELECT 1 /* ; */; DELETE FROM post", "2 statements"),
+        (SQLITE, "SELEKT * FROM post", "cannot be parsed"),
+        (
+            PG,
+            "WITH x AS (DELETE FROM post RETURNING *) SELECT * FROM x",
+            "writes inside a query",
+        ),
+        (PG, "SET LOCAL search_path TO tenant_b", "only SELECT"),
+        (PG, "SET LOCAL app.tenant_id = 'globex'", "only SELECT"),
+        (PG, "SET LOCAL statement_timeout = 0", "only SELECT"),
+        (
+            PG,
+            "SELECT set_config('statement_timeout', '0', true)",
+            "set_config",
+        ),
+        (
+            PG,
+            "SELECT pg_catalog.set_config('search_path', 'tenant_b', true)",
+            "set_config",
+        ),
+        (
+            PG,
+            "SELECT query_to_xml('SELECT * FROM tenant_b.post', true, true, '')",
+            "query_to_xml",
+        ),
+        (PG, "DO $$ BEGIN PERFORM 1; END $$", "cannot be parsed"),
+        (PG, "CREATE TABLE x (id int)", "only SELECT"),
+        (PG, "BEGIN", "only SELECT"),
+        (PG, "SELECT * INTO copy FROM post", "INTO"),
+        (PG, "TABLE post", "TABLE"),
+        (PG, "SELECT query FROM pg_stat_activity", "other sessions"),
+        (PG, "SELECT setval('tenant_b.post_id_seq', 1)", "setval"),
+        (
+            PG,
+            "SELECT pg_terminate_backend(42)",
+            "pg_terminate_backend",
+        ),
+        (PG, "SELECT * FROM other_db.public.post", "another database"),
+        (MYSQL, "USE tenant_b", "only SELECT"),
+        (MYSQL, "SELECT @x := 1", "session variable"),
+        (SQLITE, "ATTACH 'b.db' AS b", "only SELECT"),
+        (SQLITE, "PRAGMA foreign_keys = 0", "only SELECT"),
+    ] {
+        let reason = refused(backend, statement);
+        assert!(reason.contains(why), "{statement}: {reason}");
+    }
+}
+
+#[test]
+fn other_schemas_and_databases_are_refused_and_the_own_schema_is_not() {
+    let own = Boundary::Schema("tenant_a".into());
+    for (backend, statement) in [
+        (PG, "SELECT count(*) FROM tenant_b.post"),
+        (PG, r#"SELECT count(*) FROM "tenant_b".post"#),
+        (PG, "SELECT tenant_b.f()"),
+        (MYSQL, "SELECT * FROM tenant_b.post"),
+        (SQLITE, "SELECT * FROM b.post"),
+    ] {
+        for boundary in [&Boundary::Shared, &own] {
+            match run(backend, statement, vec![], boundary) {
+                Err(TenantError::Refused { reason, .. }) => {
+                    assert!(
+                        reason.contains("not this tenant's"),
+                        "{statement}: {reason}"
+                    )
+                }
+                other => panic!("{statement}: {other:?}"),
+            }
         }
     }
+    // A's own schema, spelled as Postgres folds it, and the shared ones.
+    assert!(run(PG, "SELECT * FROM TENANT_A.post", vec![], &own).is_ok());
+    assert!(run(PG, r#"SELECT * FROM "TENANT_A".post"#, vec![], &own).is_err());
+    assert!(run(PG, "SELECT * FROM public.country", vec![], &own).is_ok());
+    assert!(run(SQLITE, "SELECT * FROM main.post", vec![], &Boundary::Shared).is_ok());
+}
+
+#[test]
+fn placeholders_must_match_their_values() {
+    // Values missing for the statement's own placeholders.
+    assert!(
+        run(
+            PG,
+            "SELECT * FROM post WHERE id = $1",
+            vec![],
+            &Boundary::Shared
+        )
+        .is_err()
+    );
+    assert!(refused(SQLITE, "SELECT * FROM post WHERE id = :id").contains("placeholder"));
+    assert!(refused(SQLITE, "SELECT * FROM post WHERE id = ?3").contains("placeholder"));
+}
+
+#[test]
+fn plans_are_cached_per_statement_and_shared_by_tenants() {
+    let confiner = confiner();
+    let sql = "SELECT * FROM post WHERE id = ?";
+    let a = confiner
+        .confine(
+            Statement::from_sql_and_values(SQLITE, sql, [1.into()]),
+            &TenantId::from("a"),
+            &Boundary::Shared,
+        )
+        .unwrap();
+    let b = confiner
+        .confine(
+            Statement::from_sql_and_values(SQLITE, sql, [1.into()]),
+            &TenantId::from("b"),
+            &Boundary::Shared,
+        )
+        .unwrap();
+    assert_eq!(a.sql, b.sql, "one SQL text, one prepared statement");
+    assert_ne!(a.values, b.values);
+    confiner.plans[2].run_pending_tasks();
+    assert_eq!(confiner.plans[2].entry_count(), 1);
 }
