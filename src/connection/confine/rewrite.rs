@@ -85,14 +85,33 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "lo_from_bytea",
 ];
 
-/// Relations that show other sessions' statements (and so other tenants'
-/// values).
+/// Relations that show other sessions' statements, or values of every
+/// tenant's rows (planner statistics), matched in any case.
 const DENIED_RELATIONS: &[&str] = &[
     "pg_stat_activity",
     "pg_stat_statements",
+    "pg_stats",
+    "pg_stats_ext",
+    "pg_stats_ext_exprs",
+    "pg_statistic",
+    "pg_statistic_ext_data",
+    "pg_prepared_statements",
+    "pg_cursors",
     "processlist",
     "innodb_trx",
+    "column_statistics",
 ];
+
+/// Function name prefixes refused like [`DENIED_FUNCTIONS`]: the
+/// per-backend statistics functions behind `pg_stat_activity`.
+const DENIED_FUNCTION_PREFIXES: &[&str] = &["pg_stat_get_", "pg_stat_statements"];
+
+/// Whether a function (by its last name part) is refused.
+fn denied_function(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    DENIED_FUNCTIONS.contains(&name.as_str())
+        || DENIED_FUNCTION_PREFIXES.iter().any(|p| name.starts_with(p))
+}
 
 fn dialect(backend: DbBackend) -> &'static dyn Dialect {
     static PG: PostgreSqlDialect = PostgreSqlDialect {};
@@ -122,8 +141,12 @@ pub(crate) fn plan(sql: &str, backend: DbBackend, catalog: &Catalog) -> Result<P
         0 => return Err("it holds no statement".into()),
         n => return Err(format!("it holds {n} statements; send one at a time")),
     };
-    if let Statement::ShowVariable { .. } = &statement {
-        // Reading a setting (`SHOW search_path`) changes nothing.
+    if backend == DbBackend::Postgres
+        && let Statement::ShowVariable { .. } = &statement
+    {
+        // Reading a setting (`SHOW search_path`) changes nothing. MySQL's
+        // SHOW is many commands (`SHOW PROCESSLIST`, `SHOW BINLOG EVENTS`):
+        // refused there.
         return Ok(Planned {
             sql: statement.to_string(),
             params: 0,
@@ -723,11 +746,18 @@ impl VisitorMut for Confine<'_> {
         let Some(last) = parts.last() else {
             return self.fail("an empty table name");
         };
-        let last_name = folded(last);
+        let last_name = last.value.to_ascii_lowercase();
         if DENIED_RELATIONS.contains(&last_name.as_str()) {
             return self.fail(format!(
-                "it reads `{}`, which shows other sessions' statements",
+                "it reads `{}`, which shows other sessions' statements or other tenants' values",
                 last.value
+            ));
+        }
+        // A table function (`FROM set_config(..)`) is visited as a relation.
+        if denied_function(&last.value) {
+            return self.fail(format!(
+                "it calls `{relation}`, which can change the tenant, the schema or the role, or \
+                 run SQL or show data it does not show"
             ));
         }
         match parts.len() {
@@ -748,31 +778,16 @@ impl VisitorMut for Confine<'_> {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Function { name, .. } => self.function(name),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            Expr::Function(function) => {
-                let Some(parts) = idents(&function.name) else {
-                    return self.fail("a function name it cannot read");
-                };
-                if let Some(last) = parts.last()
-                    && DENIED_FUNCTIONS.contains(&last.value.to_ascii_lowercase().as_str())
-                {
-                    return self.fail(format!(
-                        "it calls `{}`, which can change the tenant, the schema or the role, or \
-                         run SQL it does not show",
-                        function.name
-                    ));
-                }
-                if parts.len() > 2 {
-                    return self.fail(format!("`{}` names another database", function.name));
-                }
-                if parts.len() == 2 {
-                    let qualifier = folded(parts[0]);
-                    if !self.allowed_qualifier(&qualifier) {
-                        self.qualifiers.push(qualifier);
-                    }
-                }
-            }
+            Expr::Function(function) => return self.function(&function.name),
             Expr::Identifier(ident)
                 if ident.quote_style.is_none() && ident.value.starts_with('@') =>
             {
@@ -826,6 +841,34 @@ impl VisitorMut for Confine<'_> {
 }
 
 impl Confine<'_> {
+    /// Checks a function call by name: refused functions, and the schema
+    /// it is qualified with.
+    fn function(&mut self, name: &ObjectName) -> ControlFlow<()> {
+        let Some(parts) = idents(name) else {
+            return self.fail("a function name it cannot read");
+        };
+        if parts
+            .last()
+            .is_some_and(|last| denied_function(&last.value))
+        {
+            return self.fail(format!(
+                "it calls `{name}`, which can change the tenant, the schema or the role, or \
+                 run SQL or show data it does not show"
+            ));
+        }
+        match parts.len() {
+            0 | 1 => {}
+            2 => {
+                let qualifier = folded(parts[0]);
+                if !self.allowed_qualifier(&qualifier) {
+                    self.qualifiers.push(qualifier);
+                }
+            }
+            _ => return self.fail(format!("`{name}` names another database")),
+        }
+        ControlFlow::Continue(())
+    }
+
     /// Qualifiers every tenant may use.
     fn allowed_qualifier(&self, qualifier: &str) -> bool {
         match self.backend {

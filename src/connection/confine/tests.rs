@@ -332,6 +332,23 @@ fn what_it_cannot_confine_is_refused() {
         (PG, "SELECT * INTO copy FROM post", "INTO"),
         (PG, "TABLE post", "TABLE"),
         (PG, "SELECT query FROM pg_stat_activity", "other sessions"),
+        (
+            PG,
+            "SELECT * FROM set_config('search_path', 'tenant_b', true)",
+            "set_config",
+        ),
+        (
+            PG,
+            "SELECT * FROM pg_stat_get_activity(NULL) AS a",
+            "pg_stat_get_activity",
+        ),
+        (PG, "SELECT * FROM pg_stats", "other tenants' values"),
+        (
+            MYSQL,
+            "SELECT * FROM information_schema.`PROCESSLIST`",
+            "other sessions",
+        ),
+        (MYSQL, "SHOW BINLOG EVENTS", "only SELECT"),
         (PG, "SELECT setval('tenant_b.post_id_seq', 1)", "setval"),
         (
             PG,
