@@ -22,10 +22,12 @@
 //!   - `unconfined`: the plain builder through the same connection after
 //!     `__unconfined()` (statements sent as written: the "before");
 //!   - `plain`: the plain builder on the `DatabaseConnection`, no tenant
-//!     filter (SeaORM's own floor).
+//!     filter (SeaORM's own floor);
+//!   - `control` (paired run only): the baseline again, an A/A control.
 //! * **Postgres** (skipped, with one line, when `DATABASE_URL` is unset): a
 //!   hot tenant's point select through `TenantPool::new(db)
-//!   .tenant_column::<post::Entity>()`, `confined` against `unconfined`, on
+//!   .tenant_column::<post::Entity>()`, `confined` against `unconfined` (and,
+//!   in the paired run, `unconfined` again as an A/A control), on
 //!   a pool with sqlx's default acquire ping and on one without it. A
 //!   database and a non-owner role of its own, the table under the
 //!   policies of `sea_orm_tenant::rls` (as in `benches/connection.rs`), so
@@ -148,11 +150,22 @@ enum Lite {
     Confined,
     Unconfined,
     Plain,
+    /// A/A control (paired run only): the baseline again, to show how far
+    /// two identical variants land apart.
+    Control,
 }
 
 impl Lite {
     /// Every variant; the first is the baseline of the ratios.
-    const ALL: [Lite; 4] = [
+    const ALL: [Lite; 5] = [
+        Lite::Baseline,
+        Lite::Confined,
+        Lite::Unconfined,
+        Lite::Plain,
+        Lite::Control,
+    ];
+    /// The variants criterion measures.
+    const MEASURED: [Lite; 4] = [
         Lite::Baseline,
         Lite::Confined,
         Lite::Unconfined,
@@ -166,6 +179,7 @@ impl Lite {
             Lite::Confined => "confined: plain builder through TenantConnection",
             Lite::Unconfined => "unconfined: same through __unconfined()",
             Lite::Plain => "plain: plain builder on DatabaseConnection, no tenant filter",
+            Lite::Control => "A/A control: baseline again",
         }
     }
 
@@ -176,6 +190,7 @@ impl Lite {
             Lite::Confined => "confined",
             Lite::Unconfined => "unconfined",
             Lite::Plain => "plain",
+            Lite::Control => "control",
         }
     }
 }
@@ -228,7 +243,7 @@ async fn lite_setup(ping: bool) -> LiteConns {
 /// One point select; whether it found the row.
 async fn lite_point(v: &LiteConns, which: Lite, id: i32) -> bool {
     let found = match which {
-        Lite::Baseline => {
+        Lite::Baseline | Lite::Control => {
             post::Entity::scoped(&v.tenant)
                 .find_by_id(id)
                 .one(&v.db)
@@ -244,7 +259,7 @@ async fn lite_point(v: &LiteConns, which: Lite, id: i32) -> bool {
 /// One 10-row page; the rows.
 async fn lite_page(v: &LiteConns, which: Lite, from: i32) -> Vec<post::Model> {
     match which {
-        Lite::Baseline => {
+        Lite::Baseline | Lite::Control => {
             page(post::Entity::scoped(&v.tenant).find(), from)
                 .all(&v.db)
                 .await
@@ -298,7 +313,7 @@ fn sqlite_pool(
     let group = |workload: &str| format!("sqlite_{workload}/{}", label.replace(' ', "_"));
 
     let mut g = c.benchmark_group(group("point_select"));
-    for which in Lite::ALL {
+    for which in Lite::MEASURED {
         g.bench_function(BenchmarkId::from_parameter(which.id()), |b| {
             b.to_async(rt)
                 .iter(|| async { assert!(lite_point(&v, which, lite_id(next())).await) })
@@ -306,7 +321,7 @@ fn sqlite_pool(
     }
     g.finish();
     let mut g = c.benchmark_group(group("select_10_rows"));
-    for which in Lite::ALL {
+    for which in Lite::MEASURED {
         g.bench_function(BenchmarkId::from_parameter(which.id()), |b| {
             b.to_async(rt).iter(|| async {
                 assert_eq!(
@@ -487,17 +502,24 @@ fn breakdown() {
 enum Pg {
     Confined,
     Unconfined,
+    /// A/A control (paired run only): the unconfined variant again, on a
+    /// connection of its own, to show how far two identical variants land
+    /// apart.
+    Control,
 }
 
 impl Pg {
     /// Every variant; the first is the baseline of the ratios.
-    const ALL: [Pg; 2] = [Pg::Unconfined, Pg::Confined];
+    const ALL: [Pg; 3] = [Pg::Unconfined, Pg::Confined, Pg::Control];
+    /// The variants criterion measures.
+    const MEASURED: [Pg; 2] = [Pg::Unconfined, Pg::Confined];
 
     /// The variant in the table.
     fn label(self) -> &'static str {
         match self {
             Pg::Confined => "confined: TenantPool hot tenant",
             Pg::Unconfined => "unconfined: same through __unconfined()",
+            Pg::Control => "A/A control: unconfined again",
         }
     }
 
@@ -506,6 +528,7 @@ impl Pg {
         match self {
             Pg::Confined => "confined",
             Pg::Unconfined => "unconfined",
+            Pg::Control => "control",
         }
     }
 }
@@ -569,9 +592,14 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
             rt.block_on(async { TenantPool::new(db.clone()).tenant_column::<post::Entity>() });
         let confined = pool.connection(&TenantId::from(HOT)).expect("connection");
         let unconfined = confined.clone().__unconfined();
+        let control = pool
+            .connection(&TenantId::from(HOT))
+            .expect("connection")
+            .__unconfined();
         let conn = |which: Pg| match which {
             Pg::Confined => &confined,
             Pg::Unconfined => &unconfined,
+            Pg::Control => &control,
         };
         rt.block_on(async {
             // Another tenant's row is not there either way (RLS).
@@ -594,7 +622,7 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
 
         let mut g = c.benchmark_group(format!("pg_point_select/{}", label.replace(' ', "_")));
         g.measurement_time(Duration::from_secs(3)).sample_size(30);
-        for which in Pg::ALL {
+        for which in Pg::MEASURED {
             g.bench_function(BenchmarkId::from_parameter(which.id()), |b| {
                 b.to_async(rt)
                     .iter(|| async { pg_point(conn(which), pg_id(next())).await })
@@ -602,7 +630,7 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
         }
         g.finish();
 
-        let (rounds, block) = (40, 100);
+        let (rounds, block) = (150, 100);
         let medians = rt.block_on(interleave(&Pg::ALL, rounds, block, |which| {
             pg_point(conn(which), pg_id(next()))
         }));
