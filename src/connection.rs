@@ -91,7 +91,8 @@ use sea_orm::{
     TransactionError, TransactionOptions, TransactionSession, TransactionStream, TransactionTrait,
 };
 
-pub(crate) use confine::{Boundary, Confiner};
+use confine::Confinement;
+pub(crate) use confine::Confiner;
 #[doc(hidden)]
 pub use confine::{Registration, describe};
 use hot::HotSet;
@@ -158,10 +159,8 @@ pub struct TenantConnection {
     limits: Limits,
     /// The isolation level, for tracing spans.
     level: &'static str,
-    /// The statement confinement (rule 12) and what the connection may
-    /// name; `None` only when switched off for a benchmark.
-    confiner: Option<Arc<Confiner>>,
-    boundary: Boundary,
+    /// The statement confinement (rule 12).
+    confinement: Confinement,
 }
 
 impl std::fmt::Debug for TenantConnection {
@@ -203,14 +202,13 @@ impl TenantConnection {
             search_path: None,
             limits: Limits::default(),
             level: "shared_schema",
-            confiner: Some(Confiner::registered()),
-            boundary: Boundary::Shared,
+            confinement: Confinement::default(),
         }
     }
 
     /// Confines this connection's statements with `confiner`.
     pub(crate) fn confined_by(mut self, confiner: Arc<Confiner>) -> Self {
-        self.confiner = Some(confiner);
+        self.confinement.by(confiner);
         self
     }
 
@@ -219,7 +217,7 @@ impl TenantConnection {
     /// without it. Not for applications.
     #[doc(hidden)]
     pub fn __unconfined(mut self) -> Self {
-        self.confiner = None;
+        self.confinement.off();
         self
     }
 
@@ -240,10 +238,7 @@ impl TenantConnection {
     /// # Ok::<(), TenantError>(())
     /// ```
     pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
-        match &self.confiner {
-            Some(confiner) => confiner.confine(stmt, &self.tenant, &self.boundary),
-            None => Ok(stmt),
-        }
+        self.confinement.apply(stmt, &self.tenant)
     }
 
     /// Runs every transaction of this connection in the Postgres schema
@@ -252,7 +247,7 @@ impl TenantConnection {
     /// [`SchemaName`](crate::SchemaName).
     pub(crate) fn in_schema(mut self, schema: &str) -> Self {
         self.schema = Some(Arc::from(schema));
-        self.boundary = Boundary::Schema(Arc::from(schema));
+        self.confinement.in_schema(schema);
         self.hot = None;
         self.rebuild_opener();
         self
@@ -564,8 +559,7 @@ impl TenantConnection {
             permit,
             on_time: self.limits.on_time.clone(),
             outer: true,
-            confiner: self.confiner.clone(),
-            boundary: self.boundary.clone(),
+            confinement: self.confinement.clone(),
         })
     }
 }
@@ -623,16 +617,13 @@ impl ConnectionTrait for TenantConnection {
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(sql)?;
-        if self.confiner.is_some() {
-            let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
-            let stmt = self.confine(stmt)?;
-            if stmt.values.is_some() {
-                // The tenant is a bound value: sent as a prepared statement.
-                return self.execute_confined(stmt).await;
-            }
-            return self.execute_unprepared_as_is(&stmt.sql).await;
+        let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
+        let stmt = self.confine(stmt)?;
+        if stmt.values.is_some() {
+            // The tenant is a bound value: sent as a prepared statement.
+            return self.execute_confined(stmt).await;
         }
-        self.execute_unprepared_as_is(sql).await
+        self.execute_unprepared_as_is(&stmt.sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
@@ -873,8 +864,7 @@ pub struct TenantTransaction {
     /// sets the session's settings back first (see `session_guard`).
     outer: bool,
     /// The statement confinement of the connection it was opened on.
-    confiner: Option<Arc<Confiner>>,
-    boundary: Boundary,
+    confinement: Confinement,
 }
 
 impl std::fmt::Debug for TenantTransaction {
@@ -905,10 +895,7 @@ impl TenantTransaction {
     /// `stmt` as this transaction sends it, as
     /// [`TenantConnection::confine`].
     pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
-        match &self.confiner {
-            Some(confiner) => confiner.confine(stmt, &self.tenant, &self.boundary),
-            None => Ok(stmt),
-        }
+        self.confinement.apply(stmt, &self.tenant)
     }
 
     fn is_pg(&self) -> bool {
@@ -965,9 +952,6 @@ impl ConnectionTrait for TenantTransaction {
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(sql)?;
-        if self.confiner.is_none() {
-            return self.timed(self.txn.execute_unprepared(sql)).await;
-        }
         let stmt = self.confine(Statement::from_string(
             ConnectionTrait::get_database_backend(self),
             sql,
@@ -1131,8 +1115,7 @@ impl TenantTransaction {
             permit: self.permit.clone(),
             on_time: self.on_time.clone(),
             outer: false,
-            confiner: self.confiner.clone(),
-            boundary: self.boundary.clone(),
+            confinement: self.confinement.clone(),
         }
     }
 }
@@ -1272,7 +1255,7 @@ impl TenantPool {
         self.check = Some(Arc::new(|tenant: &TenantId| {
             E::tenant_value(tenant).map(|_| ())
         }));
-        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
+        self.confiner = self.confiner.with::<E>();
         self
     }
 
@@ -1280,7 +1263,7 @@ impl TenantPool {
     /// without checking tenant ids against its column (see
     /// [`tenant_column`](Self::tenant_column)).
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
-        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
+        self.confiner = self.confiner.with::<E>();
         self
     }
 
@@ -1318,7 +1301,7 @@ impl TenantPool {
         let mut conn = TenantConnection::with_timeout(self.db.clone(), tenant.clone(), timeout);
         conn.hot = self.hot.clone();
         conn.limits = self.policy.limits.clone();
-        conn.confiner = Some(self.confiner.clone());
+        conn.confinement.by(self.confiner.clone());
         Ok(conn)
     }
 

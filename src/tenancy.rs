@@ -345,7 +345,7 @@ impl Tenancy {
     /// confined without this; it is still needed for `deprovision`.
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
         self.tables.push(delete_rows::<E>);
-        self.confiner = Arc::new(Confiner::new(self.confiner.catalog().with::<E>()));
+        self.confiner = self.confiner.with::<E>();
         self
     }
 

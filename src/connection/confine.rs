@@ -65,6 +65,54 @@ pub(crate) enum Boundary {
     Schema(Arc<str>),
 }
 
+/// The confinement of one connection and its transactions: the confiner
+/// (`None` only when switched off for a benchmark) and what it may name.
+#[derive(Clone, Debug)]
+pub(crate) struct Confinement {
+    confiner: Option<Arc<Confiner>>,
+    boundary: Boundary,
+}
+
+impl Default for Confinement {
+    /// The tables declared with [`tenant_entity!`](crate::tenant_entity),
+    /// no schema but the shared ones.
+    fn default() -> Self {
+        Confinement {
+            confiner: Some(Confiner::registered()),
+            boundary: Boundary::Shared,
+        }
+    }
+}
+
+impl Confinement {
+    /// Confines with `confiner`.
+    pub(crate) fn by(&mut self, confiner: Arc<Confiner>) {
+        self.confiner = Some(confiner);
+    }
+
+    /// Lets the tenant's own schema be named too.
+    pub(crate) fn in_schema(&mut self, schema: &str) {
+        self.boundary = Boundary::Schema(Arc::from(schema));
+    }
+
+    /// Sends statements as written.
+    pub(crate) fn off(&mut self) {
+        self.confiner = None;
+    }
+
+    /// `stmt` confined to `tenant`, or the reason it is refused.
+    pub(crate) fn apply(
+        &self,
+        stmt: Statement,
+        tenant: &TenantId,
+    ) -> Result<Statement, TenantError> {
+        match &self.confiner {
+            Some(confiner) => confiner.confine(stmt, tenant, &self.boundary),
+            None => Ok(stmt),
+        }
+    }
+}
+
 impl Confiner {
     pub(crate) fn new(catalog: Catalog) -> Self {
         let cache = || moka::sync::Cache::new(PLANS);
@@ -86,6 +134,12 @@ impl Confiner {
     /// The catalog of this confiner.
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// A confiner of this catalog with `E` declared too (its plans start
+    /// empty: they depend on the catalog).
+    pub(crate) fn with<E: crate::TenantEntity>(&self) -> Arc<Confiner> {
+        Arc::new(Confiner::new(self.catalog.with::<E>()))
     }
 
     fn plan(&self, sql: &str, backend: DbBackend) -> Plan {
