@@ -67,6 +67,7 @@ pub mod __private {
 
 pub use connection::{
     HotTenants, TENANT_SETTING, TenantConnection, TenantPool, TenantStream, TenantTransaction,
+    UnconfinedTransaction,
 };
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
 pub use error::TenantError;

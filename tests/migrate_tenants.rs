@@ -333,7 +333,7 @@ async fn tenant_sql(tenancy: &Tenancy, t: &TenantId, sql: &str) -> Result<(), Db
 async fn tenant_ddl(tenancy: &Tenancy, t: &TenantId, sql: &str) -> Result<(), DbErr> {
     let conn = tenancy.connection(t).await?;
     let txn = conn.begin().await?;
-    txn.inner().execute_unprepared(sql).await?;
+    txn.unconfined().execute_unprepared(sql).await?;
     txn.commit().await
 }
 

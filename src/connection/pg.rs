@@ -215,9 +215,13 @@ fn starts_with_select(sql: &str) -> bool {
             .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
 }
 
-fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+/// The sqlx query of `stmt`: prepared by name and cached on the
+/// connection, or (`unnamed`, behind a transaction-mode pooler) as the
+/// unnamed statement, which lives only until the next one and so never
+/// outlives our transaction on the pooler's server connection.
+fn query(stmt: &Statement, unnamed: bool) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values)).persistent(!unnamed)
 }
 
 pub(crate) fn acquire_err(err: sqlx::Error) -> DbErr {
@@ -258,19 +262,54 @@ enum State {
     Clean,
 }
 
-/// A pooled connection leased for one statement (or parked for a hot tenant).
+/// A pooled connection leased for one statement (or parked for a hot
+/// tenant, or held by a [`TenantTransaction`](super::TenantTransaction)).
 pub(crate) struct Lease {
     conn: Option<PoolConnection<Postgres>>,
     state: State,
+    /// Statements are sent unnamed (behind a transaction-mode pooler).
+    unnamed: bool,
+    /// Taken without the pool's acquire-time ping (see [`Lease::take`]).
+    unchecked: bool,
 }
 
 impl Lease {
-    pub(crate) async fn acquire(pool: &PgPool) -> Result<Self, DbErr> {
+    /// A connection from `pool`, checked as the pool is configured to
+    /// (sqlx pings it first unless `test_before_acquire(false)`).
+    pub(crate) async fn acquire(pool: &PgPool, unnamed: bool) -> Result<Self, DbErr> {
         let conn = pool.acquire().await.map_err(acquire_err)?;
         Ok(Lease {
             conn: Some(conn),
             state: State::Clean,
+            unnamed,
+            unchecked: false,
         })
+    }
+
+    /// An idle connection of `pool` without the acquire-time ping, else one
+    /// from [`acquire`](Self::acquire). sqlx pinged it when it was
+    /// returned, and our transaction's opening round trip is the first
+    /// thing sent on it: if the connection died while idle, that round
+    /// trip fails before any statement was sent, and
+    /// [`is_unchecked_failure`](Self::is_unchecked_failure) tells the
+    /// caller to retry on a checked connection.
+    pub(crate) async fn take(pool: &PgPool, unnamed: bool) -> Result<Self, DbErr> {
+        match pool.try_acquire() {
+            Some(conn) => Ok(Lease {
+                conn: Some(conn),
+                state: State::Clean,
+                unnamed,
+                unchecked: true,
+            }),
+            None => Self::acquire(pool, unnamed).await,
+        }
+    }
+
+    /// Whether `err`, from opening our transaction on a connection taken
+    /// unchecked, means the connection was dead: nothing was run, so the
+    /// caller may retry on a checked one.
+    pub(crate) fn is_unchecked_failure(&self, err: &sqlx::Error) -> bool {
+        self.unchecked && !is_in_step(err)
     }
 
     fn conn(&mut self) -> Result<&mut PoolConnection<Postgres>, sqlx::Error> {
@@ -286,6 +325,7 @@ impl Lease {
         read_only: bool,
     ) -> Result<(), sqlx::Error> {
         self.state = State::Busy;
+        let unnamed = self.unnamed;
         let conn = self.conn()?;
         match begin {
             Begin::Folded {
@@ -308,6 +348,7 @@ impl Lease {
                 Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
                 sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
                     .bind(id.as_str())
+                    .persistent(!unnamed)
                     .execute(&mut **conn)
                     .await?;
                 if let Some(sql) = tail {
@@ -316,15 +357,109 @@ impl Lease {
             }
         }
         self.state = State::InTxn;
+        self.unchecked = false;
+        Ok(())
+    }
+
+    /// Opens a user's transaction ([`TransactionTrait::begin`]
+    /// (sea_orm::TransactionTrait::begin)) with the tenant set in it, in
+    /// one round trip when the id is plain: the read-write opener of
+    /// `begin` (which stashes the session's settings for the commit to set
+    /// back), its `BEGIN` carrying `options` (`ISOLATION LEVEL …`,
+    /// `READ ONLY`), which come from SeaORM's enums.
+    pub(crate) async fn begin_user(
+        &mut self,
+        begin: &Begin,
+        options: &str,
+    ) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let unnamed = self.unnamed;
+        let conn = self.conn()?;
+        match begin {
+            Begin::Folded { read_write, .. } => {
+                let rest = read_write.strip_prefix("BEGIN").unwrap_or(read_write);
+                let sql = format!("BEGIN{options}{rest}");
+                Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
+            }
+            Begin::Bound { id, tail } => {
+                let sql = format!("BEGIN{options}; {STASH}");
+                Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                    .bind(id.as_str())
+                    .persistent(!unnamed)
+                    .execute(&mut **conn)
+                    .await?;
+                if let Some(sql) = tail {
+                    sqlx::Executor::execute(&mut **conn, AssertSqlSafe(sql.to_string())).await?;
+                }
+            }
+        }
+        self.state = State::InTxn;
+        self.unchecked = false;
+        Ok(())
+    }
+
+    /// How deep in transactions the connection is: 1 in our transaction,
+    /// more inside savepoints.
+    pub(crate) fn depth(&self) -> usize {
+        self.conn
+            .as_ref()
+            .map_or(0, |conn| Tm::get_transaction_depth(conn))
+    }
+
+    /// `SAVEPOINT` inside our transaction (sqlx names it by depth).
+    pub(crate) async fn savepoint(&mut self) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        Tm::begin(&mut **conn, None).await?;
+        self.state = State::InTxn;
+        Ok(())
+    }
+
+    /// Ends the innermost savepoint: `RELEASE SAVEPOINT` when `commit`,
+    /// else `ROLLBACK TO SAVEPOINT`.
+    pub(crate) async fn end_savepoint(&mut self, commit: bool) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        if commit {
+            Tm::commit(&mut **conn).await?;
+        } else {
+            Tm::rollback(&mut **conn).await?;
+        }
+        self.state = State::InTxn;
+        Ok(())
+    }
+
+    /// Queues the rollback of the innermost level (a savepoint, or our
+    /// transaction at depth 1) without waiting: a dropped transaction.
+    pub(crate) fn queue_rollback_level(&mut self) {
+        if self.depth() <= 1 {
+            self.queue_rollback();
+        } else if self.state == State::InTxn
+            && let Some(conn) = self.conn.as_mut()
+        {
+            Tm::start_rollback(&mut **conn);
+        }
+    }
+
+    /// Rolls our transaction back and waits for it.
+    pub(crate) async fn rollback(&mut self) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        while Tm::get_transaction_depth(conn) > 0 {
+            Tm::rollback(&mut **conn).await?;
+        }
+        self.state = State::Clean;
         Ok(())
     }
 
     /// Runs one statement inside our transaction.
     pub(crate) async fn run(&mut self, op: &Op<'_>) -> Result<Out, sqlx::Error> {
         self.state = State::Busy;
+        let unnamed = self.unnamed;
         let conn = self.conn()?;
         let result = match op {
-            Op::Execute(stmt) => query(stmt)
+            Op::Execute(stmt) => query(stmt, unnamed)
                 .execute(&mut **conn)
                 .await
                 .map(|r| Out::Exec(r.into())),
@@ -333,11 +468,11 @@ impl Lease {
                     .await
                     .map(|r| Out::Exec(r.into()))
             }
-            Op::One(stmt) => query(stmt)
+            Op::One(stmt) => query(stmt, unnamed)
                 .fetch_optional(&mut **conn)
                 .await
                 .map(|row| Out::One(row.map(Into::into))),
-            Op::All(stmt) => query(stmt)
+            Op::All(stmt) => query(stmt, unnamed)
                 .fetch_all(&mut **conn)
                 .await
                 .map(|rows| Out::All(rows.into_iter().map(Into::into).collect())),
@@ -359,8 +494,9 @@ impl Lease {
         tx: &tokio::sync::mpsc::Sender<Result<QueryResult, DbErr>>,
     ) -> Result<bool, sqlx::Error> {
         self.state = State::Busy;
+        let unnamed = self.unnamed;
         let conn = self.conn()?;
-        let mut rows = query(stmt).fetch(&mut **conn);
+        let mut rows = query(stmt, unnamed).fetch(&mut **conn);
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
@@ -414,6 +550,12 @@ impl Lease {
         }
     }
 
+    /// Closes the connection when the lease is dropped, instead of
+    /// returning it to the pool: its state is not known.
+    pub(crate) fn close(&mut self) {
+        self.state = State::Busy;
+    }
+
     /// Whether this lease is parked-ready: in our transaction, in step.
     pub(crate) fn is_in_txn(&self) -> bool {
         self.state == State::InTxn
@@ -429,6 +571,13 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         match self.state {
+            // Inside a savepoint still (a transaction dropped out of
+            // order): closed rather than unwound.
+            State::InTxn if self.depth() > 1 => {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.close_on_drop();
+                }
+            }
             State::InTxn => self.queue_rollback(),
             State::Busy => {
                 if let Some(conn) = self.conn.as_mut() {

@@ -1,0 +1,243 @@
+//! How a [`TenantConnection`] runs one statement: confined, and on
+//! Postgres in a transaction of its own on a leased connection (or a
+//! parked one of a hot tenant).
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
+
+use super::pg::{self, Lease, Op, Out};
+use super::{HotSet, TenantConnection, hot, unexpected};
+use std::sync::Arc;
+
+/// How a leased connection's transaction is opened.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Opening<'a> {
+    /// For one statement: `READ ONLY` (rolled back) or read-write.
+    Statement {
+        /// A `READ ONLY` transaction.
+        read_only: bool,
+    },
+    /// A user's transaction (`begin()`), with what follows `BEGIN`.
+    User(&'a str),
+}
+
+impl TenantConnection {
+    /// A leased connection inside a transaction of ours, opened as
+    /// `opening` says, with the tenant (schema, timeout) set: one round
+    /// trip when the id is plain. The connection is taken without the
+    /// pool's acquire-time ping when one is idle; if it turns out dead,
+    /// nothing was sent on it but the opener, and the opening is retried
+    /// once on a connection the pool checked.
+    pub(crate) async fn open_lease(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        opening: Opening<'_>,
+    ) -> Result<Lease, DbErr> {
+        let op = Op::Unprepared("BEGIN");
+        let mut lease = Lease::take(pool, self.unnamed).await?;
+        match self.open_on(&mut lease, opening).await {
+            Ok(()) => return Ok(lease),
+            Err(err) if lease.is_unchecked_failure(&err) => drop(lease),
+            Err(err) => return Err(op.convert(err)),
+        }
+        let mut lease = Lease::acquire(pool, self.unnamed).await?;
+        self.open_on(&mut lease, opening)
+            .await
+            .map_err(|e| op.convert(e))?;
+        Ok(lease)
+    }
+
+    async fn open_on(
+        &self,
+        lease: &mut Lease,
+        opening: Opening<'_>,
+    ) -> Result<(), sea_orm::sqlx::Error> {
+        match opening {
+            Opening::Statement { read_only } => lease.begin(&self.begin, read_only).await,
+            Opening::User(clause) => lease.begin_user(&self.begin, clause).await,
+        }
+    }
+
+    /// Runs one statement on Postgres in a transaction of its own.
+    async fn pg(&self, pool: &sea_orm::sqlx::PgPool, op: Op<'_>) -> Result<Out, DbErr> {
+        if op.is_read()
+            && let Some(out) = self.pg_read(pool, &op).await?
+        {
+            return Ok(out);
+        }
+        // Not a read, or a SELECT that writes: a read-write transaction.
+        self.pg_write(pool, &op).await
+    }
+
+    /// A read in a `READ ONLY` transaction that is rolled back; `None` when
+    /// Postgres refused it as a write.
+    async fn pg_read(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        op: &Op<'_>,
+    ) -> Result<Option<Out>, DbErr> {
+        let hot = self.hot();
+        if let Some(hot) = hot {
+            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, true) {
+                match lease.run(op).await {
+                    Ok(out) => {
+                        self.recycle(hot, true, lease);
+                        return Ok(Some(out));
+                    }
+                    Err(err) if pg::is_read_only_violation(&err) => return Ok(None),
+                    Err(err) if lease.is_reusable() => {
+                        self.recycle(hot, true, lease);
+                        return Err(op.convert(err));
+                    }
+                    // The parked connection broke (killed, or timed out while
+                    // idle): it is closed, and the read is retried below on a
+                    // fresh one, which is safe in a read-only transaction.
+                    Err(_) => drop(lease),
+                }
+            }
+            hot.relieve_pressure();
+        }
+        let mut lease = self
+            .open_lease(pool, Opening::Statement { read_only: true })
+            .await?;
+        match lease.run(op).await {
+            Ok(out) => {
+                match hot {
+                    Some(hot) if hot.admit(&self.tenant) => self.recycle(hot, true, lease),
+                    _ => lease.queue_rollback(),
+                }
+                Ok(Some(out))
+            }
+            Err(err) if pg::is_read_only_violation(&err) => Ok(None),
+            Err(err) => Err(op.convert(err)),
+        }
+    }
+
+    /// A statement in a read-write transaction that is committed.
+    async fn pg_write(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
+        let hot = self.hot();
+        if let Some(hot) = hot {
+            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, false) {
+                match lease.run(op).await {
+                    Ok(out) => {
+                        let committed = lease.commit().await;
+                        self.recycle(hot, false, lease);
+                        return committed.map(|()| out).map_err(|e| op.convert(e));
+                    }
+                    Err(err) if lease.is_reusable() => {
+                        self.recycle(hot, false, lease);
+                        return Err(op.convert(err));
+                    }
+                    // The parked connection broke before COMMIT was sent,
+                    // so nothing was committed: retried on a fresh one.
+                    Err(_) => drop(lease),
+                }
+            }
+            hot.relieve_pressure();
+        }
+        let mut lease = self
+            .open_lease(pool, Opening::Statement { read_only: false })
+            .await?;
+        let out = lease.run(op).await.map_err(|e| op.convert(e))?;
+        let committed = lease.commit().await;
+        if let Some(hot) = hot
+            && hot.admit(&self.tenant)
+        {
+            self.recycle(hot, false, lease);
+        }
+        committed.map(|()| out).map_err(|e| op.convert(e))
+    }
+
+    fn recycle(&self, hot: &Arc<HotSet>, read_only: bool, lease: Lease) {
+        hot::recycle(
+            hot.clone(),
+            self.tenant.clone(),
+            self.begin.clone(),
+            read_only,
+            lease,
+        );
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for TenantConnection {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.execute_confined(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(sql)?;
+        let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
+        let stmt = self.confine(stmt)?;
+        if stmt.values.is_some() {
+            // The tenant is a bound value: sent as a prepared statement.
+            return self.execute_confined(stmt).await;
+        }
+        self.execute_unprepared_as_is(&stmt.sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
+                    Out::One(r) => Ok(r),
+                    _ => Err(unexpected("query_one")),
+                },
+                None => self.db.query_one_raw(stmt).await,
+            }
+        })
+        .await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
+                    Out::All(r) => Ok(r),
+                    _ => Err(unexpected("query_all")),
+                },
+                None => self.db.query_all_raw(stmt).await,
+            }
+        })
+        .await
+    }
+}
+
+impl TenantConnection {
+    /// Runs an already confined statement.
+    async fn execute_confined(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute")),
+                },
+                None => self.db.execute_raw(stmt).await,
+            }
+        })
+        .await
+    }
+
+    /// Runs an already confined SQL string unprepared.
+    async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.guarded(async {
+            match self.pg_pool() {
+                Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
+                    Out::Exec(r) => Ok(r),
+                    _ => Err(unexpected("execute_unprepared")),
+                },
+                None => self.db.execute_unprepared(sql).await,
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,118 @@
+//! Streams of a [`TenantConnection`] and its transactions: rows as they
+//! arrive.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StreamTrait};
+use tokio::sync::OwnedMutexGuard;
+use tokio::sync::mpsc::{Sender, channel};
+
+use super::TenantConnection;
+use super::execute::Opening;
+use super::pg::{Lease, Op};
+
+/// The stream of a [`TenantConnection`] or a
+/// [`TenantTransaction`](super::TenantTransaction): rows as they arrive.
+pub type TenantStream<'a> = Pin<Box<dyn Stream<Item = Result<QueryResult, DbErr>> + Send + 'a>>;
+
+/// Runs `work` on a background task that sends rows through a bounded
+/// channel (64 rows), and streams them: memory stays bounded, and when
+/// the stream is dropped the task stops at its next row. An error of
+/// `work` is the stream's last item.
+fn rows_from<F, Fut>(work: F) -> TenantStream<'static>
+where
+    F: FnOnce(Sender<Result<QueryResult, DbErr>>) -> Fut,
+    Fut: Future<Output = Result<(), DbErr>> + Send + 'static,
+{
+    let (tx, rx) = channel(64);
+    let errors = tx.clone();
+    let work = work(tx);
+    tokio::spawn(async move {
+        if let Err(err) = work.await {
+            let _ = errors.send(Err(err)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Box::pin(stream)
+}
+
+/// The rows of `stmt`, run on `lease` inside its (open) transaction, which
+/// the stream holds until it is finished or dropped.
+pub(super) fn stream_lease(
+    mut lease: OwnedMutexGuard<Lease>,
+    stmt: Statement,
+) -> TenantStream<'static> {
+    rows_from(move |tx| async move {
+        let op = Op::All(&stmt);
+        lease
+            .stream_into(&stmt, &tx)
+            .await
+            .map(|_| ())
+            .map_err(|e| op.convert(e))
+    })
+}
+
+impl StreamTrait for TenantConnection {
+    type Stream<'a> = TenantStream<'a>;
+
+    fn get_database_backend(&self) -> DbBackend {
+        ConnectionTrait::get_database_backend(&self.db)
+    }
+
+    /// On Postgres the statement runs in a transaction of its own on a
+    /// background task, which sends rows through a bounded channel (64
+    /// rows): memory stays bounded, and dropping the stream rolls the
+    /// transaction back and closes its connection.
+    ///
+    /// Under a per-tenant cap
+    /// ([`Tenancy::max_concurrent_per_tenant`](crate::Tenancy::max_concurrent_per_tenant))
+    /// the stream holds one of the tenant's permits until it is finished
+    /// or dropped; the database-time hook sees the whole stream as one
+    /// statement.
+    fn stream_raw<'a>(
+        &'a self,
+        stmt: Statement,
+    ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
+        Box::pin(async move {
+            self.refuse_session_state(&stmt.sql)?;
+            let stmt = self.confine(stmt)?;
+            let permit = self.limits.enter(&self.tenant).await?;
+            let meter = self.limits.meter(&self.tenant, None);
+            let Some(pool) = self.pg_pool() else {
+                let stream = self.db.stream_raw(stmt).await?;
+                if permit.is_none() && meter.is_none() {
+                    return Ok(Box::pin(stream) as TenantStream<'a>);
+                }
+                // Held until the stream is dropped.
+                let held = (permit, meter);
+                let stream = stream.map(move |row| {
+                    let _ = &held;
+                    row
+                });
+                return Ok(Box::pin(stream) as TenantStream<'a>);
+            };
+            let opener = self.clone();
+            let pool = pool.clone();
+            Ok(rows_from(move |tx| async move {
+                // Held until the transaction is over.
+                let _held = (permit, meter);
+                let op = Op::All(&stmt);
+                let mut lease = opener
+                    .open_lease(&pool, Opening::Statement { read_only: false })
+                    .await?;
+                let finished = lease
+                    .stream_into(&stmt, &tx)
+                    .await
+                    .map_err(|e| op.convert(e))?;
+                if finished {
+                    lease.commit().await.map_err(|e| op.convert(e))?;
+                }
+                Ok(())
+            }))
+        })
+    }
+}

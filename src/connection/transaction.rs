@@ -1,0 +1,543 @@
+//! [`TenantTransaction`]: a transaction of a [`TenantConnection`], and
+//! how one is opened.
+//!
+//! On Postgres the transaction is ours, on a leased connection (see
+//! [`pg`](super::pg)): `BEGIN` and the tenant (and schema and timeout)
+//! are one round trip, statements can be sent unnamed behind a pooler,
+//! and the commit sets the session's settings back. On SQLite and MySQL it
+//! is SeaORM's [`DatabaseTransaction`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
+    QueryResult, Statement, StreamTrait, TransactionError, TransactionOptions, TransactionSession,
+    TransactionTrait,
+};
+use tokio::sync::Mutex;
+
+use super::confine::Confinement;
+use super::execute::Opening;
+use super::limits::{DbTimeHook, Meter, Permit};
+use super::pg::{Lease, Op, Out};
+use super::stream::{TenantStream, stream_lease};
+use super::{TenantConnection, session_guard, unexpected};
+use crate::{Scoped, TenantEntity, TenantError, TenantId};
+
+/// A transaction of a [`TenantConnection`], with the tenant set in it (on
+/// Postgres) and every statement confined to the tenant.
+///
+/// Commit, rollback, drop (rolls back) and nested `begin` (a savepoint)
+/// behave exactly as in SeaORM. The tenant setting (and the connection's
+/// schema and `statement_timeout`, if any) is made in the same round trip
+/// as `BEGIN`, before any savepoint, so rolling a savepoint back keeps it,
+/// and it ends with the transaction. Under a per-tenant cap
+/// ([`Tenancy::max_concurrent_per_tenant`](crate::Tenancy::max_concurrent_per_tenant))
+/// the transaction holds one of the tenant's permits until commit,
+/// rollback or drop; its statements and savepoints take none.
+///
+/// ```no_run
+/// use sea_orm::{ConnectionTrait, Database, TransactionSession, TransactionTrait};
+/// use sea_orm_tenant::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm::DbErr> {
+/// let db = Database::connect("postgres://app@localhost/app").await?;
+/// let conn = TenantConnection::new(db, TenantId::from("acme"));
+/// let txn = conn.begin().await?;
+/// txn.execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('acme', 'hi')").await?;
+/// let nested = txn.begin().await?;          // SAVEPOINT
+/// nested.execute_unprepared("DELETE FROM post").await?;
+/// nested.rollback().await?;                 // the delete is undone, the tenant stays
+/// txn.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct TenantTransaction {
+    body: Body,
+    tenant: TenantId,
+    /// One of the tenant's permits (under a per-tenant cap), shared with
+    /// savepoints, returned when the transaction ends.
+    permit: Option<Permit>,
+    /// The database-time hook, called for each statement.
+    on_time: Option<DbTimeHook>,
+    /// The statement confinement of the connection it was opened on.
+    confinement: Confinement,
+}
+
+/// Where the statements of a transaction run.
+enum Body {
+    /// SQLite and MySQL/MariaDB: SeaORM's transaction.
+    Sea(DatabaseTransaction),
+    /// Postgres: our transaction on a leased connection, shared with the
+    /// savepoints opened in it; `depth` is this level (1: the outermost).
+    Pg {
+        lease: Arc<Mutex<Lease>>,
+        depth: usize,
+        /// Not yet committed or rolled back: a drop rolls this level back.
+        open: bool,
+    },
+    /// Committed or rolled back.
+    Ended,
+}
+
+impl std::fmt::Debug for TenantTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantTransaction")
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl TenantConnection {
+    /// Opens a transaction after taking one of the tenant's permits (held
+    /// until the transaction ends), with the tenant (and the schema and
+    /// timeout, if any) set in it on Postgres.
+    async fn begin_tenant(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+        let permit = self.limits.enter(&self.tenant).await?;
+        let body = {
+            let _meter = self.limits.meter(&self.tenant, None);
+            match self.pg_pool() {
+                Some(pool) => {
+                    let clause = begin_clause(&options);
+                    let lease = self.open_lease(pool, Opening::User(&clause)).await?;
+                    Body::Pg {
+                        lease: Arc::new(Mutex::new(lease)),
+                        depth: 1,
+                        open: true,
+                    }
+                }
+                None => Body::Sea(self.db.begin_with_options(options).await?),
+            }
+        };
+        Ok(TenantTransaction {
+            body,
+            tenant: self.tenant.clone(),
+            permit,
+            on_time: self.limits.on_time.clone(),
+            confinement: self.confinement.clone(),
+        })
+    }
+}
+
+/// What follows `BEGIN` for SeaORM's transaction options on Postgres
+/// (`ISOLATION LEVEL …`, `READ ONLY`), from SeaORM's own enums.
+fn begin_clause(options: &TransactionOptions) -> String {
+    let mut clause = String::new();
+    if let Some(level) = options.isolation_level {
+        clause.push_str(&format!(" ISOLATION LEVEL {level}"));
+    }
+    if let Some(mode) = options.access_mode {
+        clause.push_str(&format!(" {mode}"));
+    }
+    clause
+}
+
+fn options(
+    isolation_level: Option<IsolationLevel>,
+    access_mode: Option<AccessMode>,
+) -> TransactionOptions {
+    TransactionOptions {
+        isolation_level,
+        access_mode,
+        ..Default::default()
+    }
+}
+
+/// Runs `callback` in `txn`, committing on `Ok` and rolling back on `Err`:
+/// the one body of every `transaction` method here.
+async fn run<F, T, E>(txn: TenantTransaction, callback: F) -> Result<T, TransactionError<E>>
+where
+    F: for<'c> FnOnce(
+            &'c TenantTransaction,
+        ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+        + Send,
+    T: Send,
+    E: std::fmt::Display + std::fmt::Debug + Send,
+{
+    let result = callback(&txn).await.map_err(TransactionError::Transaction);
+    let ended = if result.is_ok() {
+        txn.commit().await
+    } else {
+        txn.rollback().await
+    };
+    ended.map_err(TransactionError::Connection)?;
+    result
+}
+
+/// `TransactionTrait` for a type whose `begin_with_options` opens a
+/// [`TenantTransaction`]: the connection and the transaction (savepoints)
+/// share every other method.
+macro_rules! tenant_transaction_trait {
+    ($ty:ty, $doc:literal) => {
+        #[async_trait::async_trait]
+        impl TransactionTrait for $ty {
+            type Transaction = TenantTransaction;
+
+            #[doc = $doc]
+            async fn begin(&self) -> Result<TenantTransaction, DbErr> {
+                self.begin_with_options(TransactionOptions::default()).await
+            }
+
+            async fn begin_with_config(
+                &self,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<TenantTransaction, DbErr> {
+                self.begin_with_options(options(isolation_level, access_mode))
+                    .await
+            }
+
+            async fn begin_with_options(
+                &self,
+                options: TransactionOptions,
+            ) -> Result<TenantTransaction, DbErr> {
+                self.open(options).await
+            }
+
+            async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(
+                        &'c TenantTransaction,
+                    )
+                        -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+                    + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                self.transaction_with_config(callback, None, None).await
+            }
+
+            async fn transaction_with_config<F, T, E>(
+                &self,
+                callback: F,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(
+                        &'c TenantTransaction,
+                    )
+                        -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+                    + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                let txn = self
+                    .begin_with_config(isolation_level, access_mode)
+                    .await
+                    .map_err(TransactionError::Connection)?;
+                run(txn, callback).await
+            }
+        }
+    };
+}
+
+tenant_transaction_trait!(
+    TenantConnection,
+    "Opens a transaction and sets the tenant in it once (on Postgres)."
+);
+tenant_transaction_trait!(
+    TenantTransaction,
+    "A nested transaction (`SAVEPOINT`); the tenant is inherited."
+);
+
+impl TenantConnection {
+    async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+        self.begin_tenant(options).await
+    }
+}
+
+impl TenantTransaction {
+    /// The tenant of this transaction.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The scoped builders of `E` for this transaction's tenant.
+    pub fn scoped<E: TenantEntity>(&self) -> Scoped<E> {
+        E::scoped(&self.tenant)
+    }
+
+    /// This transaction **without** the statement confinement: statements
+    /// on it run as written, in this transaction (the tenant is still set
+    /// in it on Postgres, so RLS still applies). For DDL in a tenant's
+    /// schema and admin work; never for a request's SQL.
+    pub fn unconfined(&self) -> UnconfinedTransaction<'_> {
+        UnconfinedTransaction(self)
+    }
+
+    /// `stmt` as this transaction sends it, as
+    /// [`TenantConnection::confine`].
+    pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
+        self.confinement.apply(stmt, &self.tenant)
+    }
+
+    fn backend(&self) -> DbBackend {
+        match &self.body {
+            Body::Sea(txn) => ConnectionTrait::get_database_backend(txn),
+            Body::Pg { .. } | Body::Ended => DbBackend::Postgres,
+        }
+    }
+
+    /// On Postgres, refuses a statement that visibly changes session state
+    /// (see [`TenantError::SessionState`]) before anything is sent.
+    fn refuse_session_state(&self, sql: &str) -> Result<(), DbErr> {
+        if matches!(self.body, Body::Pg { .. }) {
+            session_guard::check(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one (confined, or deliberately unconfined) statement in this
+    /// transaction, timed by the database-time hook.
+    async fn run_op(&self, op: Op<'_>) -> Result<Out, DbErr> {
+        let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
+        match &self.body {
+            Body::Pg { lease, .. } => {
+                let mut lease = lease.lock().await;
+                lease.run(&op).await.map_err(|e| op.convert(e))
+            }
+            Body::Ended => Err(unexpected("a statement after the end of the transaction")),
+            Body::Sea(txn) => match op {
+                Op::Execute(stmt) => txn.execute_raw(stmt.clone()).await.map(Out::Exec),
+                Op::Unprepared(sql) => txn.execute_unprepared(sql).await.map(Out::Exec),
+                Op::One(stmt) => txn.query_one_raw(stmt.clone()).await.map(Out::One),
+                Op::All(stmt) => txn.query_all_raw(stmt.clone()).await.map(Out::All),
+            },
+        }
+    }
+
+    async fn execute_as_is(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self.run_op(Op::Execute(&stmt)).await? {
+            Out::Exec(r) => Ok(r),
+            _ => Err(unexpected("execute")),
+        }
+    }
+
+    async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self.run_op(Op::Unprepared(sql)).await? {
+            Out::Exec(r) => Ok(r),
+            _ => Err(unexpected("execute_unprepared")),
+        }
+    }
+
+    async fn query_one_as_is(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self.run_op(Op::One(&stmt)).await? {
+            Out::One(r) => Ok(r),
+            _ => Err(unexpected("query_one")),
+        }
+    }
+
+    async fn query_all_as_is(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self.run_op(Op::All(&stmt)).await? {
+            Out::All(r) => Ok(r),
+            _ => Err(unexpected("query_all")),
+        }
+    }
+
+    async fn stream_as_is(&self, stmt: Statement) -> Result<TenantStream<'_>, DbErr> {
+        match &self.body {
+            Body::Pg { lease, .. } => {
+                let lease = lease.clone().lock_owned().await;
+                Ok(stream_lease(lease, stmt))
+            }
+            Body::Sea(txn) => Ok(Box::pin(txn.stream_raw(stmt).await?) as TenantStream<'_>),
+            Body::Ended => Err(unexpected("a stream after the end of the transaction")),
+        }
+    }
+
+    /// A savepoint in this transaction.
+    async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+        let body = match &self.body {
+            Body::Sea(txn) => Body::Sea(txn.begin_with_options(options).await?),
+            Body::Ended => return Err(unexpected("a savepoint after the end of the transaction")),
+            Body::Pg { lease, .. } => {
+                let shared = lease.clone();
+                let mut lease = lease.lock().await;
+                let op = Op::Unprepared("SAVEPOINT");
+                lease.savepoint().await.map_err(|e| op.convert(e))?;
+                Body::Pg {
+                    lease: shared,
+                    depth: lease.depth(),
+                    open: true,
+                }
+            }
+        };
+        Ok(TenantTransaction {
+            body,
+            tenant: self.tenant.clone(),
+            permit: self.permit.clone(),
+            on_time: self.on_time.clone(),
+            confinement: self.confinement.clone(),
+        })
+    }
+
+    /// Commits or rolls back, timed by the database-time hook; the
+    /// tenant's permit is returned after the round trip.
+    async fn end(mut self, commit: bool) -> Result<(), DbErr> {
+        let result = {
+            let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
+            match std::mem::replace(&mut self.body, Body::Ended) {
+                Body::Ended => Ok(()),
+                Body::Sea(txn) if commit => txn.commit().await,
+                Body::Sea(txn) => txn.rollback().await,
+                Body::Pg { lease, depth, .. } => {
+                    let mut lease = lease.lock().await;
+                    let op = Op::Unprepared(if commit { "COMMIT" } else { "ROLLBACK" });
+                    let ended = match (commit, depth) {
+                        // The session's settings are set back from the
+                        // stash, and the commit is sent, in one round trip.
+                        (true, 1) => lease.commit().await,
+                        (false, 1) => lease.rollback().await,
+                        (commit, _) => lease.end_savepoint(commit).await,
+                    };
+                    ended.map_err(|e| op.convert(e))
+                }
+            }
+        };
+        self.permit.take();
+        result
+    }
+}
+
+impl Drop for TenantTransaction {
+    fn drop(&mut self) {
+        // A transaction dropped without commit or rollback is rolled back:
+        // SeaORM's does it itself; ours queues the rollback of its level,
+        // sent ahead of the next message on the connection (a savepoint's
+        // `ROLLBACK TO SAVEPOINT` before the outer transaction's next
+        // statement; the outermost `ROLLBACK` before the connection goes
+        // back to the pool).
+        if let Body::Pg {
+            lease,
+            depth,
+            open: true,
+        } = &self.body
+        {
+            let depth = *depth;
+            let end = move |lease: &mut Lease| {
+                if lease.depth() == depth {
+                    lease.queue_rollback_level();
+                } else {
+                    // Out of step: the state is not known, so the
+                    // connection is closed rather than returned.
+                    lease.close();
+                }
+            };
+            match lease.try_lock() {
+                Ok(mut lease) => end(&mut lease),
+                // A stream of this transaction is still finishing.
+                Err(_) => {
+                    let lease = lease.clone();
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        runtime.spawn(async move { end(&mut *lease.lock_owned().await) });
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionSession for TenantTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.end(true).await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        self.end(false).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for TenantTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.execute_as_is(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.refuse_session_state(sql)?;
+        let stmt = self.confine(Statement::from_string(self.backend(), sql))?;
+        if stmt.values.is_some() {
+            // The tenant is a bound value: sent as a prepared statement.
+            self.execute_as_is(stmt).await
+        } else {
+            self.execute_unprepared_as_is(&stmt.sql).await
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.query_one_as_is(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.refuse_session_state(&stmt.sql)?;
+        let stmt = self.confine(stmt)?;
+        self.query_all_as_is(stmt).await
+    }
+}
+
+impl StreamTrait for TenantTransaction {
+    type Stream<'a> = TenantStream<'a>;
+
+    fn get_database_backend(&self) -> DbBackend {
+        self.backend()
+    }
+
+    /// On Postgres the rows come from a background task through a bounded
+    /// channel (64 rows); the transaction's other statements wait until
+    /// the stream is finished or dropped, as in SeaORM.
+    fn stream_raw<'a>(
+        &'a self,
+        stmt: Statement,
+    ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
+        Box::pin(async move {
+            self.refuse_session_state(&stmt.sql)?;
+            let stmt = self.confine(stmt)?;
+            self.stream_as_is(stmt).await
+        })
+    }
+}
+
+/// A [`TenantTransaction`] without the statement confinement (see
+/// [`TenantTransaction::unconfined`]).
+#[derive(Debug)]
+pub struct UnconfinedTransaction<'a>(&'a TenantTransaction);
+
+#[async_trait::async_trait]
+impl ConnectionTrait for UnconfinedTransaction<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.0.refuse_session_state(&stmt.sql)?;
+        self.0.execute_as_is(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.0.refuse_session_state(sql)?;
+        self.0.execute_unprepared_as_is(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.0.refuse_session_state(&stmt.sql)?;
+        self.0.query_one_as_is(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.0.refuse_session_state(&stmt.sql)?;
+        self.0.query_all_as_is(stmt).await
+    }
+}
