@@ -15,7 +15,7 @@
 //! certainty is refused with [`TenantError::Refused`] before anything is
 //! sent. Tenant tables are those declared with
 //! [`tenant_entity!`](crate::tenant_entity), [`Tenancy::tenant_table`]
-//! (crate::Tenancy::tenant_table) or [`TenantPool::tenant_column`].
+//! (crate::Tenancy::tenant_table).
 //!
 //! # Postgres: the second wall
 //!
@@ -38,8 +38,9 @@
 //!   them.
 //!
 //! Nothing is set at session level, as a transaction-mode pooler needs;
-//! running behind one is not tested yet (sqlx's prepared statements need
-//! `statement_cache_capacity(0)` or a pooler that tracks them there).
+//! behind one, mark the tenancy with
+//! [`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler) so that
+//! statements are sent unnamed and nothing is parked.
 //!
 //! Raw SQL cannot leave session state behind either: a statement that
 //! visibly changes a setting at session level (`SET`, `RESET`,
@@ -61,9 +62,12 @@
 //! pooled connection, and a read takes two round trips (`BEGIN READ ONLY;
 //! SET LOCAL …` folded into one, then the statement; the `ROLLBACK` is
 //! queued and sent when the connection goes back to the pool), a write
-//! three (the `COMMIT` is awaited). [`TenantPool`] adds parked
-//! transactions for hot tenants: a read is one round trip, a write two
-//! (see the README's performance section for the numbers).
+//! three (the `COMMIT` is awaited). The connection is taken from the pool
+//! without sqlx's acquire-time ping (the opener's round trip checks it; a
+//! dead one is replaced before any statement is sent). The connections of
+//! a [`Tenancy`](crate::Tenancy) add parked transactions for hot tenants
+//! ([`HotTenants`]): a read is one round trip, a write two (see the
+//! README's performance section for the numbers).
 //!
 //! # SQLite and MySQL
 //!
@@ -77,7 +81,6 @@ mod execute;
 mod hot;
 mod limits;
 mod pg;
-mod pool;
 mod session_guard;
 mod stream;
 mod transaction;
@@ -92,17 +95,16 @@ use confine::Confinement;
 pub(crate) use confine::Confiner;
 #[doc(hidden)]
 pub use confine::{Registration, describe};
-use hot::HotSet;
+pub(crate) use hot::HotSet;
 pub use hot::HotTenants;
 use limits::Limits;
 pub(crate) use limits::Policy;
 use pg::Begin;
-pub use pool::TenantPool;
 pub use stream::TenantStream;
 use tracing::Instrument;
 pub use transaction::{TenantTransaction, UnconfinedTransaction};
 
-use crate::{Scoped, TenantEntity, TenantError, TenantId};
+use crate::{Placement, Scoped, TenantEntity, TenantError, TenantId};
 
 /// The Postgres setting the tenant is stored in, read by the policies of
 /// [`rls`](crate::rls): `current_setting('app.tenant_id', true)`.
@@ -157,8 +159,8 @@ pub struct TenantConnection {
     search_path: Option<Arc<str>>,
     /// The per-tenant cap and the database-time hook of the pool.
     limits: Limits,
-    /// The isolation level, for tracing spans.
-    level: &'static str,
+    /// Where the tenant lives, for tracing spans.
+    placement: Placement,
     /// The statement confinement (rule 12).
     confinement: Confinement,
     /// Postgres statements are sent unnamed (behind a transaction-mode
@@ -172,7 +174,7 @@ impl std::fmt::Debug for TenantConnection {
             .field("tenant", &self.tenant)
             .field("backend", &Backend(&self.db))
             .field("hot_tenants", &self.hot.is_some())
-            .field("isolation", &self.level)
+            .field("placement", &self.placement)
             .field("statement_timeout", &self.timeout)
             .field("limits", &self.limits)
             .finish()
@@ -204,7 +206,7 @@ impl TenantConnection {
             timeout,
             search_path: None,
             limits: Limits::default(),
-            level: "shared_schema",
+            placement: Placement::SharedSchema,
             confinement: Confinement::default(),
             unnamed: false,
         }
@@ -235,14 +237,25 @@ impl TenantConnection {
     /// use sea_orm_tenant::doc_entities::post;
     /// use sea_orm_tenant::prelude::*;
     ///
-    /// let tenants = TenantPool::strict(DatabaseConnection::default()).tenant_column::<post::Entity>();
-    /// let conn = tenants.connection(&TenantId::from("acme"))?;
+    /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"))
+    ///     .tenant_table::<post::Entity>();
     /// let stmt = conn.confine(post::Entity::find_by_id(7).build(DbBackend::Postgres))?;
     /// assert!(stmt.sql.ends_with(r#"WHERE ("post"."id" = $1) AND "post"."tenant_id" = $2"#));
     /// # Ok::<(), TenantError>(())
     /// ```
     pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
         self.confinement.apply(stmt, &self.tenant)
+    }
+
+    /// Declares `E`'s table as a tenant table to this connection (and its
+    /// clones), as [`Tenancy::tenant_table`](crate::Tenancy::tenant_table)
+    /// does for a tenancy and [`tenant_entity!`](crate::tenant_entity) for
+    /// the whole program. It starts a new cache of confined statements, so
+    /// declare tables once per connection you clone, not per statement;
+    /// services get their connections from a [`Tenancy`](crate::Tenancy).
+    pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
+        self.confinement.declare::<E>();
+        self
     }
 
     /// Runs every transaction of this connection in the Postgres schema
@@ -252,7 +265,6 @@ impl TenantConnection {
     pub(crate) fn in_schema(mut self, schema: &str) -> Self {
         self.schema = Some(Arc::from(schema));
         self.confinement.in_schema(schema);
-        self.hot = None;
         self.rebuild_opener();
         self
     }
@@ -269,10 +281,8 @@ impl TenantConnection {
     ///
     /// The value is whole milliseconds, rounded up, at least 1 ms
     /// (Postgres reads 0 as "no timeout") and at most `i32::MAX` ms. For a
-    /// value per tenant or plan, prefer
-    /// [`TenantPool::statement_timeout_for`], which keeps the hot-tenant
-    /// parked transactions: a connection given its own timeout here does
-    /// not use them.
+    /// value per tenant or plan, use
+    /// [`Tenancy::statement_timeout_for`](crate::Tenancy::statement_timeout_for).
     ///
     /// **SQLite and MySQL/MariaDB: ignored.** SQLite has no statement
     /// timeout; MySQL's `max_execution_time` exists only as session state
@@ -290,7 +300,6 @@ impl TenantConnection {
     /// ```
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
-        self.hot = None;
         self.rebuild_opener();
         self
     }
@@ -314,36 +323,51 @@ impl TenantConnection {
             .map(|schema| Arc::from(pg::search_path_sql(schema)));
     }
 
-    /// Sets the isolation level reported in tracing spans.
-    pub(crate) fn with_level(mut self, level: &'static str) -> Self {
-        self.level = level;
+    /// Sets where the tenant lives, as reported in tracing spans.
+    pub(crate) fn placed(mut self, placement: Placement) -> Self {
+        self.placement = placement;
         self
     }
 
-    /// The isolation level this connection was handed out for
-    /// (`shared_schema`, `schema_per_tenant` or `database_per_tenant`), as
-    /// recorded on every statement's tracing span.
+    /// Lets this connection use the parked transactions of `hot` (see
+    /// [`HotTenants`]) on Postgres.
+    pub(crate) fn parking(mut self, hot: Option<Arc<HotSet>>) -> Self {
+        self.hot = hot;
+        self
+    }
+
+    /// Sends this connection's Postgres statements unnamed, for a
+    /// transaction-mode pooler (see
+    /// [`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler)).
+    pub(crate) fn unnamed(mut self, unnamed: bool) -> Self {
+        self.unnamed = unnamed;
+        self
+    }
+
+    /// Where this connection's tenant lives: the level it was handed out
+    /// for, as recorded in the `placement` field of every statement's
+    /// tracing span.
     ///
     /// ```
     /// use sea_orm::DatabaseConnection;
     /// use sea_orm_tenant::prelude::*;
     ///
     /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
-    /// assert_eq!(conn.isolation(), "shared_schema");
+    /// assert_eq!(conn.placement(), Placement::SharedSchema);
     /// ```
-    pub fn isolation(&self) -> &'static str {
-        self.level
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// The span every statement of this connection runs in: target
-    /// `sea_orm_tenant`, fields `tenant`, `isolation`, and `db_time_us`
+    /// `sea_orm_tenant`, fields `tenant`, `placement`, and `db_time_us`
     /// (the statement's time in microseconds, recorded when it ends).
     fn span(&self) -> tracing::Span {
         tracing::debug_span!(
             target: "sea_orm_tenant",
             "tenant_statement",
             tenant = %self.tenant,
-            isolation = self.level,
+            placement = self.placement.as_str(),
             db_time_us = tracing::field::Empty
         )
     }

@@ -66,7 +66,7 @@ pub mod __private {
 }
 
 pub use connection::{
-    HotTenants, TENANT_SETTING, TenantConnection, TenantPool, TenantStream, TenantTransaction,
+    HotTenants, TENANT_SETTING, TenantConnection, TenantStream, TenantTransaction,
     UnconfinedTransaction,
 };
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
@@ -86,7 +86,7 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
-    pub use crate::{HotTenants, TenantConnection, TenantPool, TenantTransaction};
+    pub use crate::{HotTenants, TenantConnection, TenantTransaction};
     pub use crate::{Naming, Placement, SchemaName, Tenancy};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,

@@ -24,10 +24,11 @@ use tracing::Instrument;
 use database::{OpenError, PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 
-use crate::connection::{Confiner, Policy};
+use crate::connection::{Confiner, HotSet, Policy};
 use crate::migration::{self, MigrationSet, Place};
 use crate::{
-    TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
+    HotTenants, TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped,
+    TenantTransaction,
 };
 
 /// The registry table: one row per provisioned tenant and its placement.
@@ -150,6 +151,11 @@ pub struct Tenancy {
     pools: moka::future::Cache<TenantId, DatabaseConnection>,
     known: moka::future::Cache<TenantId, Placement>,
     policy: Policy,
+    /// Parked transactions of hot tenants in the shared database (Postgres).
+    hot: Option<Arc<HotSet>>,
+    /// Behind a transaction-mode pooler: statements sent unnamed, nothing
+    /// parked.
+    pooler: bool,
 }
 
 impl fmt::Debug for Tenancy {
@@ -187,7 +193,10 @@ impl Tenancy {
             pools: pool_cache(max_pools, limits.idle),
             known: known_cache(registry_ttl),
             policy: Policy::default(),
+            hot: None,
+            pooler: false,
         }
+        .hot_tenants(HotTenants::default())
     }
 
     /// Every tenant in the shared tables of `db`, told apart by the tenant
@@ -349,11 +358,17 @@ impl Tenancy {
         self
     }
 
-    /// Runs every statement of [`connection`](Self::connection)s under a
-    /// Postgres `statement_timeout` (`SET LOCAL`, folded into each
-    /// transaction's opening round trip; ignored on SQLite and MySQL), as
-    /// [`TenantPool::statement_timeout`](crate::TenantPool::statement_timeout)
-    /// does for a pool.
+    /// Runs every statement of every tenant under a Postgres
+    /// `statement_timeout` of `timeout`, set with `SET LOCAL` in the
+    /// transaction's opening round trip (also in hot tenants' parked
+    /// transactions and in transactions opened with
+    /// [`begin`](sea_orm::TransactionTrait::begin)). A statement that runs
+    /// longer is cancelled by Postgres with SQLSTATE 57014 and its
+    /// transaction rolled back; the setting never outlives the
+    /// transaction, and a tenant connection refuses statements that would
+    /// change it. See [`TenantConnection::statement_timeout`] for the
+    /// rounding and for SQLite and MySQL/MariaDB (ignored there: no
+    /// setting that is not session state).
     ///
     /// ```
     /// use std::time::Duration;
@@ -374,9 +389,32 @@ impl Tenancy {
         self.statement_timeout_for(move |_| Some(timeout))
     }
 
-    /// A `statement_timeout` per tenant or plan (`None`: the server's
-    /// default); see
-    /// [`TenantPool::statement_timeout_for`](crate::TenantPool::statement_timeout_for).
+    /// A `statement_timeout` per tenant (per plan): `policy` is called in
+    /// [`connection`](Self::connection) and its answer applies to that
+    /// connection's statements as in
+    /// [`statement_timeout`](Self::statement_timeout); `None` leaves the
+    /// server's setting alone. Keep it cheap (an in-memory lookup): it
+    /// runs for every connection handed out. Parked transactions of hot
+    /// tenants opened under an earlier answer are not used for a
+    /// connection with another one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let enterprise = ["acme"];
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default()).statement_timeout_for(
+    ///     move |t: &TenantId| {
+    ///         if enterprise.contains(&&*t.as_str()) {
+    ///             None // the server's default
+    ///         } else {
+    ///             Some(Duration::from_millis(500))
+    ///         }
+    ///     },
+    /// );
+    /// # let _ = tenancy;
+    /// ```
     pub fn statement_timeout_for<F>(mut self, policy: F) -> Self
     where
         F: Fn(&TenantId) -> Option<Duration> + Send + Sync + 'static,
@@ -385,33 +423,167 @@ impl Tenancy {
         self
     }
 
-    /// At most `max` database operations in flight per tenant (a statement,
-    /// a stream or an open transaction each hold one permit), on every
-    /// level; over it an operation waits up to
-    /// [`concurrency_wait`](Self::concurrency_wait), then fails with
-    /// [`TenantError::Busy`]. See
-    /// [`TenantPool::max_concurrent_per_tenant`](crate::TenantPool::max_concurrent_per_tenant).
+    /// Lets each tenant have at most `max` (at least 1) database
+    /// operations in flight through this tenancy's connections, on every
+    /// level: a statement, a stream (until finished or dropped) or a
+    /// transaction opened with [`begin`](sea_orm::TransactionTrait::begin)
+    /// (until commit, rollback or drop; its statements and savepoints take
+    /// no further permit) each hold one permit. Over the cap, an operation
+    /// waits for a permit of its own tenant, up to
+    /// [`concurrency_wait`](Self::concurrency_wait) (30 s unless set), then
+    /// fails with [`TenantError::Busy`] (as a `DbErr`; see
+    /// [`TenantError::is_busy`]) without sending anything. Other tenants
+    /// never wait for it.
+    ///
+    /// Keep `max` below the pool's `max_connections`, so that one tenant
+    /// cannot take the whole pool. A task that holds a
+    /// [`TenantTransaction`] and runs statements on the
+    /// [`TenantConnection`] of the same tenant (rather than on the
+    /// transaction) needs two permits: with `max` 1 it would wait for
+    /// itself until `concurrency_wait` expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::{Database, TransactionTrait};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// let tenancy = Tenancy::shared_schema(db)
+    ///     .max_concurrent_per_tenant(1)
+    ///     .concurrency_wait(Duration::from_millis(10));
+    /// let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+    /// tenancy.provision(&acme).await?;
+    /// tenancy.provision(&globex).await?;
+    /// let acme = tenancy.connection(&acme).await?;
+    /// let globex = tenancy.connection(&globex).await?;
+    ///
+    /// let txn = acme.begin().await?; // acme's one permit
+    /// let err = acme.begin().await.unwrap_err(); // refused before taking a connection
+    /// assert!(TenantError::is_busy(&err));
+    /// drop(txn); // rolled back: the permit comes back
+    /// let other = globex.begin().await?; // globex has permits of its own
+    /// # drop(other);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_concurrent_per_tenant(mut self, max: usize) -> Self {
         self.policy.set_max_concurrent(max);
         self
     }
 
-    /// How long an operation over its tenant's cap waits for a permit
-    /// (30 seconds unless set).
+    /// How long an operation over its tenant's cap
+    /// ([`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant))
+    /// waits for a permit before failing with [`TenantError::Busy`];
+    /// 30 seconds unless set. `Duration::ZERO` refuses at once.
     pub fn concurrency_wait(mut self, wait: Duration) -> Self {
         self.policy.set_concurrency_wait(wait);
         self
     }
 
-    /// Calls `hook` with the tenant and the time of every database
-    /// operation of the connections handed out, for per-tenant metrics;
-    /// see [`TenantPool::on_database_time`](crate::TenantPool::on_database_time).
+    /// Calls `hook` after every database operation of this tenancy's
+    /// connections with the tenant and the time it took, to export as a
+    /// per-tenant counter (no exporter is included). An operation is one
+    /// statement (from the start of its transaction to its end, including
+    /// waiting for a pooled connection, but not for a permit of
+    /// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant)), a
+    /// whole stream, or, in a [`TenantTransaction`], its `begin`, each
+    /// statement, and its `commit` or `rollback` (a transaction dropped
+    /// without either is rolled back in the background, untimed). A
+    /// statement that fails or is cancelled is counted too.
+    ///
+    /// The hook runs on the task that ran the statement, so keep it short
+    /// and non-blocking (an atomic add, a metrics counter), and do not let
+    /// it panic. The same time is recorded in microseconds in the
+    /// `db_time_us` field of the `tenant_statement` tracing span.
     pub fn on_database_time<F>(mut self, hook: F) -> Self
     where
         F: Fn(&TenantId, Duration) + Send + Sync + 'static,
     {
         self.policy.limits.on_time = Some(Arc::new(hook));
         self
+    }
+
+    /// Limits of the parked transactions of hot tenants on the shared
+    /// Postgres database (shared schema and schema per tenant), replacing
+    /// the defaults ([`HotTenants::default`]); `HotTenants::off()` parks
+    /// nothing. A parked transaction carries its tenant, schema and
+    /// statement timeout, and is handed only to a connection that would
+    /// open the same one. Ignored on SQLite and MySQL (nothing to park),
+    /// and behind a pooler ([`behind_pooler`](Self::behind_pooler)).
+    ///
+    /// On Postgres this spawns a small tokio task that ages parked
+    /// connections out, so call it (and the constructors, which set the
+    /// defaults) inside a tokio runtime for parking to work.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default()).hot_tenants(HotTenants {
+    ///     max_parked: Some(8),
+    ///     per_tenant: 2,
+    ///     max_idle: Duration::from_secs(5),
+    /// });
+    /// assert_eq!(tenancy.parked(), 0);
+    /// ```
+    pub fn hot_tenants(mut self, hot: HotTenants) -> Self {
+        if let Some(old) = self.hot.take() {
+            old.clear();
+        }
+        self.hot = match &self.db {
+            Some(db) if !self.pooler && hot.parks() => match &db.inner {
+                sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                    Some(HotSet::new(db.get_postgres_connection_pool().clone(), &hot))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        self
+    }
+
+    /// Marks the databases of this tenancy as reached through a
+    /// transaction-mode pooler such as PgBouncer (`pool_mode =
+    /// transaction`). Its tenant connections then send every Postgres
+    /// statement unnamed, inside the transaction that set the tenant
+    /// (sqlx otherwise prepares statements by name and caches them on the
+    /// client connection, which the pooler hands to other server
+    /// connections), the registry and migrations run likewise, and
+    /// nothing is parked for hot tenants, so that no parked transaction
+    /// pins one of the pooler's server connections. Reads and writes cost
+    /// one round trip more per statement (the unnamed statement is parsed
+    /// each time). See the README, "Behind PgBouncer", for what works
+    /// there and what does not.
+    ///
+    /// ```
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default()).behind_pooler();
+    /// assert_eq!(tenancy.parked(), 0);
+    /// ```
+    pub fn behind_pooler(mut self) -> Self {
+        self.pooler = true;
+        if let Some(old) = self.hot.take() {
+            old.clear();
+        }
+        self
+    }
+
+    /// How many connections are parked for hot tenants right now.
+    pub fn parked(&self) -> usize {
+        self.hot.as_ref().map_or(0, |h| h.parked())
+    }
+
+    /// Rolls back every parked transaction and returns its connection to
+    /// the pool (for example before closing the pool or running DDL).
+    pub fn release_parked(&self) {
+        if let Some(hot) = &self.hot {
+            hot.clear();
+        }
     }
 
     /// At most `n` tenant pools open at once (64 by default): the least
@@ -489,18 +661,21 @@ impl Tenancy {
         let conn = match placement {
             Placement::SharedSchema => {
                 TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                    .parking(self.hot.clone())
             }
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
                 TenantConnection::new(self.shared()?.clone(), tenant.clone())
                     .in_schema(schema.as_str())
+                    .parking(self.hot.clone())
             }
             Placement::DatabasePerTenant => {
                 TenantConnection::new(self.pool(tenant).await?, tenant.clone())
             }
         };
         Ok(conn
-            .with_level(placement.as_str())
+            .placed(placement)
+            .unnamed(self.pooler)
             .under(&self.policy)
             .confined_by(self.confiner.clone()))
     }

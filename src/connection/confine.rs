@@ -95,6 +95,13 @@ impl Confinement {
         self.boundary = Boundary::Schema(Arc::from(schema));
     }
 
+    /// Declares `E`'s table as a tenant table too.
+    pub(crate) fn declare<E: crate::TenantEntity>(&mut self) {
+        if let Some(confiner) = &self.confiner {
+            self.confiner = Some(confiner.with::<E>());
+        }
+    }
+
     /// Sends statements as written.
     pub(crate) fn off(&mut self) {
         self.confiner = None;

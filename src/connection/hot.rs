@@ -22,7 +22,8 @@ use sea_orm::sqlx::postgres::PgPool;
 use super::pg::{Begin, Lease};
 use crate::TenantId;
 
-/// Limits of the hot-tenant cache of a [`TenantPool`](super::TenantPool).
+/// Limits of the hot-tenant cache of a [`Tenancy`](crate::Tenancy)
+/// ([`Tenancy::hot_tenants`](crate::Tenancy::hot_tenants)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -45,6 +46,27 @@ pub struct HotTenants {
     /// the pool. Keep it below the server's
     /// `idle_in_transaction_session_timeout`, if one is set.
     pub max_idle: Duration,
+}
+
+impl HotTenants {
+    /// Parks nothing: every statement opens its own transaction.
+    ///
+    /// ```
+    /// use sea_orm_tenant::HotTenants;
+    ///
+    /// assert_eq!(HotTenants::off().max_parked, Some(0));
+    /// ```
+    pub fn off() -> Self {
+        HotTenants {
+            max_parked: Some(0),
+            ..Self::default()
+        }
+    }
+
+    /// Whether these limits park anything at all.
+    pub(crate) fn parks(&self) -> bool {
+        self.max_parked != Some(0) && self.per_tenant > 0
+    }
 }
 
 impl Default for HotTenants {
@@ -251,6 +273,24 @@ impl HotSet {
             std::mem::take(&mut state.slots)
         };
         drop(slots);
+    }
+
+    /// Rolls back and returns every parked connection of `tenant` (a
+    /// deprovisioned tenant).
+    pub(crate) fn forget(&self, tenant: &TenantId) {
+        let released = {
+            let mut state = self.lock();
+            let mut released = Vec::new();
+            for read_only in [true, false] {
+                if let Some(slot) = state.slots.remove(&(tenant.clone(), read_only)) {
+                    released.extend(slot.parked);
+                }
+            }
+            state.total -= released.len();
+            state.recent.retain(|t| t != tenant);
+            released
+        };
+        drop(released);
     }
 
     /// How many connections are parked now.

@@ -1,4 +1,4 @@
-//! Axum extractors: [`CurrentTenant`], [`TenantDb`] and [`TenancyDb`].
+//! Axum extractors: [`CurrentTenant`] and [`TenantDb`].
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::Rejection;
-use crate::{Tenancy, TenantConnection, TenantId, TenantPool};
+use crate::{Tenancy, TenantConnection, TenantId};
 
 fn not_installed() -> Response {
     (
@@ -49,56 +49,6 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
     }
 }
 
-/// A [`TenantConnection`] bound to the request's tenant, taken from the
-/// [`TenantPool`] in the router's state (`TenantPool: FromRef<S>`).
-///
-/// Nothing is read from the database to extract it; an id that does not fit
-/// the pool's tenant column
-/// ([`TenantPool::tenant_column`](crate::TenantPool::tenant_column)) is a
-/// 400. For a [`Tenancy`] (schema or database per tenant, hybrid), use
-/// [`TenancyDb`].
-///
-/// ```
-/// use axum::{routing::get, Router};
-/// use sea_orm::Database;
-/// use sea_orm_tenant::TenantPool;
-/// use sea_orm_tenant::http::{TenantDb, TenantLayer, TenantResolver};
-///
-/// async fn count(TenantDb(conn): TenantDb) -> String {
-///     conn.tenant().to_string()
-/// }
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sea_orm::DbErr> {
-/// let pool = TenantPool::new(Database::connect("sqlite::memory:").await?);
-/// let app: Router = Router::new()
-///     .route("/count", get(count))
-///     .layer(TenantLayer::new(TenantResolver::new().header("x-tenant-id")))
-///     .with_state(pool);
-/// # let _ = app;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct TenantDb(pub TenantConnection);
-
-impl<S> FromRequestParts<S> for TenantDb
-where
-    S: Send + Sync,
-    TenantPool: FromRef<S>,
-{
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Some(tenant) = parts.extensions.get::<TenantId>() else {
-            return Err(not_installed());
-        };
-        TenantPool::from_ref(state)
-            .connection(tenant)
-            .map(TenantDb)
-            .map_err(|e| refused(&e))
-    }
-}
-
 /// The answer to a request whose tenant has no connection: see
 /// [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection).
 fn refused(err: &crate::TenantError) -> Response {
@@ -108,7 +58,8 @@ fn refused(err: &crate::TenantError) -> Response {
 
 /// A [`TenantConnection`] bound to the request's tenant, from
 /// [`Tenancy::connection`] on the [`Tenancy`] in the router's state
-/// (`Tenancy: FromRef<S>`): any isolation level, hybrid placement included.
+/// (`Tenancy: FromRef<S>`): any isolation level, hybrid placement
+/// included, with the tenancy's limits and its hot-tenant fast path.
 ///
 /// When there is no connection the handler does not run, and the request is
 /// answered as [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection)
@@ -120,10 +71,10 @@ fn refused(err: &crate::TenantError) -> Response {
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};
 /// use sea_orm_tenant::{Tenancy, TenantId};
-/// use sea_orm_tenant::http::{TenancyDb, TenantLayer, TenantResolver};
+/// use sea_orm_tenant::http::{TenantDb, TenantLayer, TenantResolver};
 /// use tower::ServiceExt;
 ///
-/// async fn whoami(TenancyDb(conn): TenancyDb) -> String {
+/// async fn whoami(TenantDb(conn): TenantDb) -> String {
 ///     conn.tenant().to_string()
 /// }
 /// # #[tokio::main(flavor = "current_thread")]
@@ -145,9 +96,9 @@ fn refused(err: &crate::TenantError) -> Response {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct TenancyDb(pub TenantConnection);
+pub struct TenantDb(pub TenantConnection);
 
-impl<S> FromRequestParts<S> for TenancyDb
+impl<S> FromRequestParts<S> for TenantDb
 where
     S: Send + Sync,
     Tenancy: FromRef<S>,
@@ -161,7 +112,7 @@ where
         Tenancy::from_ref(state)
             .connection(&tenant)
             .await
-            .map(TenancyDb)
+            .map(TenantDb)
             .map_err(|e| refused(&e))
     }
 }

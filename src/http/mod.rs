@@ -21,10 +21,10 @@
 //!   there is no valid tenant, without calling the handler.
 //! - [`TenantDirectory`] optionally checks that the tenant exists and is
 //!   active (an async lookup, cached): 404 unknown, 403 suspended.
-//! - [`CurrentTenant`], [`TenantDb`] and [`TenancyDb`] are axum extractors
-//!   for the tenant and for a [`TenantConnection`](crate::TenantConnection)
-//!   bound to it (from a [`TenantPool`](crate::TenantPool) or a
-//!   [`Tenancy`](crate::Tenancy)). A tenancy that answered "not
+//! - [`CurrentTenant`] and [`TenantDb`] are axum extractors for the
+//!   tenant and for a [`TenantConnection`](crate::TenantConnection) bound
+//!   to it (from the [`Tenancy`](crate::Tenancy) in the router's state).
+//!   A tenancy that answered "not
 //!   provisioned" is a 404; one that could not be asked is a 503
 //!   ([`Rejection`]'s `From<&TenantError>`).
 //! - [`TenantRateLimitLayer`] limits each tenant's request rate (governor,
@@ -60,7 +60,7 @@ mod resolve;
 
 pub use concurrency::{ConcurrencyService, TenantConcurrencyLayer};
 pub use directory::{TenantDirectory, TenantStatus};
-pub use extract::{CurrentTenant, TenancyDb, TenantDb};
+pub use extract::{CurrentTenant, TenantDb};
 pub use jwt::JwtClaim;
 pub use layer::{TenantLayer, TenantService};
 pub use rate_limit::{RateLimitService, TenantRateLimit, TenantRateLimitLayer};
