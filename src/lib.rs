@@ -46,6 +46,7 @@ pub mod citus;
 mod connection;
 mod context;
 mod error;
+mod gate;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod migration;

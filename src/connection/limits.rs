@@ -1,5 +1,5 @@
 //! Noisy-neighbour limits of a [`TenantPool`](super::TenantPool): a
-//! per-tenant cap on concurrent database work ([`Gate`]) and a hook that
+//! per-tenant cap on concurrent database work (a [`Gate`]) and a hook that
 //! sees the database time of every statement ([`Meter`]).
 //!
 //! Both are optional. When neither is configured a [`Limits`] is two
@@ -7,12 +7,10 @@
 //! no clock (unless the `tenant_statement` span is enabled, which records
 //! the time too).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use crate::gate::{self, Gate};
 use crate::{TenantError, TenantId};
 
 /// The user's database-time hook: the tenant and the elapsed time of one
@@ -21,22 +19,29 @@ pub(crate) type DbTimeHook = Arc<dyn Fn(&TenantId, Duration) + Send + Sync>;
 
 /// A permit of a tenant's [`Gate`], shared by a transaction and its
 /// savepoints.
-pub(crate) type Permit = Arc<OwnedSemaphorePermit>;
+pub(crate) type Permit = Arc<gate::Permit>;
 
 /// The limits a [`TenantConnection`](super::TenantConnection) runs its
 /// statements under; cheap to clone (two optional `Arc`s).
 #[derive(Clone, Default)]
 pub(crate) struct Limits {
-    pub(crate) gate: Option<Arc<Gate>>,
+    pub(crate) gate: Option<Gate>,
     pub(crate) on_time: Option<DbTimeHook>,
 }
 
 impl Limits {
-    /// Waits for one of `tenant`'s permits (none needed without a cap).
+    /// Waits for one of `tenant`'s permits (none needed without a cap), at
+    /// most the gate's wait; [`TenantError::Busy`] after that.
     pub(crate) async fn enter(&self, tenant: &TenantId) -> Result<Option<Permit>, TenantError> {
-        match &self.gate {
-            Some(gate) => gate.enter(tenant).await.map(|p| Some(Arc::new(p))),
-            None => Ok(None),
+        let Some(gate) = &self.gate else {
+            return Ok(None);
+        };
+        match gate.acquire(tenant).await {
+            Some(permit) => Ok(Some(Arc::new(permit))),
+            None => Err(TenantError::Busy {
+                tenant: tenant.to_string(),
+                limit: gate.max(),
+            }),
         }
     }
 
@@ -52,9 +57,9 @@ impl std::fmt::Debug for Limits {
         f.debug_struct("Limits")
             .field(
                 "max_concurrent_per_tenant",
-                &self.gate.as_ref().map(|g| g.max),
+                &self.gate.as_ref().map(Gate::max),
             )
-            .field("concurrency_wait", &self.gate.as_ref().map(|g| g.wait))
+            .field("concurrency_wait", &self.gate.as_ref().map(Gate::wait))
             .field("on_database_time", &self.on_time.is_some())
             .finish()
     }
@@ -116,7 +121,7 @@ impl Policy {
     fn rebuild_gate(&mut self) {
         self.limits.gate = self
             .max_concurrent
-            .map(|max| Arc::new(Gate::new(max, self.concurrency_wait)));
+            .map(|max| Gate::new(max, self.concurrency_wait));
     }
 }
 
@@ -163,143 +168,67 @@ impl Drop for Meter {
     }
 }
 
-/// Above this many tracked tenants (or twice the number found busy at the
-/// last pruning, if more), tenants with no permit out and nobody waiting
-/// are forgotten when a new tenant arrives.
-const PRUNE_FLOOR: usize = 1024;
-
-/// One semaphore of `max` permits per tenant with work in flight.
-///
-/// An entry is dropped only when nothing else holds its semaphore (no
-/// permit out, no waiter): a forgotten tenant starts again with all
-/// `max` permits, which is exactly what it had. Memory is bounded by the
-/// number of tenants with work in flight, amortized.
-pub(crate) struct Gate {
-    max: usize,
-    wait: Duration,
-    slots: Mutex<Slots>,
-}
-
-struct Slots {
-    map: HashMap<TenantId, Arc<Semaphore>>,
-    prune_at: usize,
-}
-
-impl Gate {
-    /// `max` is clamped to `1..=Semaphore::MAX_PERMITS`.
-    pub(crate) fn new(max: usize, wait: Duration) -> Self {
-        Gate {
-            max: max.clamp(1, Semaphore::MAX_PERMITS),
-            wait,
-            slots: Mutex::new(Slots {
-                map: HashMap::new(),
-                prune_at: PRUNE_FLOOR,
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // Every mutation is a single insert or retain: a poisoned map is
-        // still consistent.
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn semaphore(&self, tenant: &TenantId) -> Arc<Semaphore> {
-        let mut slots = self.lock();
-        if let Some(semaphore) = slots.map.get(tenant) {
-            return semaphore.clone();
-        }
-        if slots.map.len() >= slots.prune_at {
-            // Only the map holds the semaphore of an idle tenant.
-            slots.map.retain(|_, s| Arc::strong_count(s) > 1);
-            slots.prune_at = (slots.map.len() * 2).max(PRUNE_FLOOR);
-        }
-        let semaphore = Arc::new(Semaphore::new(self.max));
-        slots.map.insert(tenant.clone(), semaphore.clone());
-        semaphore
-    }
-
-    /// One of `tenant`'s permits, waiting at most `wait` for it;
-    /// [`TenantError::Busy`] after that.
-    pub(crate) async fn enter(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<OwnedSemaphorePermit, TenantError> {
-        let semaphore = self.semaphore(tenant);
-        if let Ok(permit) = semaphore.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        match tokio::time::timeout(self.wait, semaphore.acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            // Timed out (the semaphore is never closed).
-            _ => Err(TenantError::Busy {
-                tenant: tenant.to_string(),
-                limit: self.max,
-            }),
-        }
-    }
-
-    /// How many tenants have a semaphore now.
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.lock().map.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn capped(max: usize, wait: Duration) -> Limits {
+        Limits {
+            gate: Some(Gate::new(max, wait)),
+            on_time: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_tenant_at_its_cap_waits_then_is_busy_while_another_proceeds() {
-        let gate = Gate::new(2, Duration::from_millis(20));
+        let limits = capped(2, Duration::from_millis(20));
         let (a, b) = (TenantId::from("a"), TenantId::from("b"));
-        let first = gate.enter(&a).await.unwrap();
-        let _second = gate.enter(&a).await.unwrap();
+        let first = limits.enter(&a).await.unwrap();
+        let _second = limits.enter(&a).await.unwrap();
         assert_eq!(
-            gate.enter(&a).await.unwrap_err(),
+            limits.enter(&a).await.unwrap_err(),
             TenantError::Busy {
                 tenant: "a".into(),
                 limit: 2
             }
         );
-        let _other = gate.enter(&b).await.unwrap();
+        let _other = limits.enter(&b).await.unwrap();
         drop(first);
-        let _third = gate.enter(&a).await.unwrap();
+        let _third = limits.enter(&a).await.unwrap();
     }
 
     #[tokio::test]
-    async fn a_waiter_gets_the_permit_that_is_returned() {
-        let gate = Arc::new(Gate::new(1, Duration::from_secs(30)));
+    async fn no_cap_takes_no_permit() {
+        assert!(
+            Limits::default()
+                .enter(&TenantId::from("a"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shared_permit_is_returned_with_its_last_clone() {
+        let limits = capped(1, Duration::ZERO);
         let a = TenantId::from("a");
-        let held = gate.enter(&a).await.unwrap();
-        let waiter = tokio::spawn({
-            let (gate, a) = (gate.clone(), a.clone());
-            async move { gate.enter(&a).await.map(drop) }
-        });
-        tokio::task::yield_now().await;
-        drop(held);
-        assert_eq!(waiter.await.unwrap(), Ok(()));
-    }
-
-    #[tokio::test]
-    async fn idle_tenants_are_forgotten_and_busy_ones_kept() {
-        let gate = Gate::new(1, Duration::ZERO);
-        let busy = gate.enter(&TenantId::from("busy")).await.unwrap();
-        for i in 0..10 * PRUNE_FLOOR as i64 {
-            drop(gate.enter(&TenantId::from(i)).await.unwrap());
-            assert!(gate.tracked() <= PRUNE_FLOOR + 1);
-        }
-        // The busy tenant's semaphore survived every pruning: still capped.
-        assert!(gate.enter(&TenantId::from("busy")).await.is_err());
-        drop(busy);
-        assert!(gate.enter(&TenantId::from("busy")).await.is_ok());
+        let permit = limits.enter(&a).await.unwrap();
+        let savepoint = permit.clone();
+        drop(permit);
+        assert!(limits.enter(&a).await.is_err());
+        drop(savepoint);
+        assert!(limits.enter(&a).await.is_ok());
     }
 
     #[test]
-    fn the_cap_is_at_least_one() {
-        assert_eq!(Gate::new(0, Duration::ZERO).max, 1);
+    fn a_policy_caps_only_once_configured() {
+        let mut policy = Policy::default();
+        assert!(policy.limits.gate.is_none());
+        policy.set_max_concurrent(0);
+        policy.set_concurrency_wait(Duration::from_millis(5));
+        let gate = policy.limits.gate.as_ref().unwrap();
+        assert_eq!((gate.max(), gate.wait()), (1, Duration::from_millis(5)));
     }
 
     #[test]

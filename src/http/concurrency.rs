@@ -1,23 +1,17 @@
 //! [`TenantConcurrencyLayer`]: a per-tenant cap on requests in flight.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
 use super::Rejection;
 use crate::TenantId;
-
-/// Above this many tracked tenants, idle ones are dropped on the next
-/// request, which bounds the memory held.
-const PRUNE_ABOVE: usize = 1024;
+use crate::gate::Gate;
 
 /// A tower [`Layer`] that lets each tenant have at most `max` requests in
 /// flight (and so at most `max` units of database work through
@@ -27,8 +21,9 @@ const PRUNE_ABOVE: usize = 1024;
 /// tenant, then is answered 429 with `Retry-After: 1`; other tenants'
 /// requests never wait for it. Like [`TenantRateLimitLayer`](super::TenantRateLimitLayer)
 /// it reads the tenant from the request extensions, so it sits inside
-/// [`TenantLayer`](super::TenantLayer). One semaphore per busy tenant is
-/// kept; idle tenants are forgotten once more than 1024 are tracked.
+/// [`TenantLayer`](super::TenantLayer). One semaphore per tenant with a
+/// request in flight or waiting is kept, and dropped with its last request,
+/// so what a request costs does not grow with the number of tenants.
 ///
 /// ```
 /// use std::time::Duration;
@@ -43,9 +38,8 @@ const PRUNE_ABOVE: usize = 1024;
 /// ```
 #[derive(Clone, Debug)]
 pub struct TenantConcurrencyLayer {
-    max: usize,
-    max_wait: Duration,
-    slots: Arc<Mutex<HashMap<TenantId, Arc<Semaphore>>>>,
+    /// Shared by clones: one set of slots per layer built with `new`.
+    gate: Gate,
 }
 
 impl TenantConcurrencyLayer {
@@ -60,13 +54,12 @@ impl TenantConcurrencyLayer {
     /// ```
     pub fn new(max: usize, max_wait: Duration) -> Self {
         TenantConcurrencyLayer {
-            max: max.clamp(1, Semaphore::MAX_PERMITS),
-            max_wait,
-            slots: Arc::new(Mutex::new(HashMap::new())),
+            gate: Gate::new(max, max_wait),
         }
     }
 
-    /// How many tenants have a semaphore right now.
+    /// How many tenants have a semaphore right now: those with a request
+    /// in flight or waiting for a slot.
     ///
     /// ```
     /// use std::time::Duration;
@@ -74,19 +67,7 @@ impl TenantConcurrencyLayer {
     /// assert_eq!(TenantConcurrencyLayer::new(4, Duration::ZERO).tracked(), 0);
     /// ```
     pub fn tracked(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    fn semaphore(&self, tenant: &TenantId) -> Arc<Semaphore> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if slots.len() > PRUNE_ABOVE {
-            // Only this map holds an idle tenant's semaphore.
-            slots.retain(|_, s| Arc::strong_count(s) > 1);
-        }
-        slots
-            .entry(tenant.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.max)))
-            .clone()
+        self.gate.tracked()
     }
 }
 
@@ -126,19 +107,12 @@ where
         let Some(tenant) = req.extensions().get::<TenantId>() else {
             return Box::pin(async { Ok(Rejection::Missing.into_response()) });
         };
-        let semaphore = self.layer.semaphore(tenant);
-        let max_wait = self.layer.max_wait;
+        let tenant = tenant.clone();
+        let gate = self.layer.gate.clone();
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let permit = match semaphore.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => tokio::time::timeout(max_wait, semaphore.acquire_owned())
-                    .await
-                    .ok()
-                    .and_then(Result::ok),
-            };
-            let Some(_permit) = permit else {
+            let Some(_permit) = gate.acquire(&tenant).await else {
                 let busy = Rejection::RateLimited {
                     retry_after_secs: 1,
                 };
@@ -154,6 +128,8 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::routing::get;
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
     use tokio::sync::mpsc;
     use tower::ServiceExt;
 
@@ -199,5 +175,46 @@ mod tests {
         // No tenant in the extensions: refused.
         let none = app.oneshot(Request::new(Body::empty())).await.unwrap();
         assert_eq!(none.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_is_tracked_only_while_it_has_requests() {
+        let layer = TenantConcurrencyLayer::new(1, Duration::from_secs(30));
+        let (release_tx, release) = tokio::sync::watch::channel(false);
+        let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+        let app = axum::Router::new()
+            .route(
+                "/",
+                get(move || {
+                    let (mut release, entered) = (release.clone(), entered_tx.clone());
+                    async move {
+                        let _ = entered.send(());
+                        let _ = release.wait_for(|go| *go).await;
+                        "done"
+                    }
+                }),
+            )
+            .layer(layer.clone());
+        // Many tenants come and go: none stays tracked.
+        release_tx.send_replace(true);
+        for i in 0..2_000 {
+            let response = app.clone().oneshot(req(&format!("t{i}"))).await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(layer.tracked(), 0);
+        }
+        release_tx.send_replace(false);
+        while entered.try_recv().is_ok() {}
+        let first = tokio::spawn(app.clone().oneshot(req("acme")));
+        entered.recv().await.unwrap();
+        assert_eq!(layer.tracked(), 1);
+        // A request waiting for acme's slot whose client goes away (its
+        // future dropped) leaves nothing behind.
+        let waiting = tokio::spawn(app.clone().oneshot(req("acme")));
+        tokio::task::yield_now().await;
+        waiting.abort();
+        let _ = waiting.await;
+        release_tx.send_replace(true);
+        assert_eq!(first.await.unwrap().unwrap().status(), 200);
+        assert_eq!(layer.tracked(), 0);
     }
 }
