@@ -8,6 +8,8 @@
 mod database;
 mod naming;
 mod placement;
+mod pools;
+mod provision;
 mod undeclared;
 
 use std::fmt;
@@ -15,22 +17,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, OnConflict, Order, Query, Table};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionSession, TransactionTrait,
-};
+use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
-use tracing::Instrument;
 
-use database::{OpenError, PoolLimits, Target};
+use database::{PoolLimits, Target};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
+use pools::{known_cache, pool_cache};
+use provision::delete_rows;
 
 use crate::connection::{Confiner, Policy};
-use crate::migration::{self, MigrationSet, Place};
-use crate::{
-    TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
-};
+use crate::migration::MigrationSet;
+use crate::{TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
 
 /// The registry table: one row per provisioned tenant and its placement.
 pub const REGISTRY_TABLE: &str = "sea_orm_tenant_registry";
@@ -38,13 +37,6 @@ pub const REGISTRY_TABLE: &str = "sea_orm_tenant_registry";
 type UrlFor = Arc<dyn Fn(&TenantId) -> String + Send + Sync>;
 type Resolver = Arc<dyn Fn(&TenantId) -> Option<Placement> + Send + Sync>;
 type DeleteRows = for<'a> fn(&'a TenantTransaction) -> BoxFuture<'a, Result<(), DbErr>>;
-
-fn delete_rows<E: TenantEntity>(txn: &TenantTransaction) -> BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(async move {
-        E::scoped(txn.tenant()).delete_many().exec(txn).await?;
-        Ok(())
-    })
-}
 
 /// Multi-tenancy at one of three isolation levels, or a mix of them.
 ///
@@ -415,12 +407,6 @@ impl Tenancy {
         self.db.as_ref()
     }
 
-    /// How many tenant pools are open right now.
-    pub async fn open_pools(&self) -> u64 {
-        self.pools.run_pending_tasks().await;
-        self.pools.entry_count()
-    }
-
     /// A connection bound to `tenant`, in its schema or database.
     ///
     /// [`TenantError::UnknownTenant`] when the tenant was not provisioned
@@ -480,29 +466,6 @@ impl Tenancy {
         self.schema_of(tenant)
     }
 
-    /// A pool for migrating a tenant's database: the cached one when it is
-    /// open, else a one-connection pool of its own (`true`: the caller
-    /// closes it), so a run over thousands of databases holds only as many
-    /// connections as it migrates at once.
-    pub(crate) async fn migration_pool(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<(DatabaseConnection, bool), TenantError> {
-        if let Some(db) = self.pools.get(tenant).await {
-            return Ok((db, false));
-        }
-        let (url, target) = self.target(tenant)?;
-        let limits = PoolLimits {
-            max_connections: 1,
-            idle: Duration::from_secs(60),
-        };
-        match database::open(&url, &target, limits).await {
-            Ok(db) => Ok((db, true)),
-            Err(OpenError::Unknown) => Err(TenantError::UnknownTenant(tenant.to_string())),
-            Err(OpenError::Failed(e)) => Err(e),
-        }
-    }
-
     /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
     pub(crate) async fn placement_of(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
         self.registered(tenant).await
@@ -535,290 +498,6 @@ impl Tenancy {
         let target = Target::from_url(&url)?;
         Ok((url, target))
     }
-
-    /// The cached pool of a tenant's database, opened once on first use.
-    async fn pool(&self, tenant: &TenantId) -> Result<DatabaseConnection, TenantError> {
-        if let Some(db) = self.pools.get(tenant).await {
-            return Ok(db);
-        }
-        let (url, target) = self.target(tenant)?;
-        let limits = self.limits;
-        self.pools
-            .try_get_with(tenant.clone(), async move {
-                database::open(&url, &target, limits).await
-            })
-            .await
-            .map_err(|err| match &*err {
-                OpenError::Unknown => TenantError::UnknownTenant(tenant.to_string()),
-                OpenError::Failed(e) => e.clone(),
-            })
-    }
-
-    /// The placement of a provisioned tenant, from the registry.
-    async fn registered(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
-        let Some(db) = &self.db else {
-            // Database per tenant without a registry: the database is the
-            // record (opening a missing one is UnknownTenant).
-            return Ok(Placement::DatabasePerTenant);
-        };
-        if let Some(p) = self.known.get(tenant).await {
-            return Ok(p);
-        }
-        // Only a registry that answered is an answer: a read that failed
-        // (a lost connection, a pooler error, a revoked grant) is a database
-        // error, never `UnknownTenant`, and only found tenants are cached.
-        let placement = registry_read(db, tenant)
-            .await
-            .map_err(|e| TenantError::db("reading the tenant registry", e))?;
-        let placement = placement.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;
-        self.known.insert(tenant.clone(), placement).await;
-        Ok(placement)
-    }
-
-    /// Creates the tenant where [`placement_for`](Self::placement_for)
-    /// says, runs the migrator there, and records it in the registry.
-    /// Idempotent: a second call, or a retry after a crash halfway, finishes
-    /// the job and changes nothing that is already done.
-    ///
-    /// An id that cannot name a schema or database is
-    /// [`TenantError::UnsafeName`], and nothing is created.
-    pub async fn provision(&self, tenant: &TenantId) -> Result<(), TenantError> {
-        // A failed read is not "not recorded": guessing would re-record a
-        // provisioned tenant at another placement.
-        let recorded = match &self.db {
-            Some(db) => registry_read(db, tenant)
-                .await
-                .map_err(|e| TenantError::db("reading the tenant registry", e))?,
-            None => None,
-        };
-        let placement = recorded.unwrap_or_else(|| self.placement_for(tenant));
-        self.provision_as(tenant, placement).await
-    }
-
-    /// [`provision`](Self::provision) at an explicit placement (hybrid
-    /// placement by configuration table: the registry keeps it).
-    pub async fn provision_as(
-        &self,
-        tenant: &TenantId,
-        placement: Placement,
-    ) -> Result<(), TenantError> {
-        let span = tracing::info_span!(
-            target: "sea_orm_tenant",
-            "provision",
-            tenant = %tenant,
-            isolation = placement.as_str()
-        );
-        self.provision_in(tenant, placement).instrument(span).await
-    }
-
-    async fn provision_in(
-        &self,
-        tenant: &TenantId,
-        placement: Placement,
-    ) -> Result<(), TenantError> {
-        // Validate everything before creating anything.
-        match placement {
-            Placement::SharedSchema => {
-                self.shared()?;
-            }
-            Placement::SchemaPerTenant => {
-                self.schema_of(tenant)?;
-            }
-            Placement::DatabasePerTenant => {
-                self.target(tenant)?;
-            }
-        }
-        if let Some(db) = &self.db {
-            registry_create(db)
-                .await
-                .map_err(|e| TenantError::db("creating the tenant registry", e))?;
-        }
-        match placement {
-            Placement::SharedSchema => {
-                if let Some(set) = &self.migrate {
-                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT);
-                    migration::provision_one(set, tenant, place).await?;
-                }
-            }
-            Placement::SchemaPerTenant => {
-                let schema = self.schema_of(tenant)?;
-                let db = self.shared()?;
-                db.execute_unprepared(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {}",
-                    schema.pg_quoted()
-                ))
-                .await
-                .map_err(|e| TenantError::db("creating a tenant schema", e))?;
-                if let Some(set) = &self.migrate {
-                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT);
-                    migration::provision_one(set, tenant, place).await?;
-                }
-            }
-            Placement::DatabasePerTenant => {
-                let (_, target) = self.target(tenant)?;
-                target.create().await?;
-                if let Some(set) = &self.migrate {
-                    let pool = self.pool(tenant).await?;
-                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT);
-                    migration::provision_one(set, tenant, place).await?;
-                }
-            }
-        }
-        if let Some(db) = &self.db {
-            registry_insert(db, tenant, placement)
-                .await
-                .map_err(|e| TenantError::db("recording the tenant", e))?;
-        }
-        self.known.insert(tenant.clone(), placement).await;
-        Ok(())
-    }
-
-    /// Removes the tenant: forgets it in the registry first (so no new
-    /// connection is handed out), then drops its schema or database
-    /// (removes its SQLite file), or, for a shared tenant, deletes its rows
-    /// from every [`tenant_table`](Self::tenant_table) in one transaction.
-    ///
-    /// Idempotent and safe to retry after a crash halfway: when the
-    /// registry no longer knows the tenant, every place this tenancy could
-    /// have put it is cleaned (rows, `tenant_<id>` schema, database or
-    /// file), each only if it exists.
-    pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
-        let recorded = match &self.db {
-            Some(db) => registry_read(db, tenant)
-                .await
-                .map_err(|e| TenantError::db("reading the tenant registry", e))?,
-            None => Some(Placement::DatabasePerTenant),
-        };
-        let span = tracing::info_span!(
-            target: "sea_orm_tenant",
-            "deprovision",
-            tenant = %tenant,
-            isolation = recorded.map_or("unrecorded", Placement::as_str)
-        );
-        self.deprovision_in(tenant, recorded).instrument(span).await
-    }
-
-    async fn deprovision_in(
-        &self,
-        tenant: &TenantId,
-        recorded: Option<Placement>,
-    ) -> Result<(), TenantError> {
-        let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
-        // No new connections from now on.
-        if let Some(db) = &self.db
-            && registry_exists(db).await.map_err(fail)?
-        {
-            registry_delete(db, tenant).await.map_err(fail)?;
-        }
-        self.known.invalidate(tenant).await;
-        match recorded {
-            Some(placement) => self.remove_data(tenant, placement).await,
-            None => {
-                // Not recorded (never provisioned, or a retry after the
-                // registry row went): clean wherever it could be. A place
-                // whose name the id cannot make holds nothing of it.
-                let mut places = Vec::new();
-                if self.db.is_some() {
-                    places.push(Placement::SharedSchema);
-                    if self.schema_of(tenant).is_ok() {
-                        places.push(Placement::SchemaPerTenant);
-                    }
-                }
-                if self.target(tenant).is_ok() {
-                    places.push(Placement::DatabasePerTenant);
-                }
-                for placement in places {
-                    self.remove_data(tenant, placement).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    async fn remove_data(
-        &self,
-        tenant: &TenantId,
-        placement: Placement,
-    ) -> Result<(), TenantError> {
-        let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
-        match placement {
-            Placement::SharedSchema => {
-                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
-                    .confined_by(self.confiner.clone());
-                let txn = conn.begin().await.map_err(fail)?;
-                for delete in &self.tables {
-                    delete(&txn).await.map_err(fail)?;
-                }
-                txn.commit().await.map_err(fail)?;
-            }
-            Placement::SchemaPerTenant => {
-                let schema = self.schema_of(tenant)?;
-                self.shared()?
-                    .execute_unprepared(&format!(
-                        "DROP SCHEMA IF EXISTS {} CASCADE",
-                        schema.pg_quoted()
-                    ))
-                    .await
-                    .map_err(fail)?;
-            }
-            Placement::DatabasePerTenant => {
-                let (_, target) = self.target(tenant)?;
-                if let Some(pool) = self.pools.remove(tenant).await {
-                    let _ = pool.close().await;
-                }
-                target.drop_database().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Every provisioned tenant and its placement, from the registry,
-    /// ordered by id. Ids come back as strings.
-    pub async fn tenants(&self) -> Result<Vec<(TenantId, Placement)>, TenantError> {
-        let db = self.db.as_ref().ok_or_else(|| {
-            TenantError::Unsupported(
-                "listing tenants needs a registry (Tenancy::with_registry)".into(),
-            )
-        })?;
-        let fail = |e| TenantError::db("reading the tenant registry", e);
-        if !registry_exists(db).await.map_err(fail)? {
-            return Ok(Vec::new());
-        }
-        let select = Query::select()
-            .columns(["tenant_id", "placement"])
-            .from(REGISTRY_TABLE)
-            .order_by("tenant_id", Order::Asc)
-            .to_owned();
-        let rows = db.query_all(&select).await.map_err(fail)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("", "tenant_id").map_err(fail)?;
-            let placement: String = row.try_get("", "placement").map_err(fail)?;
-            if let Some(p) = Placement::parse(&placement) {
-                out.push((TenantId::from(id), p));
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn pool_cache(max: u64, idle: Duration) -> moka::future::Cache<TenantId, DatabaseConnection> {
-    // An evicted pool is dropped here; it closes once the last connection
-    // handed out from it is dropped, so in-flight requests finish.
-    // Strict LRU: moka's default (TinyLFU) may refuse to admit a newly
-    // opened pool, which would then be reopened on every request.
-    moka::future::Cache::builder()
-        .max_capacity(max)
-        .time_to_idle(idle)
-        .eviction_policy(moka::policy::EvictionPolicy::lru())
-        .build()
-}
-
-fn known_cache(ttl: Duration) -> moka::future::Cache<TenantId, Placement> {
-    moka::future::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(ttl)
-        .build()
 }
 
 async fn registry_create(db: &DatabaseConnection) -> Result<(), DbErr> {
