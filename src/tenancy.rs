@@ -10,6 +10,7 @@ mod naming;
 mod placement;
 mod pools;
 mod provision;
+mod registry;
 mod undeclared;
 
 use std::fmt;
@@ -17,8 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
@@ -26,13 +26,11 @@ pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
 use pools::{known_cache, pool_cache};
 use provision::delete_rows;
+pub use registry::REGISTRY_TABLE;
 
 use crate::connection::{Confiner, Policy};
 use crate::migration::MigrationSet;
 use crate::{TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
-
-/// The registry table: one row per provisioned tenant and its placement.
-pub const REGISTRY_TABLE: &str = "sea_orm_tenant_registry";
 
 type UrlFor = Arc<dyn Fn(&TenantId) -> String + Send + Sync>;
 type Resolver = Arc<dyn Fn(&TenantId) -> Option<Placement> + Send + Sync>;
@@ -498,176 +496,4 @@ impl Tenancy {
         let target = Target::from_url(&url)?;
         Ok((url, target))
     }
-}
-
-async fn registry_create(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let create = Table::create()
-        .table(REGISTRY_TABLE)
-        .if_not_exists()
-        .col(registry_key_column(db.get_database_backend()).primary_key())
-        .col(ColumnDef::new("placement").string_len(32).not_null())
-        .to_owned();
-    match db.execute(&create).await {
-        Ok(_) => {}
-        // Postgres: two first provisions at once both pass `IF NOT EXISTS`
-        // and one fails on the catalog's unique key; the table is there.
-        Err(_) if matches!(registry_exists(db).await, Ok(true)) => {}
-        Err(e) => return Err(e),
-    }
-    if db.get_database_backend() == DbBackend::MySql {
-        registry_key_exact_on_mysql(db).await?;
-    }
-    Ok(())
-}
-
-/// The registry's key: tenant ids as given, compared byte for byte.
-///
-/// On MySQL/MariaDB a plain `VARCHAR` takes the table's collation, usually
-/// case-insensitive, where `ACME` would be a duplicate of `acme` and
-/// provisioning one would take over the other's entry (rule 10); the key
-/// is `utf8mb4_bin` there. Postgres and SQLite compare text exactly.
-fn registry_key_column(backend: DbBackend) -> ColumnDef {
-    let mut key = ColumnDef::new("tenant_id");
-    if backend == DbBackend::MySql {
-        key.custom(Alias::new(MYSQL_EXACT_KEY));
-    } else {
-        key.string_len(63);
-    }
-    key.not_null().to_owned()
-}
-
-/// The registry key's type on MySQL/MariaDB.
-const MYSQL_EXACT_KEY: &str = "VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
-
-/// A registry made before its key was exact (by an earlier version) gets an
-/// exact key; one query when it already has it.
-async fn registry_key_exact_on_mysql(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let collation = Query::select()
-        .column("COLLATION_NAME")
-        .from(("information_schema", "COLUMNS"))
-        .and_where(Expr::col("TABLE_SCHEMA").eq(Expr::cust("DATABASE()")))
-        .and_where(Expr::col("TABLE_NAME").eq(REGISTRY_TABLE))
-        .and_where(Expr::col("COLUMN_NAME").eq("tenant_id"))
-        .to_owned();
-    let current: Option<String> = match db.query_one(&collation).await? {
-        Some(row) => row.try_get_by_index(0)?,
-        None => None,
-    };
-    if current.as_deref() == Some("utf8mb4_bin") {
-        return Ok(());
-    }
-    let alter = Table::alter()
-        .table(REGISTRY_TABLE)
-        .modify_column(registry_key_column(DbBackend::MySql))
-        .to_owned();
-    db.execute(&alter).await.map(|_| ())
-}
-
-/// `tenant_id = ?` on the registry, exact on every backend.
-fn registry_key_is(tenant: &TenantId) -> Expr {
-    crate::scope::exact_eq(
-        Expr::col("tenant_id"),
-        Expr::val(tenant.as_str().into_owned()),
-        true,
-    )
-}
-
-/// Whether the registry table exists: `Ok(false)` only when the database
-/// answered that there is no such table; a read that failed otherwise is
-/// the error.
-async fn registry_exists(db: &DatabaseConnection) -> Result<bool, DbErr> {
-    let select = Query::select()
-        .expr(Expr::val(1))
-        .from(REGISTRY_TABLE)
-        .limit(1)
-        .to_owned();
-    match db.query_one(&select).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_missing_table(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// The recorded placement of `tenant`: `Ok(None)` only when the registry
-/// answered that it is not there (no row, or no registry table yet: nothing
-/// was provisioned); any other failure is the error.
-async fn registry_read(
-    db: &DatabaseConnection,
-    tenant: &TenantId,
-) -> Result<Option<Placement>, DbErr> {
-    match registry_lookup(db, tenant).await {
-        Ok(placement) => Ok(placement),
-        Err(e) if is_missing_table(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
-/// 1146 (SQLSTATE 42S02), SQLite `no such table`.
-fn is_missing_table(err: &DbErr) -> bool {
-    let sqlx_err = match err {
-        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    let Some(db_err) = sqlx_err.as_database_error() else {
-        return false;
-    };
-    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-        return mysql.number() == 1146;
-    }
-    if db_err
-        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
-        .is_some()
-    {
-        return db_err.message().starts_with("no such table");
-    }
-    db_err.code().is_some_and(|c| c == "42P01")
-}
-
-async fn registry_lookup(
-    db: &DatabaseConnection,
-    tenant: &TenantId,
-) -> Result<Option<Placement>, DbErr> {
-    let select = Query::select()
-        .column("placement")
-        .from(REGISTRY_TABLE)
-        .and_where(registry_key_is(tenant))
-        .to_owned();
-    let Some(row) = db.query_one(&select).await? else {
-        return Ok(None);
-    };
-    let placement: String = row.try_get("", "placement")?;
-    Ok(Placement::parse(&placement))
-}
-
-async fn registry_insert(
-    db: &DatabaseConnection,
-    tenant: &TenantId,
-    placement: Placement,
-) -> Result<(), DbErr> {
-    let insert = Query::insert()
-        .into_table(REGISTRY_TABLE)
-        .columns(["tenant_id", "placement"])
-        .values([
-            tenant.as_str().into_owned().into(),
-            placement.as_str().into(),
-        ])
-        .map_err(|e| DbErr::Custom(e.to_string()))?
-        .on_conflict(
-            OnConflict::column("tenant_id")
-                .update_column("placement")
-                .to_owned(),
-        )
-        .to_owned();
-    db.execute(&insert).await.map(|_| ())
-}
-
-async fn registry_delete(db: &DatabaseConnection, tenant: &TenantId) -> Result<(), DbErr> {
-    let delete = Query::delete()
-        .from_table(REGISTRY_TABLE)
-        .and_where(registry_key_is(tenant))
-        .to_owned();
-    db.execute(&delete).await.map(|_| ())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use super::database::{self, OpenError, PoolLimits};
-use super::{Placement, Tenancy, registry_read};
+use super::{Placement, Tenancy, registry};
 use crate::{TenantError, TenantId};
 
 impl Tenancy {
@@ -71,7 +71,7 @@ impl Tenancy {
         // Only a registry that answered is an answer: a read that failed
         // (a lost connection, a pooler error, a revoked grant) is a database
         // error, never `UnknownTenant`, and only found tenants are cached.
-        let placement = registry_read(db, tenant)
+        let placement = registry::read(db, tenant)
             .await
             .map_err(|e| TenantError::db("reading the tenant registry", e))?;
         let placement = placement.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;

@@ -3,14 +3,10 @@
 //! listing the provisioned tenants.
 
 use futures_util::future::BoxFuture;
-use sea_orm::sea_query::{Order, Query};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 use tracing::Instrument;
 
-use super::{
-    Placement, REGISTRY_TABLE, Tenancy, registry_create, registry_delete, registry_exists,
-    registry_insert, registry_read,
-};
+use super::{Placement, Tenancy, registry};
 use crate::migration::{self, Place};
 use crate::{
     TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
@@ -39,7 +35,7 @@ impl Tenancy {
         // A failed read is not "not recorded": guessing would re-record a
         // provisioned tenant at another placement.
         let recorded = match &self.db {
-            Some(db) => registry_read(db, tenant)
+            Some(db) => registry::read(db, tenant)
                 .await
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => None,
@@ -82,7 +78,7 @@ impl Tenancy {
             }
         }
         if let Some(db) = &self.db {
-            registry_create(db)
+            registry::create(db)
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
         }
@@ -118,7 +114,7 @@ impl Tenancy {
             }
         }
         if let Some(db) = &self.db {
-            registry_insert(db, tenant, placement)
+            registry::insert(db, tenant, placement)
                 .await
                 .map_err(|e| TenantError::db("recording the tenant", e))?;
         }
@@ -137,7 +133,7 @@ impl Tenancy {
     /// file), each only if it exists.
     pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
         let recorded = match &self.db {
-            Some(db) => registry_read(db, tenant)
+            Some(db) => registry::read(db, tenant)
                 .await
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => Some(Placement::DatabasePerTenant),
@@ -159,9 +155,9 @@ impl Tenancy {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on.
         if let Some(db) = &self.db
-            && registry_exists(db).await.map_err(fail)?
+            && registry::exists(db).await.map_err(fail)?
         {
-            registry_delete(db, tenant).await.map_err(fail)?;
+            registry::delete(db, tenant).await.map_err(fail)?;
         }
         self.known.invalidate(tenant).await;
         match recorded {
@@ -234,23 +230,9 @@ impl Tenancy {
             )
         })?;
         let fail = |e| TenantError::db("reading the tenant registry", e);
-        if !registry_exists(db).await.map_err(fail)? {
+        if !registry::exists(db).await.map_err(fail)? {
             return Ok(Vec::new());
         }
-        let select = Query::select()
-            .columns(["tenant_id", "placement"])
-            .from(REGISTRY_TABLE)
-            .order_by("tenant_id", Order::Asc)
-            .to_owned();
-        let rows = db.query_all(&select).await.map_err(fail)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("", "tenant_id").map_err(fail)?;
-            let placement: String = row.try_get("", "placement").map_err(fail)?;
-            if let Some(p) = Placement::parse(&placement) {
-                out.push((TenantId::from(id), p));
-            }
-        }
-        Ok(out)
+        registry::list(db).await.map_err(fail)
     }
 }
