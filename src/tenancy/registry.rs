@@ -1,0 +1,345 @@
+//! The tenant registry: one row per provisioned tenant and its placement,
+//! a SeaORM entity in the shared database.
+//!
+//! Two promises hold for every function here. A read answers "not there"
+//! (`Ok(None)`, `Ok(false)`) only when the database said so: no row, or no
+//! registry table yet (nothing was provisioned); a read that failed
+//! otherwise is the error. And the key is compared exactly on every
+//! backend, so `ACME` never finds, replaces or removes `acme` (rule 10).
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{ColumnDef, ExprTrait, OnConflict, Query, Table, TableCreateStatement};
+use sea_orm::{ActiveValue, DbBackend, Insert, QueryOrder, QuerySelect, QueryTrait, Schema};
+
+use super::Placement;
+use crate::TenantId;
+
+/// The registry table: one row per provisioned tenant and its placement.
+pub const REGISTRY_TABLE: &str = "sea_orm_tenant_registry";
+
+/// One provisioned tenant (the table is [`REGISTRY_TABLE`]).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sea_orm_tenant_registry")]
+pub struct Model {
+    /// The tenant id as given, compared byte for byte (see [`key_column`]).
+    #[sea_orm(
+        primary_key,
+        auto_increment = false,
+        column_type = "String(StringLen::N(63))"
+    )]
+    pub tenant_id: String,
+    /// Where it lives, as [`Placement::as_str`] writes it.
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
+    pub placement: String,
+}
+
+/// The registry relates to nothing.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The registry key's type on MySQL/MariaDB.
+const MYSQL_EXACT_KEY: &str = "VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+
+/// The registry's key: tenant ids as given, compared byte for byte.
+///
+/// On MySQL/MariaDB a plain `VARCHAR` takes the table's collation, usually
+/// case-insensitive, where `ACME` would be a duplicate of `acme` and
+/// provisioning one would take over the other's entry (rule 10); the key
+/// is `utf8mb4_bin` there. Postgres and SQLite compare text exactly, and
+/// get the entity's type.
+fn key_column(backend: DbBackend) -> ColumnDef {
+    let key = if backend == DbBackend::MySql {
+        ColumnType::custom(MYSQL_EXACT_KEY)
+    } else {
+        Column::TenantId.def().get_column_type().clone()
+    };
+    ColumnDef::new_with_type(Column::TenantId, key)
+        .not_null()
+        .to_owned()
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the registry on `backend`.
+fn create_table(backend: DbBackend) -> TableCreateStatement {
+    Table::create()
+        .table(Entity)
+        .if_not_exists()
+        .col(key_column(backend).primary_key())
+        .col(Schema::new(backend).get_column_def::<Entity>(Column::Placement))
+        .to_owned()
+}
+
+/// Creates the registry table unless it exists, with an exact key on
+/// MySQL/MariaDB (also for a registry an earlier version made).
+pub(super) async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.execute(&create_table(db.get_database_backend())).await {
+        Ok(_) => {}
+        // Postgres: two first provisions at once both pass `IF NOT EXISTS`
+        // and one fails on the catalog's unique key; the table is there.
+        Err(_) if matches!(exists(db).await, Ok(true)) => {}
+        Err(e) => return Err(e),
+    }
+    if db.get_database_backend() == DbBackend::MySql {
+        key_exact_on_mysql(db).await?;
+    }
+    Ok(())
+}
+
+/// A registry made before its key was exact (by an earlier version) gets an
+/// exact key; one query when it already has it.
+async fn key_exact_on_mysql(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let collation = Query::select()
+        .column("COLLATION_NAME")
+        .from(("information_schema", "COLUMNS"))
+        .and_where(Expr::col("TABLE_SCHEMA").eq(Expr::cust("DATABASE()")))
+        .and_where(Expr::col("TABLE_NAME").eq(Entity.table_name()))
+        .and_where(Expr::col("COLUMN_NAME").eq(Column::TenantId.as_str()))
+        .to_owned();
+    let current: Option<String> = match db.query_one(&collation).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => None,
+    };
+    if current.as_deref() == Some("utf8mb4_bin") {
+        return Ok(());
+    }
+    let alter = Table::alter()
+        .table(Entity)
+        .modify_column(key_column(DbBackend::MySql))
+        .to_owned();
+    db.execute(&alter).await.map(|_| ())
+}
+
+/// `tenant_id = ?` on the registry, exact on every backend: also on a
+/// MySQL registry whose key an earlier version left case-insensitive and
+/// that [`create`] has not made exact yet. (So reads filter with this
+/// rather than `Entity::find_by_id`, whose plain `=` follows the
+/// collation.)
+fn key_is(tenant: &TenantId) -> Expr {
+    crate::scope::exact_eq(
+        Expr::col(Column::TenantId),
+        Expr::val(tenant.as_str().into_owned()),
+        true,
+    )
+}
+
+/// Whether the registry table exists: `Ok(false)` only when the database
+/// answered that there is no such table; a read that failed otherwise is
+/// the error.
+pub(super) async fn exists(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let probe = Entity::find()
+        .select_only()
+        .expr(Expr::val(1))
+        .limit(1)
+        .into_query();
+    match db.query_one(&probe).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_missing_table(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The recorded placement of `tenant`: `Ok(None)` only when the registry
+/// answered that it is not there (no row, or no registry table yet: nothing
+/// was provisioned); any other failure is the error.
+pub(super) async fn read(
+    db: &DatabaseConnection,
+    tenant: &TenantId,
+) -> Result<Option<Placement>, DbErr> {
+    match Entity::find().filter(key_is(tenant)).one(db).await {
+        Ok(row) => Ok(row.and_then(|row| Placement::parse(&row.placement))),
+        Err(e) if is_missing_table(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The upsert that records `tenant` at `placement`.
+fn upsert(tenant: &TenantId, placement: Placement) -> Insert<ActiveModel> {
+    Entity::insert(ActiveModel {
+        tenant_id: ActiveValue::Set(tenant.as_str().into_owned()),
+        placement: ActiveValue::Set(placement.as_str().to_owned()),
+    })
+    .on_conflict(
+        OnConflict::column(Column::TenantId)
+            .update_column(Column::Placement)
+            .to_owned(),
+    )
+}
+
+/// Records `tenant` at `placement`, replacing its earlier placement.
+/// Idempotent: recording the same again is no error (run without
+/// `RETURNING`, so MySQL's "0 rows affected" for an unchanged row is not
+/// taken for a row not inserted).
+pub(super) async fn insert(
+    db: &DatabaseConnection,
+    tenant: &TenantId,
+    placement: Placement,
+) -> Result<(), DbErr> {
+    upsert(tenant, placement)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// Forgets `tenant` (nothing when it is not recorded).
+pub(super) async fn delete(db: &DatabaseConnection, tenant: &TenantId) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(key_is(tenant))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Every recorded tenant and its placement, ordered by id; rows whose
+/// placement this version does not know are left out.
+pub(super) async fn list(db: &DatabaseConnection) -> Result<Vec<(TenantId, Placement)>, DbErr> {
+    let rows = Entity::find()
+        .order_by_asc(Column::TenantId)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Placement::parse(&row.placement).map(|p| (TenantId::from(row.tenant_id), p))
+        })
+        .collect())
+}
+
+/// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
+/// 1146 (SQLSTATE 42S02), SQLite `no such table`.
+fn is_missing_table(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db_err) = sqlx_err.as_database_error() else {
+        return false;
+    };
+    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return mysql.number() == 1146;
+    }
+    if db_err
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return db_err.message().starts_with("no such table");
+    }
+    db_err.code().is_some_and(|c| c == "42P01")
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Database;
+
+    use super::*;
+
+    const BACKENDS: [DbBackend; 3] = [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql];
+
+    #[test]
+    fn the_entity_is_the_registry_table() {
+        assert_eq!(Entity.table_name(), REGISTRY_TABLE);
+    }
+
+    /// The statements that shape and change the table are the ones the
+    /// hand-written registry sent.
+    #[test]
+    fn ddl_and_writes_as_before() {
+        let acme = TenantId::from("ACME");
+        for b in BACKENDS {
+            let (create, insert) = match b {
+                DbBackend::MySql => (
+                    "CREATE TABLE IF NOT EXISTS `sea_orm_tenant_registry` ( `tenant_id` VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, `placement` varchar(32) NOT NULL )",
+                    "INSERT INTO `sea_orm_tenant_registry` (`tenant_id`, `placement`) VALUES ('ACME', 'shared_schema') ON DUPLICATE KEY UPDATE `placement` = VALUES(`placement`)",
+                ),
+                _ => (
+                    r#"CREATE TABLE IF NOT EXISTS "sea_orm_tenant_registry" ( "tenant_id" varchar(63) NOT NULL PRIMARY KEY, "placement" varchar(32) NOT NULL )"#,
+                    r#"INSERT INTO "sea_orm_tenant_registry" ("tenant_id", "placement") VALUES ('ACME', 'shared_schema') ON CONFLICT ("tenant_id") DO UPDATE SET "placement" = "excluded"."placement""#,
+                ),
+            };
+            assert_eq!(b.build(&create_table(b)).to_string(), create, "{b:?}");
+            assert_eq!(
+                upsert(&acme, Placement::SharedSchema).build(b).to_string(),
+                insert,
+                "{b:?}"
+            );
+            let q = |s: &str| match b {
+                DbBackend::MySql => s.replace('"', "`"),
+                _ => s.to_owned(),
+            };
+            assert_eq!(
+                Entity::delete_many()
+                    .filter(key_is(&acme))
+                    .build(b)
+                    .to_string(),
+                q(
+                    r#"DELETE FROM "sea_orm_tenant_registry" WHERE "tenant_id" = /*!BINARY*/('ACME')"#
+                )
+            );
+            let probe = Entity::find()
+                .select_only()
+                .expr(Expr::val(1))
+                .limit(1)
+                .into_query();
+            assert_eq!(
+                b.build(&probe).to_string(),
+                q(r#"SELECT 1 FROM "sea_orm_tenant_registry" LIMIT 1"#)
+            );
+            assert_eq!(
+                Entity::find().filter(key_is(&acme)).build(b).to_string(),
+                q(
+                    r#"SELECT "sea_orm_tenant_registry"."tenant_id", "sea_orm_tenant_registry"."placement" FROM "sea_orm_tenant_registry" WHERE "tenant_id" = /*!BINARY*/('ACME')"#
+                )
+            );
+        }
+        let alter = Table::alter()
+            .table(Entity)
+            .modify_column(key_column(DbBackend::MySql))
+            .to_owned();
+        assert_eq!(
+            DbBackend::MySql.build(&alter).to_string(),
+            "ALTER TABLE `sea_orm_tenant_registry` MODIFY COLUMN `tenant_id` VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+        );
+    }
+
+    #[tokio::test]
+    async fn read_insert_delete_list_on_sqlite() -> Result<(), DbErr> {
+        let db = Database::connect("sqlite::memory:").await?;
+        let acme = TenantId::from("acme");
+        // No table yet: nothing provisioned, not an error.
+        assert!(!exists(&db).await?);
+        assert_eq!(read(&db, &acme).await?, None);
+
+        create(&db).await?;
+        create(&db).await?;
+        assert!(exists(&db).await?);
+        insert(&db, &acme, Placement::SharedSchema).await?;
+        insert(&db, &acme, Placement::SharedSchema).await?;
+        assert_eq!(read(&db, &acme).await?, Some(Placement::SharedSchema));
+        assert_eq!(read(&db, &TenantId::from("ACME")).await?, None);
+
+        insert(&db, &acme, Placement::DatabasePerTenant).await?;
+        insert(&db, &TenantId::from("ACME"), Placement::SharedSchema).await?;
+        assert_eq!(
+            list(&db).await?,
+            vec![
+                (TenantId::from("ACME"), Placement::SharedSchema),
+                (acme.clone(), Placement::DatabasePerTenant),
+            ]
+        );
+
+        delete(&db, &acme).await?;
+        delete(&db, &acme).await?;
+        assert_eq!(read(&db, &acme).await?, None);
+        assert_eq!(
+            read(&db, &TenantId::from("ACME")).await?,
+            Some(Placement::SharedSchema)
+        );
+
+        // A read that fails for another reason is the error.
+        db.close_by_ref().await?;
+        assert!(read(&db, &acme).await.is_err());
+        Ok(())
+    }
+}
