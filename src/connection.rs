@@ -212,6 +212,16 @@ impl TenantConnection {
         }
     }
 
+    /// A connection with no tenant (`app.tenant_id` set to the empty
+    /// string, which no policy matches) whose statements are not confined
+    /// and are sent unnamed: for the crate's own statements on global
+    /// tables (the registry) behind a transaction-mode pooler.
+    pub(crate) fn admin(db: DatabaseConnection) -> Self {
+        let mut conn = Self::new(db, TenantId::from("")).unnamed(true);
+        conn.confinement.off();
+        conn
+    }
+
     /// Confines this connection's statements with `confiner`.
     pub(crate) fn confined_by(mut self, confiner: Arc<Confiner>) -> Self {
         self.confinement.by(confiner);

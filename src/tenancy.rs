@@ -643,6 +643,11 @@ impl Tenancy {
         self.registered(tenant).await
     }
 
+    /// Where the registry's statements run (see [`registry::RegistryDb`]).
+    fn registry_db<'a>(&self, db: &'a DatabaseConnection) -> registry::RegistryDb<'a> {
+        registry::RegistryDb::new(db, self.pooler)
+    }
+
     fn shared(&self) -> Result<&DatabaseConnection, TenantError> {
         self.db
             .as_ref()

@@ -54,13 +54,18 @@ pub(crate) const STASH: &str = concat!("SELECT ", stash_expr!());
 
 /// Ends a read-write transaction of ours in one round trip: runs the
 /// deferred constraint checks while the tenant is still set, sets the four
-/// session values back from the [`STASH`] (a missing stash resets them),
+/// session values back from the [`STASH`] (a missing stash resets them;
+/// the role and session authorization, which we never set, only when they
+/// differ, as setting them costs a catalog lookup each),
 /// commits, and opens an empty transaction so that sqlx's (and SeaORM's)
 /// transaction depth stays in step: that one is rolled back ahead of the
 /// next use of the connection, as any transaction of ours.
 pub(crate) const RESTORE_AND_COMMIT: &str = "SET CONSTRAINTS ALL IMMEDIATE; \
-     SELECT pg_catalog.set_config('session_authorization', s OPERATOR(pg_catalog.->>) 0, false), \
-     pg_catalog.set_config('role', s OPERATOR(pg_catalog.->>) 1, false), \
+     SELECT CASE WHEN pg_catalog.current_setting('session_authorization') \
+     IS DISTINCT FROM s OPERATOR(pg_catalog.->>) 0 \
+     THEN pg_catalog.set_config('session_authorization', s OPERATOR(pg_catalog.->>) 0, false) END, \
+     CASE WHEN pg_catalog.current_setting('role') IS DISTINCT FROM s OPERATOR(pg_catalog.->>) 1 \
+     THEN pg_catalog.set_config('role', s OPERATOR(pg_catalog.->>) 1, false) END, \
      pg_catalog.set_config('search_path', s OPERATOR(pg_catalog.->>) 2, false), \
      pg_catalog.set_config('app.tenant_id', COALESCE(s OPERATOR(pg_catalog.->>) 3, ''), false) \
      FROM (SELECT NULLIF(pg_catalog.current_setting('sea_orm_tenant.session', true), '')\

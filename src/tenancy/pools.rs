@@ -71,7 +71,7 @@ impl Tenancy {
         // Only a registry that answered is an answer: a read that failed
         // (a lost connection, a pooler error, a revoked grant) is a database
         // error, never `UnknownTenant`, and only found tenants are cached.
-        let placement = registry::read(db, tenant)
+        let placement = registry::read(&self.registry_db(db), tenant)
             .await
             .map_err(|e| TenantError::db("reading the tenant registry", e))?;
         let placement = placement.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;

@@ -35,7 +35,7 @@ impl Tenancy {
         // A failed read is not "not recorded": guessing would re-record a
         // provisioned tenant at another placement.
         let recorded = match &self.db {
-            Some(db) => registry::read(db, tenant)
+            Some(db) => registry::read(&self.registry_db(db), tenant)
                 .await
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => None,
@@ -78,7 +78,7 @@ impl Tenancy {
             }
         }
         if let Some(db) = &self.db {
-            registry::create(db)
+            registry::create(&self.registry_db(db))
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
         }
@@ -114,7 +114,7 @@ impl Tenancy {
             }
         }
         if let Some(db) = &self.db {
-            registry::insert(db, tenant, placement)
+            registry::insert(&self.registry_db(db), tenant, placement)
                 .await
                 .map_err(|e| TenantError::db("recording the tenant", e))?;
         }
@@ -133,7 +133,7 @@ impl Tenancy {
     /// file), each only if it exists.
     pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
         let recorded = match &self.db {
-            Some(db) => registry::read(db, tenant)
+            Some(db) => registry::read(&self.registry_db(db), tenant)
                 .await
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => Some(Placement::DatabasePerTenant),
@@ -155,11 +155,15 @@ impl Tenancy {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on.
         if let Some(db) = &self.db
-            && registry::exists(db).await.map_err(fail)?
+            && registry::exists(&self.registry_db(db)).await.map_err(fail)?
         {
-            registry::delete(db, tenant).await.map_err(fail)?;
+            registry::delete(&self.registry_db(db), tenant).await.map_err(fail)?;
         }
         self.known.invalidate(tenant).await;
+        // Its parked transactions close, so none is handed out again.
+        if let Some(hot) = &self.hot {
+            hot.forget(tenant);
+        }
         match recorded {
             Some(placement) => self.remove_data(tenant, placement).await,
             None => {
@@ -230,9 +234,9 @@ impl Tenancy {
             )
         })?;
         let fail = |e| TenantError::db("reading the tenant registry", e);
-        if !registry::exists(db).await.map_err(fail)? {
+        if !registry::exists(&self.registry_db(db)).await.map_err(fail)? {
             return Ok(Vec::new());
         }
-        registry::list(db).await.map_err(fail)
+        registry::list(&self.registry_db(db)).await.map_err(fail)
     }
 }

@@ -9,10 +9,73 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{ColumnDef, ExprTrait, OnConflict, Query, Table, TableCreateStatement};
-use sea_orm::{ActiveValue, DbBackend, Insert, QueryOrder, QuerySelect, QueryTrait, Schema};
+use sea_orm::{
+    ActiveValue, ConnectionTrait, DbBackend, ExecResult, Insert, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Schema, Statement,
+};
 
 use super::Placement;
 use crate::TenantId;
+
+/// Where the registry's statements run: the shared database, or behind a
+/// transaction-mode pooler a tenant-less connection of ours, whose
+/// statements are sent unnamed inside a transaction of their own (sqlx
+/// would prepare them by name on a connection the pooler shares).
+pub(super) enum RegistryDb<'a> {
+    /// The shared database itself.
+    Direct(&'a DatabaseConnection),
+    /// Behind a pooler: no tenant set (`app.tenant_id` is empty), nothing
+    /// confined (the registry is a global table).
+    Pooled(Box<crate::TenantConnection>),
+}
+
+impl<'a> RegistryDb<'a> {
+    pub(super) fn new(db: &'a DatabaseConnection, pooler: bool) -> Self {
+        if pooler && db.get_database_backend() == DbBackend::Postgres {
+            RegistryDb::Pooled(Box::new(crate::TenantConnection::admin(db.clone())))
+        } else {
+            RegistryDb::Direct(db)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for RegistryDb<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            RegistryDb::Direct(db) => db.get_database_backend(),
+            RegistryDb::Pooled(conn) => conn.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            RegistryDb::Direct(db) => db.execute_raw(stmt).await,
+            RegistryDb::Pooled(conn) => conn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            RegistryDb::Direct(db) => db.execute_unprepared(sql).await,
+            RegistryDb::Pooled(conn) => conn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            RegistryDb::Direct(db) => db.query_one_raw(stmt).await,
+            RegistryDb::Pooled(conn) => conn.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            RegistryDb::Direct(db) => db.query_all_raw(stmt).await,
+            RegistryDb::Pooled(conn) => conn.query_all_raw(stmt).await,
+        }
+    }
+}
 
 /// The registry table: one row per provisioned tenant and its placement.
 pub const REGISTRY_TABLE: &str = "sea_orm_tenant_registry";
@@ -72,7 +135,7 @@ fn create_table(backend: DbBackend) -> TableCreateStatement {
 
 /// Creates the registry table unless it exists, with an exact key on
 /// MySQL/MariaDB (also for a registry an earlier version made).
-pub(super) async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub(super) async fn create(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     match db.execute(&create_table(db.get_database_backend())).await {
         Ok(_) => {}
         // Postgres: two first provisions at once both pass `IF NOT EXISTS`
@@ -88,7 +151,7 @@ pub(super) async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// A registry made before its key was exact (by an earlier version) gets an
 /// exact key; one query when it already has it.
-async fn key_exact_on_mysql(db: &DatabaseConnection) -> Result<(), DbErr> {
+async fn key_exact_on_mysql(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     let collation = Query::select()
         .column("COLLATION_NAME")
         .from(("information_schema", "COLUMNS"))
@@ -126,7 +189,7 @@ fn key_is(tenant: &TenantId) -> Expr {
 /// Whether the registry table exists: `Ok(false)` only when the database
 /// answered that there is no such table; a read that failed otherwise is
 /// the error.
-pub(super) async fn exists(db: &DatabaseConnection) -> Result<bool, DbErr> {
+pub(super) async fn exists(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
     let probe = Entity::find()
         .select_only()
         .expr(Expr::val(1))
@@ -143,7 +206,7 @@ pub(super) async fn exists(db: &DatabaseConnection) -> Result<bool, DbErr> {
 /// answered that it is not there (no row, or no registry table yet: nothing
 /// was provisioned); any other failure is the error.
 pub(super) async fn read(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant: &TenantId,
 ) -> Result<Option<Placement>, DbErr> {
     match Entity::find().filter(key_is(tenant)).one(db).await {
@@ -171,7 +234,7 @@ fn upsert(tenant: &TenantId, placement: Placement) -> Insert<ActiveModel> {
 /// `RETURNING`, so MySQL's "0 rows affected" for an unchanged row is not
 /// taken for a row not inserted).
 pub(super) async fn insert(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant: &TenantId,
     placement: Placement,
 ) -> Result<(), DbErr> {
@@ -182,7 +245,7 @@ pub(super) async fn insert(
 }
 
 /// Forgets `tenant` (nothing when it is not recorded).
-pub(super) async fn delete(db: &DatabaseConnection, tenant: &TenantId) -> Result<(), DbErr> {
+pub(super) async fn delete(db: &impl ConnectionTrait, tenant: &TenantId) -> Result<(), DbErr> {
     Entity::delete_many()
         .filter(key_is(tenant))
         .exec(db)
@@ -192,7 +255,7 @@ pub(super) async fn delete(db: &DatabaseConnection, tenant: &TenantId) -> Result
 
 /// Every recorded tenant and its placement, ordered by id; rows whose
 /// placement this version does not know are left out.
-pub(super) async fn list(db: &DatabaseConnection) -> Result<Vec<(TenantId, Placement)>, DbErr> {
+pub(super) async fn list(db: &impl ConnectionTrait) -> Result<Vec<(TenantId, Placement)>, DbErr> {
     let rows = Entity::find()
         .order_by_asc(Column::TenantId)
         .all(db)
