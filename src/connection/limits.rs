@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::observe::Observer;
 use crate::{TenantError, TenantId};
 
 /// The user's database-time hook: the tenant and the elapsed time of one
@@ -75,6 +77,8 @@ pub(crate) struct Policy {
     max_concurrent: Option<usize>,
     concurrency_wait: Duration,
     pub(crate) limits: Limits,
+    /// The metric callback of the connections handed out.
+    pub(crate) observer: Observer,
 }
 
 impl Default for Policy {
@@ -84,6 +88,7 @@ impl Default for Policy {
             max_concurrent: None,
             concurrency_wait: DEFAULT_CONCURRENCY_WAIT,
             limits: Limits::default(),
+            observer: Observer::default(),
         }
     }
 }
@@ -111,6 +116,27 @@ impl Policy {
     pub(crate) fn set_concurrency_wait(&mut self, wait: Duration) {
         self.concurrency_wait = wait;
         self.rebuild_gate();
+    }
+
+    /// Sets the metric callback of the connections handed out, and on
+    /// `db`.
+    pub(crate) fn set_metric_callback<F>(
+        &mut self,
+        callback: F,
+        db: Option<&mut DatabaseConnection>,
+    ) where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        self.observer = Observer::new(callback);
+        if let Some(db) = db {
+            self.observer.install(db);
+        }
+    }
+
+    /// `db` with the metric callback set on it (when there is one).
+    pub(crate) fn observed(&self, mut db: DatabaseConnection) -> DatabaseConnection {
+        self.observer.install(&mut db);
+        db
     }
 
     fn rebuild_gate(&mut self) {

@@ -179,6 +179,7 @@ impl TenantPool {
         let mut conn = TenantConnection::with_timeout(self.db.clone(), tenant.clone(), timeout);
         conn.hot = self.hot.clone();
         conn.limits = self.policy.limits.clone();
+        conn.observer = self.policy.observer.clone();
         conn.confinement.by(self.confiner.clone());
         Ok(conn)
     }
@@ -371,6 +372,42 @@ impl TenantPool {
         F: Fn(&TenantId, Duration) + Send + Sync + 'static,
     {
         self.policy.limits.on_time = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `callback` once for every statement of the connections
+    /// handed out (see [`TenantConnection::metric_callback`]), and sets it
+    /// on this pool's [`DatabaseConnection`], so that its plain SeaORM
+    /// statements ([`database`](Self::database)) report to it too.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use sea_orm::{ConnectionTrait, Database};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let statements = Arc::new(AtomicUsize::new(0));
+    /// let counter = statements.clone();
+    /// let tenants = TenantPool::new(Database::connect("sqlite::memory:").await?)
+    ///     .metric_callback(move |_: &sea_orm::metric::Info<'_>| {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// let conn = tenants.connection(&TenantId::from("acme"))?;
+    /// let select = |sql| sea_orm::Statement::from_string(conn.get_database_backend(), sql);
+    /// conn.query_all_raw(select("SELECT 1")).await?;
+    /// tenants.database().query_all_raw(select("SELECT 2")).await?;
+    /// assert_eq!(statements.load(Ordering::Relaxed), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metric_callback<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        self.policy
+            .set_metric_callback(callback, Some(&mut self.db));
         self
     }
 
