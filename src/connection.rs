@@ -80,6 +80,7 @@ mod confine;
 mod execute;
 mod hot;
 mod limits;
+mod observe;
 mod pg;
 mod session_guard;
 mod stream;
@@ -99,6 +100,7 @@ pub(crate) use hot::HotSet;
 pub use hot::HotTenants;
 use limits::Limits;
 pub(crate) use limits::Policy;
+use observe::Observer;
 use pg::Begin;
 pub use stream::TenantStream;
 use tracing::Instrument;
@@ -166,6 +168,8 @@ pub struct TenantConnection {
     /// Postgres statements are sent unnamed (behind a transaction-mode
     /// pooler).
     unnamed: bool,
+    /// The metric callback of the Postgres statements sent on our lease.
+    observer: Observer,
 }
 
 impl std::fmt::Debug for TenantConnection {
@@ -177,6 +181,7 @@ impl std::fmt::Debug for TenantConnection {
             .field("placement", &self.placement)
             .field("statement_timeout", &self.timeout)
             .field("limits", &self.limits)
+            .field("metric_callback", &self.observer.is_on())
             .finish()
     }
 }
@@ -209,6 +214,7 @@ impl TenantConnection {
             placement: Placement::SharedSchema,
             confinement: Confinement::default(),
             unnamed: false,
+            observer: Observer::default(),
         }
     }
 
@@ -314,6 +320,61 @@ impl TenantConnection {
         self
     }
 
+    /// Calls `callback` once for every statement of this connection, its
+    /// transactions and its streams, as SeaORM's
+    /// [`DatabaseConnection::set_metric_callback`] does: the statement as
+    /// sent (confined to the tenant), its time, and whether it failed.
+    ///
+    /// The callback is set on the connection's own
+    /// [`DatabaseConnection`] too (this connection's clone of it, which
+    /// [`database`](Self::database) returns), so it is the only one to
+    /// set. On SQLite and MySQL/MariaDB SeaORM runs the statements and
+    /// reports them; on Postgres the tenant connection sends them on its
+    /// own leased connection, inside the transaction that set the tenant,
+    /// and reports them itself: each once (a read re-run as a write
+    /// included), with `elapsed` the time of its transaction (opening,
+    /// statement, commit). A stream reports when it ends. As in SeaORM,
+    /// `execute_unprepared` of SQL that stays without bound values, and
+    /// begin, commit and rollback, are not reported.
+    ///
+    /// SeaORM keeps a callback private once set, so one set on the
+    /// `DatabaseConnection` before cannot be taken over: set it here, or
+    /// with [`TenantPool::metric_callback`] or
+    /// [`Tenancy::metric_callback`](crate::Tenancy::metric_callback).
+    /// With none set, a statement reads no clock and allocates nothing
+    /// for it.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use sea_orm::{ConnectionTrait, Database};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// let conn = TenantConnection::new(db, TenantId::from("acme")).metric_callback(
+    ///     move |info: &sea_orm::metric::Info<'_>| {
+    ///         // e.g. metrics::histogram!("db_statement_seconds").record(info.elapsed);
+    ///         log.lock().unwrap().push((info.statement.sql.clone(), info.failed));
+    ///     },
+    /// );
+    /// conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT 1"))
+    ///     .await?;
+    /// assert_eq!(*seen.lock().unwrap(), [("SELECT 1".to_owned(), false)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metric_callback<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        self.observer = Observer::new(callback);
+        self.observer.install(&mut self.db);
+        self
+    }
+
     /// Runs this connection under `policy` (a [`Tenancy`](crate::Tenancy)'s
     /// limits): its statement timeout for this tenant, cap and hook.
     pub(crate) fn under(mut self, policy: &Policy) -> Self {
@@ -321,6 +382,7 @@ impl TenantConnection {
             self = self.statement_timeout(timeout);
         }
         self.limits = policy.limits.clone();
+        self.observer = policy.observer.clone();
         self
     }
 

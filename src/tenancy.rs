@@ -530,6 +530,47 @@ impl Tenancy {
         }
     }
 
+    /// Calls `callback` once for every statement of the connections
+    /// handed out, with SeaORM's [`metric::Info`](sea_orm::metric::Info)
+    /// (the statement as sent, its time, whether it failed; see
+    /// [`TenantConnection::metric_callback`]), and sets it with
+    /// [`DatabaseConnection::set_metric_callback`] on the shared database
+    /// held when it is called and on each tenant database's pool, so that
+    /// plain SeaORM statements report to it too: set it once, here.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), TenantError> {
+    /// let failures = Arc::new(AtomicUsize::new(0));
+    /// let counter = failures.clone();
+    /// let tenancy = Tenancy::shared_schema(Database::connect("sqlite::memory:").await?)
+    ///     .metric_callback(move |info: &sea_orm::metric::Info<'_>| {
+    ///         if info.failed {
+    ///             counter.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     });
+    /// let acme = TenantId::from("acme");
+    /// tenancy.provision(&acme).await?;
+    /// let conn = tenancy.connection(&acme).await?;
+    /// let missing = Statement::from_string(DbBackend::Sqlite, "SELECT * FROM missing");
+    /// assert!(conn.query_all_raw(missing).await.is_err());
+    /// assert_eq!(failures.load(Ordering::Relaxed), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metric_callback<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        self.policy.set_metric_callback(callback, self.db.as_mut());
+        self
+    }
+
     /// At most `n` tenant pools open at once (64 by default): the least
     /// recently used one is closed beyond that.
     pub fn max_pools(mut self, n: u64) -> Self {
@@ -608,7 +649,8 @@ impl Tenancy {
                     .parking(self.hot.clone())
             }
             Placement::DatabasePerTenant => {
-                TenantConnection::new(self.pool(tenant).await?, tenant.clone())
+                let db = self.policy.observed(self.pool(tenant).await?);
+                TenantConnection::new(db, tenant.clone())
             }
         };
         Ok(conn

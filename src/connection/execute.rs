@@ -57,15 +57,24 @@ impl TenantConnection {
         }
     }
 
-    /// Runs one statement on Postgres in a transaction of its own.
+    /// Runs one statement on Postgres in a transaction of its own, in
+    /// SeaORM's span and reported to the metric callback (SeaORM does not
+    /// see it): once, even when a read is re-run as a write.
     async fn pg(&self, pool: &sea_orm::sqlx::PgPool, op: Op<'_>) -> Result<Out, DbErr> {
+        let span = op.span();
+        self.observer
+            .run(span, op.statement(), self.pg_unobserved(pool, &op))
+            .await
+    }
+
+    async fn pg_unobserved(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
         if op.is_read()
-            && let Some(out) = self.pg_read(pool, &op).await?
+            && let Some(out) = self.pg_read(pool, op).await?
         {
             return Ok(out);
         }
         // Not a read, or a SELECT that writes: a read-write transaction.
-        self.pg_write(pool, &op).await
+        self.pg_write(pool, op).await
     }
 
     /// A read in a `READ ONLY` transaction that is rolled back; `None` when

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::gate::{self, Gate};
+use sea_orm::DatabaseConnection;
+
+use super::observe::Observer;
 use crate::{TenantError, TenantId};
 
 /// The user's database-time hook: the tenant and the elapsed time of one
@@ -80,6 +83,8 @@ pub(crate) struct Policy {
     max_concurrent: Option<usize>,
     concurrency_wait: Duration,
     pub(crate) limits: Limits,
+    /// The metric callback of the connections handed out.
+    pub(crate) observer: Observer,
 }
 
 impl Default for Policy {
@@ -89,6 +94,7 @@ impl Default for Policy {
             max_concurrent: None,
             concurrency_wait: DEFAULT_CONCURRENCY_WAIT,
             limits: Limits::default(),
+            observer: Observer::default(),
         }
     }
 }
@@ -116,6 +122,27 @@ impl Policy {
     pub(crate) fn set_concurrency_wait(&mut self, wait: Duration) {
         self.concurrency_wait = wait;
         self.rebuild_gate();
+    }
+
+    /// Sets the metric callback of the connections handed out, and on
+    /// `db`.
+    pub(crate) fn set_metric_callback<F>(
+        &mut self,
+        callback: F,
+        db: Option<&mut DatabaseConnection>,
+    ) where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        self.observer = Observer::new(callback);
+        if let Some(db) = db {
+            self.observer.install(db);
+        }
+    }
+
+    /// `db` with the metric callback set on it (when there is one).
+    pub(crate) fn observed(&self, mut db: DatabaseConnection) -> DatabaseConnection {
+        self.observer.install(&mut db);
+        db
     }
 
     fn rebuild_gate(&mut self) {

@@ -21,6 +21,7 @@ use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statem
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
 
+use super::observe::{Call, DbSpan};
 use super::session_guard::{RESTORE_AND_COMMIT, STASH, stash_expr};
 use crate::TenantId;
 
@@ -193,6 +194,37 @@ impl Op<'_> {
 
     fn is_query(&self) -> bool {
         matches!(self, Op::One(_) | Op::All(_))
+    }
+
+    /// The SeaORM call this statement came from, for its span.
+    pub(crate) fn call(&self) -> Call {
+        match self {
+            Op::Execute(_) => Call::Execute,
+            Op::Unprepared(_) => Call::ExecuteUnprepared,
+            Op::One(_) => Call::QueryOne,
+            Op::All(_) => Call::QueryAll,
+        }
+    }
+
+    pub(crate) fn sql(&self) -> &str {
+        match self {
+            Op::Execute(stmt) | Op::One(stmt) | Op::All(stmt) => &stmt.sql,
+            Op::Unprepared(sql) => sql,
+        }
+    }
+
+    /// The statement, for the metric callback (none for
+    /// `execute_unprepared`, as in SeaORM).
+    pub(crate) fn statement(&self) -> Option<&Statement> {
+        match self {
+            Op::Execute(stmt) | Op::One(stmt) | Op::All(stmt) => Some(stmt),
+            Op::Unprepared(_) => None,
+        }
+    }
+
+    /// SeaORM's span of this statement (feature `tracing-spans`).
+    pub(crate) fn span(&self) -> DbSpan {
+        DbSpan::new(self.call(), self.sql())
     }
 
     pub(crate) fn convert(&self, err: sqlx::Error) -> DbErr {

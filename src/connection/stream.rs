@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{Sender, channel};
 
 use super::TenantConnection;
 use super::execute::Opening;
+use super::observe::{Call, DbSpan, Observer};
 use super::pg::{Lease, Op};
 
 /// The stream of a [`TenantConnection`] or a
@@ -41,18 +42,24 @@ where
 }
 
 /// The rows of `stmt`, run on `lease` inside its (open) transaction, which
-/// the stream holds until it is finished or dropped.
+/// the stream holds until it is finished or dropped; in `span`, and
+/// reported to `observer` when it ends.
 pub(super) fn stream_lease(
     mut lease: OwnedMutexGuard<Lease>,
     stmt: Statement,
+    observer: Observer,
+    span: DbSpan,
 ) -> TenantStream<'static> {
     rows_from(move |tx| async move {
         let op = Op::All(&stmt);
-        lease
-            .stream_into(&stmt, &tx)
-            .await
-            .map(|_| ())
-            .map_err(|e| op.convert(e))
+        let rows = async {
+            lease
+                .stream_into(&stmt, &tx)
+                .await
+                .map(|_| ())
+                .map_err(|e| op.convert(e))
+        };
+        observer.run(span, Some(&stmt), rows).await
     })
 }
 
@@ -97,21 +104,26 @@ impl StreamTrait for TenantConnection {
             };
             let opener = self.clone();
             let pool = pool.clone();
+            // Made here, so that it is a child of the caller's span.
+            let span = DbSpan::new(Call::Stream, &stmt.sql);
             Ok(rows_from(move |tx| async move {
                 // Held until the transaction is over.
                 let _held = (permit, meter);
                 let op = Op::All(&stmt);
-                let mut lease = opener
-                    .open_lease(&pool, Opening::Statement { read_only: false })
-                    .await?;
-                let finished = lease
-                    .stream_into(&stmt, &tx)
-                    .await
-                    .map_err(|e| op.convert(e))?;
-                if finished {
-                    lease.commit().await.map_err(|e| op.convert(e))?;
-                }
-                Ok(())
+                let rows = async {
+                    let mut lease = opener
+                        .open_lease(&pool, Opening::Statement { read_only: false })
+                        .await?;
+                    let finished = lease
+                        .stream_into(&stmt, &tx)
+                        .await
+                        .map_err(|e| op.convert(e))?;
+                    if finished {
+                        lease.commit().await.map_err(|e| op.convert(e))?;
+                    }
+                    Ok(())
+                };
+                opener.observer.run(span, Some(&stmt), rows).await
             }))
         })
     }

@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 use super::confine::Confinement;
 use super::execute::Opening;
 use super::limits::{DbTimeHook, Meter, Permit};
+use super::observe::{Call, DbSpan, Observer};
 use super::pg::{Lease, Op, Out};
 use super::stream::{TenantStream, stream_lease};
 use super::{TenantConnection, session_guard, unexpected};
@@ -65,6 +66,8 @@ pub struct TenantTransaction {
     on_time: Option<DbTimeHook>,
     /// The statement confinement of the connection it was opened on.
     confinement: Confinement,
+    /// The metric callback of the connection it was opened on.
+    observer: Observer,
 }
 
 /// Where the statements of a transaction run.
@@ -102,7 +105,9 @@ impl TenantConnection {
             match self.pg_pool() {
                 Some(pool) => {
                     let clause = begin_clause(&options);
-                    let lease = self.open_lease(pool, Opening::User(&clause)).await?;
+                    let span = DbSpan::new(Call::Begin, "BEGIN");
+                    let opening = self.open_lease(pool, Opening::User(&clause));
+                    let lease = self.observer.run(span, None, opening).await?;
                     Body::Pg {
                         lease: Arc::new(Mutex::new(lease)),
                         depth: 1,
@@ -118,6 +123,7 @@ impl TenantConnection {
             permit,
             on_time: self.limits.on_time.clone(),
             confinement: self.confinement.clone(),
+            observer: self.observer.clone(),
         })
     }
 }
@@ -298,7 +304,9 @@ impl TenantTransaction {
         match &self.body {
             Body::Pg { lease, .. } => {
                 let mut lease = lease.lock().await;
-                lease.run(&op).await.map_err(|e| op.convert(e))
+                let span = op.span();
+                let run = async { lease.run(&op).await.map_err(|e| op.convert(e)) };
+                self.observer.run(span, op.statement(), run).await
             }
             Body::Ended => Err(unexpected("a statement after the end of the transaction")),
             Body::Sea(txn) => match op {
@@ -341,8 +349,9 @@ impl TenantTransaction {
     async fn stream_as_is(&self, stmt: Statement) -> Result<TenantStream<'_>, DbErr> {
         match &self.body {
             Body::Pg { lease, .. } => {
+                let span = DbSpan::new(Call::Stream, &stmt.sql);
                 let lease = lease.clone().lock_owned().await;
-                Ok(stream_lease(lease, stmt))
+                Ok(stream_lease(lease, stmt, self.observer.clone(), span))
             }
             Body::Sea(txn) => Ok(Box::pin(txn.stream_raw(stmt).await?) as TenantStream<'_>),
             Body::Ended => Err(unexpected("a stream after the end of the transaction")),
@@ -358,7 +367,9 @@ impl TenantTransaction {
                 let shared = lease.clone();
                 let mut lease = lease.lock().await;
                 let op = Op::Unprepared("SAVEPOINT");
-                lease.savepoint().await.map_err(|e| op.convert(e))?;
+                let span = DbSpan::new(Call::Begin, "BEGIN");
+                let savepoint = async { lease.savepoint().await.map_err(|e| op.convert(e)) };
+                self.observer.run(span, None, savepoint).await?;
                 Body::Pg {
                     lease: shared,
                     depth: lease.depth(),
@@ -372,6 +383,7 @@ impl TenantTransaction {
             permit: self.permit.clone(),
             on_time: self.on_time.clone(),
             confinement: self.confinement.clone(),
+            observer: self.observer.clone(),
         })
     }
 
@@ -386,15 +398,23 @@ impl TenantTransaction {
                 Body::Sea(txn) => txn.rollback().await,
                 Body::Pg { lease, depth, .. } => {
                     let mut lease = lease.lock().await;
-                    let op = Op::Unprepared(if commit { "COMMIT" } else { "ROLLBACK" });
-                    let ended = match (commit, depth) {
-                        // The session's settings are set back from the
-                        // stash, and the commit is sent, in one round trip.
-                        (true, 1) => lease.commit().await,
-                        (false, 1) => lease.rollback().await,
-                        (commit, _) => lease.end_savepoint(commit).await,
+                    let (sql, call) = if commit {
+                        ("COMMIT", Call::Commit)
+                    } else {
+                        ("ROLLBACK", Call::Rollback)
                     };
-                    ended.map_err(|e| op.convert(e))
+                    let op = Op::Unprepared(sql);
+                    let ended = async {
+                        let ended = match (commit, depth) {
+                            // The session's settings are set back from the
+                            // stash, and the commit is sent, in one round trip.
+                            (true, 1) => lease.commit().await,
+                            (false, 1) => lease.rollback().await,
+                            (commit, _) => lease.end_savepoint(commit).await,
+                        };
+                        ended.map_err(|e| op.convert(e))
+                    };
+                    self.observer.run(DbSpan::new(call, sql), None, ended).await
                 }
             }
         };
