@@ -29,6 +29,7 @@ use sea_orm::{
 };
 use sea_orm_tenant::doc_entities::{comment, country, post, post_tag, tag};
 
+pub mod bouncer;
 pub mod confine;
 pub mod entities;
 pub mod legacy;
