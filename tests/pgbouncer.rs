@@ -551,9 +551,7 @@ async fn hot_tenant_does_not_starve_the_others_through_pgbouncer() {
                         Ok(rows) => own_rows(&found, HOT, "hot read", &rows),
                         Err(e) => found.error(format!("{HOT} read {task}/{i}: {e}")),
                     }
-                    // Enable once Tenancy::parked lands (see the report):
-                    // parked_seen.fetch_max(tenancy.parked(), Ordering::Relaxed);
-                    let _ = &parked_seen;
+                    parked_seen.fetch_max(tenancy.parked(), Ordering::Relaxed);
                 }
             }));
         }
@@ -604,7 +602,7 @@ async fn hot_tenant_does_not_starve_the_others_through_pgbouncer() {
         "parked behind the pooler"
     );
     // Enable once Tenancy::parked lands:
-    // assert_eq!(tenancy.parked(), 0, "nothing parked behind a transaction-mode pooler");
+    assert_eq!(tenancy.parked(), 0, "nothing parked behind a transaction-mode pooler");
     drop(tenancy);
     b.cleanup().await;
 }

@@ -161,8 +161,7 @@ impl Bounced {
 
 /// Marks `tenancy` as running behind a transaction-mode pooler.
 pub fn pooled(tenancy: sea_orm_tenant::Tenancy) -> sea_orm_tenant::Tenancy {
-    // marks the tenancy as going through a pooler (Tenancy::behind_pooler) once it lands
-    tenancy
+    tenancy.behind_pooler()
 }
 
 /// Runs `.ci/pgbouncer.sh restart`: PgBouncer stops (every client and
