@@ -514,7 +514,26 @@ impl Tenancy {
         if let Some(old) = self.hot.take() {
             old.clear();
         }
+        // A pool of its own over the same options, without sqlx's cache of
+        // named statements: a statement text cached on a client connection
+        // would otherwise be sent by name, even when asked for unnamed.
+        if let Some(db) = &self.db
+            && let sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) = &db.inner
+        {
+            let pool = db.get_postgres_connection_pool();
+            let options = (*pool.connect_options()).clone().statement_cache_capacity(0);
+            let pool = pool.options().clone().connect_lazy_with(options);
+            let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            self.policy.observer.install(&mut db);
+            self.db = Some(db);
+        }
         self
+    }
+
+    /// Whether this tenancy goes through a transaction-mode pooler
+    /// ([`behind_pooler`](Self::behind_pooler)).
+    pub(crate) fn is_behind_pooler(&self) -> bool {
+        self.pooler
     }
 
     /// How many connections are parked for hot tenants right now.

@@ -413,8 +413,27 @@ async fn observe(
     }
 }
 
+/// [`session`] as a simple query (no prepared statement): plain SeaORM
+/// statements are prepared by name by sqlx, which a transaction-mode
+/// pooler cannot carry (the README says so); an untenanted check must not
+/// depend on that.
+async fn session_simple(db: &DatabaseConnection) -> Result<(String, String), String> {
+    use sea_orm::sqlx::Row;
+    let row = sea_orm::sqlx::raw_sql(
+        "SELECT coalesce(current_setting('app.tenant_id', true), '') AS t, \
+                current_setting('search_path') AS p",
+    )
+    .fetch_one(db.get_postgres_connection_pool())
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((
+        row.try_get::<String, _>("t").map_err(|e| e.to_string())?,
+        row.try_get::<String, _>("p").map_err(|e| e.to_string())?,
+    ))
+}
+
 async fn check_untenanted(db: &DatabaseConnection, default: &str, found: &Findings, who: &str) {
-    match session(db).await {
+    match session_simple(db).await {
         Ok((s, p)) => {
             if !s.is_empty() {
                 found.leak(format!("{who}: untenanted query saw app.tenant_id = {s:?}"));
@@ -862,6 +881,9 @@ async fn pgbouncer_restarted_mid_run() {
         check_untenanted(&b.pooled, &default, &next, "after the restart").await;
     }
     let (_, leaks_during) = during.counts();
+    // A request begun before the restart and cut by it fails, and is
+    // counted in the phase it began: before the restart only leaks count.
+    let (_, leaks_before) = before.counts();
     let summary = format!(
         "{:?}; before: {}; during: {}; after: {}; next: {}",
         started.elapsed(),
@@ -874,7 +896,7 @@ async fn pgbouncer_restarted_mid_run() {
         leaks_during, 0,
         "no leak while PgBouncer restarts: {summary}"
     );
-    before.assert_clean(&format!("before the restart ({summary})"));
+    assert_eq!(leaks_before, 0, "no leak before the restart: {summary}");
     after.assert_clean(&format!("after the restart ({summary})"));
     next.assert_clean(&format!("the next requests ({summary})"));
     // Every acknowledged write is there; unacknowledged ones may be too.

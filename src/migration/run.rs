@@ -38,9 +38,19 @@ pub(crate) struct Place<'a> {
     pub(crate) lock_name: String,
     /// How long to wait for a lock (the other runner's, or a table's).
     pub(crate) lock_wait: Duration,
+    /// Reached through a transaction-mode pooler
+    /// ([`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler)).
+    pub(crate) pooler: bool,
 }
 
 impl<'a> Place<'a> {
+    /// The same place, reached through a transaction-mode pooler when
+    /// `pooler`.
+    pub(crate) fn pooled(mut self, pooler: bool) -> Self {
+        self.pooler = pooler;
+        self
+    }
+
     /// The shared database, for `set` (its version table names the lock).
     pub(crate) fn shared(
         db: &'a DatabaseConnection,
@@ -53,6 +63,7 @@ impl<'a> Place<'a> {
             guard_unmanaged: false,
             lock_name: format!("shared:{}", set.table()),
             lock_wait,
+            pooler: false,
         }
     }
 
@@ -68,6 +79,7 @@ impl<'a> Place<'a> {
             guard_unmanaged: true,
             lock_name: schema.as_str().to_owned(),
             lock_wait,
+            pooler: false,
         }
     }
 
@@ -83,6 +95,7 @@ impl<'a> Place<'a> {
             guard_unmanaged: true,
             lock_name: format!("tenant:{tenant}"),
             lock_wait,
+            pooler: false,
         }
     }
 }
@@ -333,6 +346,12 @@ async fn migrate_on(
 async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result<Outcome, DbErr> {
     let txn = place.db.begin().await?;
     let mut opener = String::new();
+    if place.pooler {
+        // sea-orm-migration's statements are prepared by name on this
+        // server connection, which a transaction-mode pooler shares: drop
+        // what an earlier run left there, so no name collides.
+        opener.push_str("DEALLOCATE ALL; ");
+    }
     if let Some(schema) = place.schema {
         opener.push_str(&tenant_search_path(schema));
         opener.push_str("; ");
@@ -359,6 +378,15 @@ async fn run_pg_session(
     dir: Direction,
     place: &Place<'_>,
 ) -> Result<Outcome, DbErr> {
+    if place.pooler {
+        // A pooler ignores the session options (`search_path`) and hands
+        // the session's lock to other clients.
+        return Err(DbErr::Custom(
+            "a migration that opts out of transactions cannot run behind a transaction-mode \
+             pooler: run it on a direct connection"
+                .into(),
+        ));
+    }
     let mut options = (*place.db.get_postgres_connection_pool().connect_options()).clone();
     if let Some(schema) = place.schema {
         // A validated `[a-z0-9_]` name: no quoting needed in the option.

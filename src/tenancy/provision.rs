@@ -85,7 +85,7 @@ impl Tenancy {
         match placement {
             Placement::SharedSchema => {
                 if let Some(set) = &self.migrate {
-                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT);
+                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -99,7 +99,7 @@ impl Tenancy {
                 .await
                 .map_err(|e| TenantError::db("creating a tenant schema", e))?;
                 if let Some(set) = &self.migrate {
-                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT);
+                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -108,7 +108,7 @@ impl Tenancy {
                 target.create().await?;
                 if let Some(set) = &self.migrate {
                     let pool = self.pool(tenant).await?;
-                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT);
+                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -197,6 +197,7 @@ impl Tenancy {
         match placement {
             Placement::SharedSchema => {
                 let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                    .unnamed(self.pooler)
                     .confined_by(self.confiner.clone());
                 let txn = conn.begin().await.map_err(fail)?;
                 for delete in &self.tables {
