@@ -18,15 +18,16 @@
 //!   (`find().filter(id >= x).order_by_asc(id).limit(10)`). Variants:
 //!   - `baseline`: `post::Entity::scoped(&t)…` on the `DatabaseConnection`;
 //!   - `confined`: the plain builder (`post::Entity::find_by_id(id)`) through
-//!     `TenantPool::strict(db).tenant_column::<post::Entity>().connection(&t)`;
+//!     `Tenancy::shared_schema(db).hot_tenants(HotTenants::off())
+//!     .tenant_table::<post::Entity>().connection(&t)`;
 //!   - `unconfined`: the plain builder through the same connection after
 //!     `__unconfined()` (statements sent as written: the "before");
 //!   - `plain`: the plain builder on the `DatabaseConnection`, no tenant
 //!     filter (SeaORM's own floor);
 //!   - `control` (paired run only): the baseline again, an A/A control.
 //! * **Postgres** (skipped, with one line, when `DATABASE_URL` is unset): a
-//!   hot tenant's point select through `TenantPool::new(db)
-//!   .tenant_column::<post::Entity>()`, `confined` against `unconfined` (and,
+//!   hot tenant's point select through `Tenancy::shared_schema(db)
+//!   .tenant_table::<post::Entity>()`, `confined` against `unconfined` (and,
 //!   in the paired run, `unconfined` again as an A/A control), on
 //!   a pool with sqlx's default acquire ping and on one without it. A
 //!   database and a non-owner role of its own, the table under the
@@ -227,10 +228,11 @@ async fn lite_setup(ping: bool) -> LiteConns {
         .await
         .expect("rows");
     let tenant = TenantId::from(HOT);
-    let confined = TenantPool::strict(db.clone())
-        .tenant_column::<post::Entity>()
-        .connection(&tenant)
-        .expect("connection");
+    let tenancy = Tenancy::shared_schema(db.clone())
+        .hot_tenants(HotTenants::off())
+        .tenant_table::<post::Entity>();
+    tenancy.provision(&tenant).await.expect("provision");
+    let confined = tenancy.connection(&tenant).await.expect("connection");
     let unconfined = confined.clone().__unconfined();
     LiteConns {
         db,
@@ -375,10 +377,8 @@ fn ns_per_op(rounds: usize, n: usize, mut op: impl FnMut()) -> f64 {
 /// the crate's private code, so read them as orders of magnitude.
 fn breakdown() {
     let tenant = TenantId::from(HOT);
-    let conn = TenantPool::strict(DatabaseConnection::default())
-        .tenant_column::<post::Entity>()
-        .connection(&tenant)
-        .expect("connection");
+    let conn = TenantConnection::new(DatabaseConnection::default(), tenant.clone())
+        .tenant_table::<post::Entity>();
     let plain = || post::Entity::find_by_id(black_box(150)).limit(1);
     let stmt = plain().build(DbBackend::Sqlite);
     let confined = conn.confine(stmt.clone()).expect("confine");
@@ -517,7 +517,7 @@ impl Pg {
     /// The variant in the table.
     fn label(self) -> &'static str {
         match self {
-            Pg::Confined => "confined: TenantPool hot tenant",
+            Pg::Confined => "confined: Tenancy hot tenant",
             Pg::Unconfined => "unconfined: same through __unconfined()",
             Pg::Control => "A/A control: unconfined again",
         }
@@ -588,12 +588,18 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         });
         let label = if ping { "default pool" } else { "no-ping pool" };
-        let pool =
-            rt.block_on(async { TenantPool::new(db.clone()).tenant_column::<post::Entity>() });
-        let confined = pool.connection(&TenantId::from(HOT)).expect("connection");
+        // Inside the runtime: the hot-tenant cache spawns a task.
+        let tenancy = rt.block_on(async {
+            let tenancy = Tenancy::shared_schema(db.clone()).tenant_table::<post::Entity>();
+            env.provisioned(tenancy, &[HOT]).await
+        });
+        let hot = TenantId::from(HOT);
+        let confined = rt
+            .block_on(tenancy.connection(&hot))
+            .expect("connection");
         let unconfined = confined.clone().__unconfined();
-        let control = pool
-            .connection(&TenantId::from(HOT))
+        let control = rt
+            .block_on(tenancy.connection(&hot))
             .expect("connection")
             .__unconfined();
         let conn = |which: Pg| match which {
@@ -638,7 +644,7 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
             format!("Postgres hot-tenant point select, {label} ({rounds} rounds x {block} ops)");
         push(summary, &workload, &Pg::ALL.map(Pg::label), &medians);
         rt.block_on(async {
-            pool.release_parked();
+            tenancy.release_parked();
             db.close().await.ok()
         });
     }

@@ -15,8 +15,11 @@
 //! * `naive`: BEGIN; set_config(.., true); statement; COMMIT, on the RLS table;
 //! * `strict`: `TenantConnection::new` (folded BEGIN; read-only reads end
 //!   with a queued ROLLBACK);
-//! * `hot`: `TenantPool::new` (parked transactions), for a hot tenant;
-//! * `hot_cold`: `TenantPool::new`, each call a tenant not parked (cold);
+//! * `hot`: `Tenancy::shared_schema` (parked transactions for hot tenants,
+//!   the default), for a hot tenant;
+//! * `hot_cold`: the same tenancy, each call a tenant not parked (cold),
+//!   including `Tenancy::connection` (every tenant provisioned, the
+//!   registry answer cached for the whole run);
 //! * `floor` (paired run only): reads inside one open transaction that set
 //!   the tenant once, the cost of the RLS policy alone.
 //!
@@ -100,9 +103,17 @@ fn main() {
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         });
         let label = if ping { "ping" } else { "noping" };
-        let hot = rt.block_on(async { TenantPool::new(db.clone()) });
+        // Inside the runtime: the hot-tenant cache spawns a task.
+        let hot = rt.block_on(async {
+            let tenants: Vec<String> = (0..TENANTS).map(|t| format!("t{t}")).collect();
+            let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+            let tenancy = Tenancy::shared_schema(db.clone()).registry_ttl(Duration::from_secs(86_400));
+            env.provisioned(tenancy, &tenants).await
+        });
         let strict = TenantConnection::new(db.clone(), TenantId::from(HOT));
-        let hot_conn = hot.connection(&TenantId::from(HOT)).expect("conn");
+        let hot_conn = rt
+            .block_on(hot.connection(&TenantId::from(HOT)))
+            .expect("conn");
         let variants = Variants {
             db: db.clone(),
             strict,
@@ -129,7 +140,7 @@ struct Variants {
     db: DatabaseConnection,
     strict: TenantConnection,
     hot_conn: TenantConnection,
-    hot: TenantPool,
+    hot: Tenancy,
 }
 
 async fn setup(env: &pg_support::PgEnv) {
@@ -237,7 +248,7 @@ fn point(c: &mut Criterion, rt: &tokio::runtime::Runtime, label: &str, v: &Varia
     g.bench_function(BenchmarkId::from_parameter("hot_cold"), |b| {
         b.to_async(rt).iter(|| async {
             let (tenant, id) = cold_tenant(next());
-            let conn = v.hot.connection(&tenant).expect("conn");
+            let conn = v.hot.connection(&tenant).await.expect("conn");
             post::Entity::find_by_id(id)
                 .one(&conn)
                 .await
@@ -425,7 +436,7 @@ async fn point_once(v: &Variants, which: Point, floor: &TenantTransaction) {
             .map(|r| r.is_some()),
         Point::HotCold => {
             let (tenant, id) = cold_tenant(next());
-            let conn = v.hot.connection(&tenant).expect("conn");
+            let conn = v.hot.connection(&tenant).await.expect("conn");
             post::Entity::find_by_id(id)
                 .one(&conn)
                 .await

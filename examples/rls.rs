@@ -81,9 +81,22 @@ async fn run(server_opts: &PgConnectOptions, db_name: &str, role: &str) -> Resul
         report.is_ok()
     );
 
-    let tenants = TenantPool::new(app.clone()).tenant_column::<post::Entity>();
+    // Tenants are provisioned by the owner too (the registry is a table of
+    // the shared database); the application role only reads the registry.
+    let provisioning = Tenancy::shared_schema(owner.clone());
     for name in ["acme", "globex"] {
-        let conn = tenants.connection(&TenantId::from(name))?;
+        provisioning.provision(&TenantId::from(name)).await?;
+    }
+    owner
+        .execute_unprepared(&format!(
+            "GRANT SELECT ON \"{}\" TO \"{role}\"",
+            sea_orm_tenant::REGISTRY_TABLE
+        ))
+        .await?;
+
+    let tenants = Tenancy::shared_schema(app.clone()).tenant_table::<post::Entity>();
+    for name in ["acme", "globex"] {
+        let conn = tenants.connection(&TenantId::from(name)).await?;
         conn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO post (tenant_id, title) VALUES ($1, $2), ($1, $3)",
@@ -98,7 +111,7 @@ async fn run(server_opts: &PgConnectOptions, db_name: &str, role: &str) -> Resul
 
     // 3. Raw SQL, no tenant filter written anywhere.
     for name in ["acme", "globex"] {
-        let conn = tenants.connection(&TenantId::from(name))?;
+        let conn = tenants.connection(&TenantId::from(name)).await?;
         let rows = conn
             .query_all_raw(Statement::from_string(
                 DbBackend::Postgres,
@@ -114,7 +127,7 @@ async fn run(server_opts: &PgConnectOptions, db_name: &str, role: &str) -> Resul
     }
 
     // 4. Writing another tenant's row is refused by WITH CHECK.
-    let acme = tenants.connection(&TenantId::from("acme"))?;
+    let acme = tenants.connection(&TenantId::from("acme")).await?;
     let refused = acme
         .execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('globex', 'sneaky')")
         .await;

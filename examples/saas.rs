@@ -119,13 +119,13 @@ pub mod country {
 #[derive(Clone)]
 pub struct AppState {
     /// Hands out a `TenantConnection` per request.
-    pub tenants: TenantPool,
+    pub tenants: Tenancy,
     /// The shared connection, for global tables.
     pub db: DatabaseConnection,
 }
 
-impl FromRef<AppState> for TenantPool {
-    fn from_ref(state: &AppState) -> TenantPool {
+impl FromRef<AppState> for Tenancy {
+    fn from_ref(state: &AppState) -> Tenancy {
         state.tenants.clone()
     }
 }
@@ -137,7 +137,12 @@ pub async fn setup(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
-/// Creates the tables (if missing), the countries and the tenants.
+/// The tenants of the example's directory: `acme` and `globex` active,
+/// `initech` suspended.
+pub const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+
+/// Creates the tables (if missing), the countries and the tenants (in the
+/// directory, and provisioned in the tenancy's registry).
 pub async fn prepare(db: &DatabaseConnection) -> Result<(), DbErr> {
     let schema = Schema::new(db.get_database_backend());
     for mut stmt in [
@@ -163,6 +168,16 @@ pub async fn prepare(db: &DatabaseConnection) -> Result<(), DbErr> {
         });
         tenant::Entity::insert_many(tenants).exec(db).await?;
     }
+    provision(db, &TENANTS).await
+}
+
+/// Provisions `tenants` in the shared database (idempotent): a tenant gets
+/// a connection only once the tenancy's registry knows it.
+pub async fn provision(db: &DatabaseConnection, tenants: &[&str]) -> Result<(), DbErr> {
+    let tenancy = Tenancy::shared_schema(db.clone());
+    for id in tenants {
+        tenancy.provision(&TenantId::from(*id)).await?;
+    }
     Ok(())
 }
 
@@ -184,13 +199,13 @@ pub fn directory(db: DatabaseConnection) -> TenantDirectory {
     })
 }
 
-/// The pool that hands each request its `TenantConnection`. On Postgres
+/// The tenancy that hands each request its `TenantConnection`. On Postgres
 /// every tenant's statements run under a `statement_timeout`
 /// (`STATEMENT_TIMEOUT_MS`, default 5 s) and at most
 /// `DB_CONCURRENCY_PER_TENANT` (default 4) at once per tenant, waiting up to
 /// a second for a slot; SQLite runs without them.
-pub fn tenant_pool(db: DatabaseConnection) -> TenantPool {
-    let tenants = TenantPool::new(db.clone());
+pub fn tenancy(db: DatabaseConnection) -> Tenancy {
+    let tenants = Tenancy::shared_schema(db.clone());
     if db.get_database_backend() != DbBackend::Postgres {
         return tenants;
     }
@@ -215,7 +230,7 @@ pub fn router(
     limits: TenantRateLimit,
 ) -> Router {
     let state = AppState {
-        tenants: tenant_pool(db.clone()),
+        tenants: tenancy(db.clone()),
         db,
     };
     let tenant_routes = Router::new()

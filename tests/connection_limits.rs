@@ -1,6 +1,6 @@
 //! Noisy neighbours inside the database connection: a per-tenant Postgres
 //! `statement_timeout` (transaction-local), a per-tenant cap on concurrent
-//! database work, and the database-time hook of `TenantPool`.
+//! database work, and the database-time hook of `Tenancy`.
 
 mod common;
 mod pg_support;
@@ -77,12 +77,14 @@ async fn statement_timeout_never_outlives_its_transaction_on_a_pool_of_one() {
     let app = env.app(1).await;
     let default = shown_timeout(&app).await;
     assert_ne!(default, "250ms");
-    let strict = TenantPool::strict(app.clone()).statement_timeout_for(a_only);
-    let hot = TenantPool::new(app.clone()).statement_timeout_for(a_only); // parks nothing on a pool of one
+    let [strict, hot] = env
+        .tenancies(&app, &["a", "b"])
+        .await
+        .map(|tenancy| tenancy.statement_timeout_for(a_only)); // hot parks nothing on a pool of one
     for round in 0..40 {
         let tenants = if round % 2 == 0 { &strict } else { &hot };
-        let conn_a = tenants.connection(&a()).expect("conn a");
-        let conn_b = tenants.connection(&b()).expect("conn b");
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
         match round % 4 {
             // A committed write on a's connection.
             0 => {
@@ -138,11 +140,13 @@ async fn a_slow_statement_is_cancelled_for_one_tenant_and_not_another() {
     let app = env.app(4).await;
     let slow = "SELECT pg_sleep(1.5)";
     let small = |t: &TenantId| (t.as_str() == "a").then_some(Duration::from_millis(100));
-    let strict = TenantPool::strict(app.clone()).statement_timeout_for(small);
-    let hot = TenantPool::new(app.clone()).statement_timeout_for(small);
+    let [strict, hot] = env
+        .tenancies(&app, &["a", "b"])
+        .await
+        .map(|tenancy| tenancy.statement_timeout_for(small));
     for tenants in [&strict, &hot] {
-        let conn_a = tenants.connection(&a()).expect("conn a");
-        let conn_b = tenants.connection(&b()).expect("conn b");
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
         // Warm the hot path: a's reads now run on parked transactions.
         for _ in 0..5 {
             assert_eq!(shown_timeout(&conn_a).await, "100ms");
@@ -173,9 +177,10 @@ async fn a_slow_statement_is_cancelled_for_one_tenant_and_not_another() {
         let txn_b = conn_b.begin().await.expect("begin b");
         txn_b.execute_unprepared(slow).await.expect("b in txn");
         txn_b.commit().await.expect("commit b");
-        // A connection's own timeout wins over the pool's.
+        // A connection's own timeout wins over the tenancy's.
         let own = tenants
             .connection(&b())
+            .await
             .expect("conn")
             .statement_timeout(Duration::from_millis(1500));
         assert_eq!(shown_timeout(&own).await, "1500ms");
@@ -192,9 +197,12 @@ async fn a_slow_statement_is_cancelled_for_one_tenant_and_not_another() {
 #[tokio::test]
 async fn statement_timeout_is_ignored_off_postgres() {
     each_backend_of(&[Kind::Sqlite, Kind::MySql], async |t: &TestDb| {
-        let tenants = TenantPool::new(t.db.clone()).statement_timeout(Duration::from_millis(1));
+        let tenants =
+            provisioned(Tenancy::shared_schema(t.db.clone()).statement_timeout(Duration::from_millis(1)))
+                .await;
         let conn = tenants
             .connection(&a())
+            .await
             .expect("conn")
             .statement_timeout(Duration::from_millis(1));
         let one = Statement::from_string(t.backend(), "SELECT 1");
@@ -206,10 +214,21 @@ async fn statement_timeout_is_ignored_off_postgres() {
     .await;
 }
 
-fn capped(db: &DatabaseConnection, max: usize, wait: Duration) -> TenantPool {
-    TenantPool::new(db.clone())
-        .max_concurrent_per_tenant(max)
-        .concurrency_wait(wait)
+/// `tenancy` with tenants a and b provisioned.
+async fn provisioned(tenancy: Tenancy) -> Tenancy {
+    for tenant in [a(), b()] {
+        tenancy.provision(&tenant).await.expect("provision");
+    }
+    tenancy
+}
+
+async fn capped(db: &DatabaseConnection, max: usize, wait: Duration) -> Tenancy {
+    provisioned(
+        Tenancy::shared_schema(db.clone())
+            .max_concurrent_per_tenant(max)
+            .concurrency_wait(wait),
+    )
+    .await
 }
 
 /// With a cap of 2, a third concurrent transaction of tenant a is refused
@@ -218,9 +237,9 @@ fn capped(db: &DatabaseConnection, max: usize, wait: Duration) -> TenantPool {
 #[tokio::test]
 async fn a_tenant_at_its_cap_is_busy_while_another_proceeds() {
     each_backend(async |t: &TestDb| {
-        let tenants = capped(&t.db, 2, Duration::from_millis(100));
-        let conn_a = tenants.connection(&a()).expect("conn a");
-        let conn_b = tenants.connection(&b()).expect("conn b");
+        let tenants = capped(&t.db, 2, Duration::from_millis(100)).await;
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
         let one = Statement::from_string(t.backend(), "SELECT 1");
 
         let first = conn_a.begin().await.expect("first");
@@ -259,8 +278,8 @@ async fn a_tenant_at_its_cap_is_busy_while_another_proceeds() {
 #[tokio::test]
 async fn a_waiting_statement_runs_once_a_permit_is_returned() {
     each_backend(async |t: &TestDb| {
-        let tenants = capped(&t.db, 1, Duration::from_secs(60));
-        let conn_a = tenants.connection(&a()).expect("conn a");
+        let tenants = capped(&t.db, 1, Duration::from_secs(60)).await;
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
         let one = Statement::from_string(t.backend(), "SELECT 1");
         let txn = conn_a.begin().await.expect("begin");
         let waiter = tokio::spawn({
@@ -284,8 +303,8 @@ async fn a_waiting_statement_runs_once_a_permit_is_returned() {
 #[tokio::test]
 async fn permits_come_back_after_errors_cancellations_and_streams() {
     each_backend(async |t: &TestDb| {
-        let tenants = capped(&t.db, 2, Duration::ZERO);
-        let conn = tenants.connection(&a()).expect("conn");
+        let tenants = capped(&t.db, 2, Duration::ZERO).await;
+        let conn = tenants.connection(&a()).await.expect("conn");
         let backend = t.backend();
         let bad = Statement::from_string(backend, "SELECT * FROM no_such_table");
         for _ in 0..20 {
@@ -348,16 +367,19 @@ async fn the_database_time_hook_sees_each_tenant() {
     each_backend(async |t: &TestDb| {
         let seen: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
         let sink = seen.clone();
-        let tenants = TenantPool::new(t.db.clone()).on_database_time(move |tenant, elapsed| {
-            sink.lock()
-                .expect("lock")
-                .push((tenant.to_string(), elapsed));
-        });
+        let tenants = provisioned(Tenancy::shared_schema(t.db.clone()).on_database_time(
+            move |tenant, elapsed| {
+                sink.lock()
+                    .expect("lock")
+                    .push((tenant.to_string(), elapsed));
+            },
+        ))
+        .await;
         let taken = || std::mem::take(&mut *seen.lock().expect("lock"));
         let backend = t.backend();
         let one = Statement::from_string(backend, "SELECT 1");
-        let conn_a = tenants.connection(&a()).expect("conn a");
-        let conn_b = tenants.connection(&b()).expect("conn b");
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
 
         conn_a.query_one_raw(one.clone()).await.expect("a");
         conn_b.query_all_raw(one.clone()).await.expect("b");
@@ -423,11 +445,11 @@ async fn the_database_time_hook_sees_each_tenant() {
     .await;
 }
 
-/// The axum `TenantDb` extractor hands out the pool's connections, so the
+/// The axum `TenantDb` extractor hands out the tenancy's connections, so the
 /// cap and the hook apply to a request's database work.
 #[cfg(feature = "http")]
 #[tokio::test]
-async fn tenant_db_connections_carry_the_pool_limits() {
+async fn tenant_db_connections_carry_the_tenancy_limits() {
     use axum::body::Body;
     use axum::http::Request;
     use axum::routing::get;
@@ -439,10 +461,14 @@ async fn tenant_db_connections_carry_the_pool_limits() {
         .expect("sqlite");
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = seen.clone();
-    let pool = TenantPool::new(db)
+    let tenancy = Tenancy::shared_schema(db)
         .max_concurrent_per_tenant(1)
         .concurrency_wait(Duration::ZERO)
         .on_database_time(move |t, _| sink.lock().expect("lock").push(t.to_string()));
+    tenancy
+        .provision(&TenantId::from("acme"))
+        .await
+        .expect("provision");
     let app = axum::Router::new()
         .route(
             "/",
@@ -459,7 +485,7 @@ async fn tenant_db_connections_carry_the_pool_limits() {
         .layer(TenantLayer::new(
             TenantResolver::new().header("x-tenant-id"),
         ))
-        .with_state(pool);
+        .with_state(tenancy);
     let response = app
         .oneshot(
             Request::builder()

@@ -52,6 +52,8 @@ async fn serve(resolver: TenantResolver, limits: TenantRateLimit) -> SocketAddr 
 
 async fn serve_layer(layer: TenantLayer, limits: TenantRateLimit) -> SocketAddr {
     let db = saas::setup("sqlite::memory:").await.unwrap();
+    // The example's tenants, and the two of the rate-limit test.
+    saas::provision(&db, &["noisy", "quiet"]).await.unwrap();
     let app = saas::router(db, layer, limits);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -357,11 +357,8 @@ async fn hidden_session_changes_never_outlive_the_transaction() {
     let leak = format!("SELECT leak('{}')", f.other);
     let do_block = "DO $$ BEGIN EXECUTE 'SE' || 'T app.tenant_id = ''b'''; \
                     PERFORM set_config('search_path', 'evil', false); END $$";
-    for pool in [
-        TenantPool::strict(f.app.clone()),
-        TenantPool::new(f.app.clone()),
-    ] {
-        let a = pool.connection(&TenantId::from("a")).expect("conn");
+    for tenancy in f.env.tenancies(&f.app, &["a"]).await {
+        let a = tenancy.connection(&TenantId::from("a")).await.expect("conn");
         // A write (committed).
         a.execute_unprepared(&leak).await.expect("leak()");
         assert_clean(&f, "execute_unprepared(leak)").await;
@@ -441,15 +438,18 @@ async fn hot_tenant_writes_leave_nothing_behind() {
         return;
     };
     let two = pool_of(&f.env, 2).await;
-    let hot = TenantPool::with_hot_tenants(
-        two.clone(),
-        HotTenants {
-            max_parked: Some(1),
-            per_tenant: 1,
-            max_idle: Duration::from_secs(5),
-        },
-    );
-    let a = hot.connection(&TenantId::from("a")).expect("conn");
+    let hot = f
+        .env
+        .provisioned(
+            Tenancy::shared_schema(two.clone()).hot_tenants(HotTenants {
+                max_parked: Some(1),
+                per_tenant: 1,
+                max_idle: Duration::from_secs(5),
+            }),
+            &["a"],
+        )
+        .await;
+    let a = hot.connection(&TenantId::from("a")).await.expect("conn");
     let leak = format!("SELECT leak('{}')", f.other);
     for round in 0..6 {
         a.execute_unprepared(&leak)

@@ -94,7 +94,7 @@ fn shared(t: &TestDb) -> Tenancy {
 }
 
 /// The acceptance behaviours every level must show.
-async fn core_behaviours(t: &TestDb, tenancy: &Tenancy, level: &str) {
+async fn core_behaviours(t: &TestDb, tenancy: &Tenancy, level: Placement) {
     let (a, g) = (acme(), globex());
     assert!(
         unknown(tenancy.connection(&a).await),
@@ -106,7 +106,7 @@ async fn core_behaviours(t: &TestDb, tenancy: &Tenancy, level: &str) {
     }
     let ca = tenancy.connection(&a).await.expect("acme");
     let cg = tenancy.connection(&g).await.expect("globex");
-    assert_eq!(ca.isolation(), level, "{t}");
+    assert_eq!(ca.placement(), level, "{t}");
     write(&ca, "a1").await;
     write(&ca, "a2").await;
     let g1 = write(&cg, "g1").await;
@@ -164,7 +164,7 @@ async fn core_behaviours(t: &TestDb, tenancy: &Tenancy, level: &str) {
 async fn shared_schema_level() {
     each_backend(async |t: &TestDb| {
         let tenancy = shared(t);
-        core_behaviours(t, &tenancy, "shared_schema").await;
+        core_behaviours(t, &tenancy, Placement::SharedSchema).await;
         // Deprovisioning removed every row of the tenant, in every table.
         assert_eq!(common::all_posts(t).await.len(), 0, "{t}");
     })
@@ -175,7 +175,7 @@ async fn shared_schema_level() {
 async fn schema_per_tenant_level() {
     each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
         let tenancy = Tenancy::schema_per_tenant(t.db.clone()).with_migrator::<Migrator>();
-        core_behaviours(t, &tenancy, "schema_per_tenant").await;
+        core_behaviours(t, &tenancy, Placement::SchemaPerTenant).await;
         // Nothing landed in public's post table.
         assert_eq!(common::all_posts(t).await.len(), 0, "{t}");
     })
@@ -199,7 +199,7 @@ async fn database_per_tenant_level() {
         let tenancy = Tenancy::database_per_tenant(dbs.url_for())
             .with_registry(t.db.clone())
             .with_migrator::<Migrator>();
-        core_behaviours(t, &tenancy, "database_per_tenant").await;
+        core_behaviours(t, &tenancy, Placement::DatabasePerTenant).await;
         assert!(!dbs.exists(t, "acme").await, "{t}: acme's database dropped");
         dbs.cleanup();
     })
@@ -429,8 +429,8 @@ async fn hybrid_placement_routes_each_tenant() {
 
         let cs = tenancy.connection(&small).await.expect("small");
         let cb = tenancy.connection(&big).await.expect("bigco");
-        assert_eq!(cs.isolation(), "shared_schema");
-        assert_eq!(cb.isolation(), "database_per_tenant");
+        assert_eq!(cs.placement(), Placement::SharedSchema);
+        assert_eq!(cb.placement(), Placement::DatabasePerTenant);
         write(&cs, "s1").await;
         write(&cb, "b1").await;
         assert_eq!(titles(&cs).await, ["s1"], "{t}");
@@ -446,7 +446,7 @@ async fn hybrid_placement_routes_each_tenant() {
         assert!(!dbs.exists(t, "small").await, "{t}");
         if t.kind == Kind::Postgres {
             let cm = tenancy.connection(&mid).await.expect("midco");
-            assert_eq!(cm.isolation(), "schema_per_tenant");
+            assert_eq!(cm.placement(), Placement::SchemaPerTenant);
             write(&cm, "m1").await;
             assert_eq!(titles(&cm).await, ["m1"]);
             tenancy.deprovision(&mid).await.expect("midco");
@@ -469,7 +469,7 @@ mod spans {
     use tracing::field::{Field, Visit};
     use tracing_subscriber::layer::{Context, SubscriberExt};
 
-    /// `(tenant, isolation)` of every `tenant_statement` span.
+    /// `(tenant, placement)` of every `tenant_statement` span.
     #[derive(Clone, Default)]
     pub struct Recorder(pub Arc<Mutex<Vec<(String, String)>>>);
 
@@ -479,14 +479,14 @@ mod spans {
         fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
             match field.name() {
                 "tenant" => self.0 = format!("{value:?}"),
-                "isolation" => self.1 = format!("{value:?}").trim_matches('"').to_owned(),
+                "placement" => self.1 = format!("{value:?}").trim_matches('"').to_owned(),
                 _ => {}
             }
         }
         fn record_str(&mut self, field: &Field, value: &str) {
             match field.name() {
                 "tenant" => self.0 = value.to_owned(),
-                "isolation" => self.1 = value.to_owned(),
+                "placement" => self.1 = value.to_owned(),
                 _ => {}
             }
         }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
+use sea_orm_tenant::{HotTenants, Tenancy, TenantId};
 
 /// One test's database and role, dropped at the end.
 pub struct PgEnv {
@@ -76,6 +77,40 @@ impl PgEnv {
             .clone()
             .database(&self.db_name)
             .username(&self.role)
+    }
+
+    /// Provisions `tenants` in `tenancy` (shared schema, on a pool of the
+    /// application role), first letting the role create the tenant
+    /// registry in `public`: a tenancy keeps its registry in its own
+    /// database, through its own connection.
+    pub async fn provisioned(&self, tenancy: Tenancy, tenants: &[&str]) -> Tenancy {
+        self.admin_sql(&format!(
+            "GRANT CREATE ON SCHEMA public TO \"{}\"",
+            self.role
+        ))
+        .await;
+        for t in tenants {
+            tenancy
+                .provision(&TenantId::from(*t))
+                .await
+                .unwrap_or_else(|e| panic!("provision {t}: {e}"));
+        }
+        tenancy
+    }
+
+    /// The application role's shared-schema tenancy over `app` both ways:
+    /// hot tenants off (every statement opens its own transaction) and on
+    /// (the defaults), with `tenants` provisioned in each.
+    pub async fn tenancies(&self, app: &DatabaseConnection, tenants: &[&str]) -> [Tenancy; 2] {
+        [
+            self.provisioned(
+                Tenancy::shared_schema(app.clone()).hot_tenants(HotTenants::off()),
+                tenants,
+            )
+            .await,
+            self.provisioned(Tenancy::shared_schema(app.clone()), tenants)
+                .await,
+        ]
     }
 
     /// Runs admin SQL, panicking on error (test setup).
