@@ -594,9 +594,7 @@ fn postgres(c: &mut Criterion, rt: &tokio::runtime::Runtime, summary: &mut Vec<R
             env.provisioned(tenancy, &[HOT]).await
         });
         let hot = TenantId::from(HOT);
-        let confined = rt
-            .block_on(tenancy.connection(&hot))
-            .expect("connection");
+        let confined = rt.block_on(tenancy.connection(&hot)).expect("connection");
         let unconfined = confined.clone().__unconfined();
         let control = rt
             .block_on(tenancy.connection(&hot))

@@ -107,7 +107,8 @@ fn main() {
         let hot = rt.block_on(async {
             let tenants: Vec<String> = (0..TENANTS).map(|t| format!("t{t}")).collect();
             let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
-            let tenancy = Tenancy::shared_schema(db.clone()).registry_ttl(Duration::from_secs(86_400));
+            let tenancy =
+                Tenancy::shared_schema(db.clone()).registry_ttl(Duration::from_secs(86_400));
             env.provisioned(tenancy, &tenants).await
         });
         let strict = TenantConnection::new(db.clone(), TenantId::from(HOT));

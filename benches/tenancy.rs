@@ -79,7 +79,9 @@ const HOT: usize = 1;
 
 fn main() {
     if std::env::var("DATABASE_URL").is_err() {
-        println!("benches/tenancy: DATABASE_URL is not set; this bench needs Postgres. Nothing run.");
+        println!(
+            "benches/tenancy: DATABASE_URL is not set; this bench needs Postgres. Nothing run."
+        );
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -229,7 +231,10 @@ async fn plain_select(v: &Variants, (t, id): (usize, i32)) {
 
 async fn tenancy_select(tenancy: &Tenancy, (t, id): (usize, i32)) {
     let conn = tenancy.connection(&tenant(t)).await.expect("connection");
-    let found = post::Entity::find_by_id(id).one(&conn).await.expect("select");
+    let found = post::Entity::find_by_id(id)
+        .one(&conn)
+        .await
+        .expect("select");
     assert!(found.is_some());
 }
 

@@ -310,7 +310,8 @@ impl<'a> TenantMigrations<'a> {
             let outcome = if stop.load(Ordering::SeqCst) {
                 Outcome::Skipped
             } else {
-                let place = Place::shared(self.tenancy.shared_db()?, &set, self.lock_wait).pooled(self.tenancy.is_behind_pooler());
+                let place = Place::shared(self.tenancy.shared_db()?, &set, self.lock_wait)
+                    .pooled(self.tenancy.is_behind_pooler());
                 self.run_place(&set, dir, &place)
                     .instrument(
                         tracing::info_span!(target: "sea_orm_tenant", "migrate", target = %target),
@@ -443,7 +444,8 @@ impl<'a> TenantMigrations<'a> {
                         (Ok(schema), Ok(db)) => (schema, db),
                         (Err(e), _) | (_, Err(e)) => return fail(e),
                     };
-                let place = Place::schema(db, &schema, self.lock_wait).pooled(self.tenancy.is_behind_pooler());
+                let place = Place::schema(db, &schema, self.lock_wait)
+                    .pooled(self.tenancy.is_behind_pooler());
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {
@@ -451,7 +453,8 @@ impl<'a> TenantMigrations<'a> {
                     Ok(pool) => pool,
                     Err(e) => return fail(e),
                 };
-                let place = Place::database(&db, tenant, self.lock_wait).pooled(self.tenancy.is_behind_pooler());
+                let place = Place::database(&db, tenant, self.lock_wait)
+                    .pooled(self.tenancy.is_behind_pooler());
                 let outcome = self.run_place(set, dir, &place).await;
                 if own {
                     let _ = db.close().await;

@@ -32,6 +32,11 @@ use crate::connection::{Confiner, HotSet, Policy};
 use crate::migration::MigrationSet;
 use crate::{HotTenants, TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
 
+/// Whether `tenant` fits `E`'s tenant column.
+fn fits<E: TenantEntity>(tenant: &TenantId) -> Result<(), TenantError> {
+    E::tenant_value(tenant).map(|_| ())
+}
+
 type UrlFor = Arc<dyn Fn(&TenantId) -> String + Send + Sync>;
 type Resolver = Arc<dyn Fn(&TenantId) -> Option<Placement> + Send + Sync>;
 type DeleteRows = for<'a> fn(&'a TenantTransaction) -> BoxFuture<'a, Result<(), DbErr>>;
@@ -88,6 +93,8 @@ pub struct Tenancy {
     naming: Naming,
     migrate: Option<MigrationSet>,
     tables: Vec<DeleteRows>,
+    /// Checks of a tenant id against each declared table's tenant column.
+    checks: Vec<fn(&TenantId) -> Result<(), TenantError>>,
     confiner: Arc<Confiner>,
     limits: PoolLimits,
     max_pools: u64,
@@ -130,6 +137,7 @@ impl Tenancy {
             naming: Naming::default(),
             migrate: None,
             tables: Vec::new(),
+            checks: Vec::new(),
             confiner: Confiner::registered(),
             limits,
             max_pools,
@@ -298,6 +306,7 @@ impl Tenancy {
     /// confined without this; it is still needed for `deprovision`.
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
         self.tables.push(delete_rows::<E>);
+        self.checks.push(fits::<E>);
         self.confiner = self.confiner.with::<E>();
         self
     }
@@ -521,7 +530,9 @@ impl Tenancy {
             && let sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) = &db.inner
         {
             let pool = db.get_postgres_connection_pool();
-            let options = (*pool.connect_options()).clone().statement_cache_capacity(0);
+            let options = (*pool.connect_options())
+                .clone()
+                .statement_cache_capacity(0);
             let pool = pool.options().clone().connect_lazy_with(options);
             let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
             self.policy.observer.install(&mut db);
@@ -702,6 +713,13 @@ impl Tenancy {
     /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
     pub(crate) async fn placement_of(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
         self.registered(tenant).await
+    }
+
+    /// Checks that `tenant` fits the tenant column of every declared
+    /// table, so that a policy's cast can never fail later:
+    /// [`TenantError::ColumnType`] otherwise.
+    pub(crate) fn check_id(&self, tenant: &TenantId) -> Result<(), TenantError> {
+        self.checks.iter().try_for_each(|check| check(tenant))
     }
 
     /// Where the registry's statements run (see [`registry::RegistryDb`]).

@@ -197,9 +197,10 @@ async fn a_slow_statement_is_cancelled_for_one_tenant_and_not_another() {
 #[tokio::test]
 async fn statement_timeout_is_ignored_off_postgres() {
     each_backend_of(&[Kind::Sqlite, Kind::MySql], async |t: &TestDb| {
-        let tenants =
-            provisioned(Tenancy::shared_schema(t.db.clone()).statement_timeout(Duration::from_millis(1)))
-                .await;
+        let tenants = provisioned(
+            Tenancy::shared_schema(t.db.clone()).statement_timeout(Duration::from_millis(1)),
+        )
+        .await;
         let conn = tenants
             .connection(&a())
             .await

@@ -175,7 +175,10 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
         return;
     };
     for tenancy in env.tenancies(&app, &TENANTS).await {
-        let a = tenancy.connection(&TenantId::from("a")).await.expect("conn");
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
         let posts = post::Entity::find().all(&a).await.expect("find");
         assert_eq!(posts.len(), 3);
         assert!(posts.iter().all(|p| p.tenant_id == "a"));
@@ -220,7 +223,10 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
             .await
             .expect("scoped");
         assert_eq!(scoped.len(), 3);
-        let b = tenancy.connection(&TenantId::from("b")).await.expect("conn");
+        let b = tenancy
+            .connection(&TenantId::from("b"))
+            .await
+            .expect("conn");
         let n = post::Entity::update_many()
             .col_expr(post::Column::Title, Expr::value("seen by b"))
             .exec(&b)
@@ -510,8 +516,14 @@ async fn a_future_dropped_mid_query_leaves_nothing_behind() {
     setup(&env).await;
     let app = env.app(1).await;
     for tenancy in env.tenancies(&app, &TENANTS).await {
-        let a = tenancy.connection(&TenantId::from("a")).await.expect("conn");
-        let b = tenancy.connection(&TenantId::from("b")).await.expect("conn");
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
+        let b = tenancy
+            .connection(&TenantId::from("b"))
+            .await
+            .expect("conn");
         // A read and a write, each dropped mid-statement.
         let slow_read = a.query_one_raw(stmt("SELECT pg_sleep(3)"));
         assert!(
@@ -659,7 +671,10 @@ async fn a_select_that_writes_is_rerun_as_a_write() {
     )
     .await;
     for tenancy in env.tenancies(&app, &TENANTS).await {
-        let a = tenancy.connection(&TenantId::from("a")).await.expect("conn");
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
         let row = a
             .query_one_raw(stmt("SELECT add_post('a')"))
             .await
@@ -714,7 +729,6 @@ async fn streams_are_isolated_and_can_be_dropped() {
 }
 
 #[tokio::test]
-#[ignore = "column check moves to Tenancy::provision (issue 12)"]
 async fn an_id_that_does_not_fit_the_column_is_refused_before_any_statement() {
     let Some((env, app)) =
         start("an_id_that_does_not_fit_the_column_is_refused_before_any_statement").await
@@ -737,13 +751,16 @@ async fn an_id_that_does_not_fit_the_column_is_refused_before_any_statement() {
     ));
     assert!(matches!(
         tenancy.connection(&TenantId::from("acme")).await,
-        Err(TenantError::UnknownTenant(_))
+        Err(TenantError::ColumnType { .. })
     ));
     tenancy
         .provision(&TenantId::from(7_i64))
         .await
         .expect("fits");
-    let seven = tenancy.connection(&TenantId::from(7_i64)).await.expect("fits");
+    let seven = tenancy
+        .connection(&TenantId::from(7_i64))
+        .await
+        .expect("fits");
     assert_eq!(
         count(&seven, "SELECT sum(amount)::bigint FROM ledger").await,
         30
@@ -767,7 +784,10 @@ async fn odd_tenant_ids_are_bound_not_spliced() {
     )
     .await;
     for tenancy in env.tenancies(&app, &[odd]).await {
-        let conn = tenancy.connection(&TenantId::from(odd)).await.expect("conn");
+        let conn = tenancy
+            .connection(&TenantId::from(odd))
+            .await
+            .expect("conn");
         assert_eq!(setting(&conn).await, odd);
         assert_eq!(count(&conn, "SELECT count(*) FROM post").await, 1);
         let txn = conn.begin().await.expect("begin");

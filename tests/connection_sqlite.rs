@@ -179,7 +179,6 @@ mod ledger {
 }
 
 #[tokio::test]
-#[ignore = "column check moves to Tenancy::provision (issue 12)"]
 async fn ids_that_do_not_fit_the_column_are_refused() {
     let db = db().await;
     let ints = Tenancy::shared_schema(db.clone())
@@ -191,7 +190,7 @@ async fn ids_that_do_not_fit_the_column_are_refused() {
     ));
     assert!(matches!(
         ints.connection(&TenantId::from("acme")).await,
-        Err(TenantError::UnknownTenant(_))
+        Err(TenantError::ColumnType { .. })
     ));
     ints.provision(&TenantId::from("42")).await.expect("fits");
     assert!(ints.connection(&TenantId::from("42")).await.is_ok());

@@ -118,7 +118,6 @@ mod ledger {
 }
 
 #[tokio::test]
-#[ignore = "column check moves to Tenancy::provision (issue 12)"]
 async fn an_id_that_does_not_fit_the_tenant_column_is_400() {
     let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
     let tenancy = Tenancy::shared_schema(db).tenant_table::<ledger::Entity>();

@@ -621,7 +621,11 @@ async fn hot_tenant_does_not_starve_the_others_through_pgbouncer() {
         "parked behind the pooler"
     );
     // Enable once Tenancy::parked lands:
-    assert_eq!(tenancy.parked(), 0, "nothing parked behind a transaction-mode pooler");
+    assert_eq!(
+        tenancy.parked(),
+        0,
+        "nothing parked behind a transaction-mode pooler"
+    );
     drop(tenancy);
     b.cleanup().await;
 }

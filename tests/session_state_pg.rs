@@ -358,7 +358,10 @@ async fn hidden_session_changes_never_outlive_the_transaction() {
     let do_block = "DO $$ BEGIN EXECUTE 'SE' || 'T app.tenant_id = ''b'''; \
                     PERFORM set_config('search_path', 'evil', false); END $$";
     for tenancy in f.env.tenancies(&f.app, &["a"]).await {
-        let a = tenancy.connection(&TenantId::from("a")).await.expect("conn");
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
         // A write (committed).
         a.execute_unprepared(&leak).await.expect("leak()");
         assert_clean(&f, "execute_unprepared(leak)").await;

@@ -68,6 +68,9 @@ impl Tenancy {
         if let Some(p) = self.known.get(tenant).await {
             return Ok(p);
         }
+        // Not cached: an id that cannot fit a tenant column is refused
+        // before the registry is asked (and was never provisioned).
+        self.check_id(tenant)?;
         // Only a registry that answered is an answer: a read that failed
         // (a lost connection, a pooler error, a revoked grant) is a database
         // error, never `UnknownTenant`, and only found tenants are cached.

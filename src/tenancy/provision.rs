@@ -32,6 +32,7 @@ impl Tenancy {
     /// An id that cannot name a schema or database is
     /// [`TenantError::UnsafeName`], and nothing is created.
     pub async fn provision(&self, tenant: &TenantId) -> Result<(), TenantError> {
+        self.check_id(tenant)?;
         // A failed read is not "not recorded": guessing would re-record a
         // provisioned tenant at another placement.
         let recorded = match &self.db {
@@ -51,6 +52,7 @@ impl Tenancy {
         tenant: &TenantId,
         placement: Placement,
     ) -> Result<(), TenantError> {
+        self.check_id(tenant)?;
         let span = tracing::info_span!(
             target: "sea_orm_tenant",
             "provision",
@@ -85,7 +87,8 @@ impl Tenancy {
         match placement {
             Placement::SharedSchema => {
                 if let Some(set) = &self.migrate {
-                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
+                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT)
+                        .pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -99,7 +102,8 @@ impl Tenancy {
                 .await
                 .map_err(|e| TenantError::db("creating a tenant schema", e))?;
                 if let Some(set) = &self.migrate {
-                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
+                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
+                        .pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -108,7 +112,8 @@ impl Tenancy {
                 target.create().await?;
                 if let Some(set) = &self.migrate {
                     let pool = self.pool(tenant).await?;
-                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT).pooled(self.pooler);
+                    let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT)
+                        .pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
@@ -155,9 +160,13 @@ impl Tenancy {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on.
         if let Some(db) = &self.db
-            && registry::exists(&self.registry_db(db)).await.map_err(fail)?
+            && registry::exists(&self.registry_db(db))
+                .await
+                .map_err(fail)?
         {
-            registry::delete(&self.registry_db(db), tenant).await.map_err(fail)?;
+            registry::delete(&self.registry_db(db), tenant)
+                .await
+                .map_err(fail)?;
         }
         self.known.invalidate(tenant).await;
         // Its parked transactions close, so none is handed out again.
@@ -235,7 +244,10 @@ impl Tenancy {
             )
         })?;
         let fail = |e| TenantError::db("reading the tenant registry", e);
-        if !registry::exists(&self.registry_db(db)).await.map_err(fail)? {
+        if !registry::exists(&self.registry_db(db))
+            .await
+            .map_err(fail)?
+        {
             return Ok(Vec::new());
         }
         registry::list(&self.registry_db(db)).await.map_err(fail)
