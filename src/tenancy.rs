@@ -575,7 +575,7 @@ impl Tenancy {
     /// use sea_orm_tenant::prelude::*;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), TenantError> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let failures = Arc::new(AtomicUsize::new(0));
     /// let counter = failures.clone();
     /// let tenancy = Tenancy::shared_schema(Database::connect("sqlite::memory:").await?)
@@ -585,7 +585,8 @@ impl Tenancy {
     ///         }
     ///     });
     /// let acme = TenantId::from("acme");
-    /// tenancy.provision(&acme).await?;
+    /// tenancy.provision(&acme).await?; // its first look for the registry table fails: counted
+    /// failures.store(0, Ordering::Relaxed);
     /// let conn = tenancy.connection(&acme).await?;
     /// let missing = Statement::from_string(DbBackend::Sqlite, "SELECT * FROM missing");
     /// assert!(conn.query_all_raw(missing).await.is_err());
