@@ -32,6 +32,9 @@ use crate::connection::{Confiner, HotSet, Policy};
 use crate::migration::MigrationSet;
 use crate::{HotTenants, TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
 
+/// A check of a tenant id against one tenant column.
+type IdCheck = fn(&TenantId) -> Result<(), TenantError>;
+
 /// Whether `tenant` fits `E`'s tenant column.
 fn fits<E: TenantEntity>(tenant: &TenantId) -> Result<(), TenantError> {
     E::tenant_value(tenant).map(|_| ())
@@ -94,7 +97,7 @@ pub struct Tenancy {
     migrate: Option<MigrationSet>,
     tables: Vec<DeleteRows>,
     /// Checks of a tenant id against each declared table's tenant column.
-    checks: Vec<fn(&TenantId) -> Result<(), TenantError>>,
+    checks: Vec<IdCheck>,
     confiner: Arc<Confiner>,
     limits: PoolLimits,
     max_pools: u64,
