@@ -506,3 +506,72 @@ async fn tenant_db_connections_carry_the_tenancy_limits() {
     // The transaction's begin and its rollback, both acme's.
     assert_eq!(*seen.lock().expect("lock"), ["acme", "acme"]);
 }
+
+/// A tenant cannot lift its own `statement_timeout` (issue 13): every way
+/// of changing a limit from its own SQL is refused before anything is
+/// sent, in a statement of its own and inside `begin()`, and afterwards the
+/// timeout still holds in the same transaction.
+#[tokio::test]
+async fn a_tenant_cannot_lift_its_own_statement_timeout() {
+    let Some(env) = PgEnv::new("a_tenant_cannot_lift_its_own_statement_timeout").await else {
+        return;
+    };
+    let app = env.app(2).await;
+    let limit = |_: &TenantId| Some(Duration::from_millis(300));
+    let [strict, hot] = env
+        .tenancies(&app, &["a", "b"])
+        .await
+        .map(|tenancy| tenancy.statement_timeout_for(limit));
+    // The three reported ways, then other spellings of the same change.
+    let lifts = [
+        "SET LOCAL statement_timeout = 0; SELECT pg_sleep(1)",
+        "SET LOCAL statement_timeout = 0",
+        "SELECT set_config('statement_timeout', '0', true)",
+        "set local STATEMENT_TIMEOUT to default",
+        "SET LOCAL \"statement_timeout\" = 0",
+        "SET statement_timeout = 0",
+        "SET SESSION statement_timeout TO 0",
+        "RESET statement_timeout",
+        "SELECT pg_catalog.set_config('statement_timeout', '0', true)",
+        "SELECT 1 FROM set_config('statement_timeout', '0', true)",
+        "SELECT pg_sleep(1) WHERE set_config('statement_timeout', '0', true) IS NOT NULL",
+        "/* hi */ SET LOCAL statement_timeout = 0",
+        "SET LOCAL lock_timeout = 0",
+        "SET LOCAL idle_in_transaction_session_timeout = 0",
+        "ALTER ROLE CURRENT_USER SET statement_timeout = 0",
+        "DO $$ BEGIN PERFORM set_config('statement_timeout', '0', true); END $$",
+    ];
+    for tenants in [&strict, &hot] {
+        let conn = tenants.connection(&a()).await.expect("conn");
+        for sql in lifts {
+            let err = conn.execute_unprepared(sql).await.expect_err(sql);
+            assert!(TenantError::is_tenant_error(&err), "{sql}: {err}");
+            let err = conn.query_all_raw(pg(sql)).await.expect_err(sql);
+            assert!(TenantError::is_tenant_error(&err), "{sql}: {err}");
+            let txn = conn.begin().await.expect("begin");
+            let err = txn.execute_unprepared(sql).await.expect_err(sql);
+            assert!(TenantError::is_tenant_error(&err), "in txn: {sql}: {err}");
+            let err = txn.query_all_raw(pg(sql)).await.expect_err(sql);
+            assert!(TenantError::is_tenant_error(&err), "in txn: {sql}: {err}");
+            assert_eq!(shown_timeout(&txn).await, "300ms", "after {sql}");
+            let err = txn
+                .execute_unprepared("SELECT pg_sleep(1)")
+                .await
+                .unwrap_err();
+            assert_eq!(sqlstate(&err).as_deref(), Some("57014"), "after {sql}");
+            txn.rollback().await.expect("rollback");
+        }
+        // A bound name is refused too: the connection cannot see it.
+        let bound = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            ["statement_timeout".into(), "0".into()],
+        );
+        let err = conn.query_all_raw(bound).await.unwrap_err();
+        assert!(TenantError::is_tenant_error(&err), "{err}");
+        assert_eq!(shown_timeout(&conn).await, "300ms");
+    }
+    hot.release_parked();
+    drop((strict, hot, app));
+    env.cleanup().await;
+}
