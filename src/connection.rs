@@ -98,7 +98,7 @@ pub(crate) use confine::Confiner;
 pub use confine::{Registration, describe};
 pub(crate) use hot::HotSet;
 pub use hot::HotTenants;
-use limits::Limits;
+use limits::{Limits, Permit};
 pub(crate) use limits::Policy;
 use observe::Observer;
 use pg::Begin;
@@ -447,12 +447,18 @@ impl TenantConnection {
     /// Runs one statement's `work` in its span, holding one of the
     /// tenant's permits (when the pool caps concurrency) and timing it
     /// (when the pool has a database-time hook or the span is enabled).
-    async fn guarded<T>(&self, work: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+    /// `work` gets the permit too, so that the connection it runs on can
+    /// keep it past a dropped future until the server has finished.
+    async fn guarded<T, W, F>(&self, work: W) -> Result<T, DbErr>
+    where
+        W: FnOnce(Option<Permit>) -> F,
+        F: Future<Output = Result<T, DbErr>>,
+    {
         let span = self.span();
         let limited = async {
-            let _permit = self.limits.enter(&self.tenant).await?;
+            let permit = self.limits.enter(&self.tenant).await?;
             let _meter = self.limits.meter(&self.tenant, Some(&span));
-            work.await
+            work(permit.clone()).await
         };
         limited.instrument(span.clone()).await
     }

@@ -312,17 +312,33 @@ async fn permits_come_back_after_errors_cancellations_and_streams() {
             assert!(conn.query_all_raw(bad.clone()).await.is_err());
             assert!(conn.execute_unprepared("NOT SQL").await.is_err());
         }
-        // A statement cancelled mid-flight (its future dropped; on Postgres,
-        // where the tenant connection closes such a connection itself).
+        // Statements cancelled mid-flight (their futures dropped; on
+        // Postgres, where the tenant connection closes such a connection
+        // itself): each keeps its permit until the server has finished it,
+        // then the permit is back.
         if t.kind == Kind::Postgres {
-            for _ in 0..3 {
+            for _ in 0..2 {
                 let cancelled = tokio::time::timeout(
                     Duration::from_millis(50),
-                    conn.query_one_raw(Statement::from_string(backend, "SELECT pg_sleep(5)")),
+                    conn.query_one_raw(Statement::from_string(backend, "SELECT pg_sleep(0.5)")),
                 )
                 .await;
                 assert!(cancelled.is_err(), "{t}: the slow statement finished");
             }
+            let busy = conn.begin().await.unwrap_err();
+            assert!(TenantError::is_busy(&busy), "{t}: the server still sleeps");
+            within(10, "the cancelled statements' permits", async {
+                loop {
+                    let x = conn.begin().await;
+                    let y = conn.begin().await;
+                    if x.is_ok() && y.is_ok() {
+                        break;
+                    }
+                    drop((x, y));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
         }
         // Streams hold a permit until finished or dropped (1000 rows: more
         // than a Postgres stream buffers ahead of its reader).
@@ -570,6 +586,89 @@ async fn a_tenant_cannot_lift_its_own_statement_timeout() {
         let err = conn.query_all_raw(bound).await.unwrap_err();
         assert!(TenantError::is_tenant_error(&err), "{err}");
         assert_eq!(shown_timeout(&conn).await, "300ms");
+    }
+    hot.release_parked();
+    drop((strict, hot, app));
+    env.cleanup().await;
+}
+
+/// How many of the test database's backends are running `sql` right now.
+async fn running(env: &PgEnv, sql: &str) -> i64 {
+    env.admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND state = 'active' AND query = $1",
+            [sql.into()],
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("count")
+}
+
+/// A tenant that cancels cannot take the pool (issue 13): with a cap of one
+/// on a pool of three, twelve `pg_sleep(20)`s whose futures are dropped
+/// 100 ms in (statements, `begin()` transactions and streams) leave at most
+/// one of them running on the server; another tenant's statement runs at
+/// once; the tenant stays at its cap until the server has stopped its
+/// statement, and gets its permit back right after.
+#[tokio::test]
+async fn cancelled_statements_stay_within_the_tenant_cap() {
+    let Some(env) = PgEnv::new("cancelled_statements_stay_within_the_tenant_cap").await else {
+        return;
+    };
+    let app = env.app(3).await;
+    let sleep = "SELECT pg_sleep(20)";
+    let [strict, hot] = env.tenancies(&app, &["a", "b"]).await.map(|tenancy| {
+        tenancy
+            .max_concurrent_per_tenant(1)
+            .concurrency_wait(Duration::from_millis(50))
+    });
+    for tenants in [&strict, &hot] {
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
+        for round in 0..12 {
+            let work = async {
+                match round % 3 {
+                    0 => conn_a.query_one_raw(pg(sleep)).await.map(drop),
+                    1 => {
+                        let txn = conn_a.begin().await?;
+                        txn.query_one_raw(pg(sleep)).await.map(drop)
+                    }
+                    _ => {
+                        let mut rows = conn_a.stream_raw(pg(sleep)).await?;
+                        rows.next().await.transpose().map(drop)
+                    }
+                }
+            };
+            match tokio::time::timeout(Duration::from_millis(100), work).await {
+                Err(_elapsed) => {}
+                Ok(Err(err)) if TenantError::is_busy(&err) => {}
+                Ok(other) => panic!("round {round}: a's sleep ended: {other:?}"),
+            }
+            assert!(running(&env, sleep).await <= 1, "round {round}: over the cap");
+        }
+        assert_eq!(running(&env, sleep).await, 1, "the first sleep still runs");
+        within(2, "b's statement", conn_b.query_one_raw(pg("SELECT 1")))
+            .await
+            .expect("b proceeds");
+        let busy = conn_a.query_one_raw(pg("SELECT 1")).await.unwrap_err();
+        assert!(TenantError::is_busy(&busy), "a is at its cap: {busy}");
+        // Once the server has stopped a's statement, a's permit is back.
+        env.admin_sql(&format!(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query = '{sleep}'"
+        ))
+        .await;
+        within(5, "a's permit", async {
+            while conn_a.query_one_raw(pg("SELECT 1")).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert_eq!(running(&env, sleep).await, 0);
     }
     hot.release_parked();
     drop((strict, hot, app));

@@ -4,6 +4,7 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
 
+use super::limits::Permit;
 use super::pg::{self, Lease, Op, Out};
 use super::{HotSet, TenantConnection, hot, unexpected};
 use std::sync::Arc;
@@ -60,21 +61,32 @@ impl TenantConnection {
     /// Runs one statement on Postgres in a transaction of its own, in
     /// SeaORM's span and reported to the metric callback (SeaORM does not
     /// see it): once, even when a read is re-run as a write.
-    async fn pg(&self, pool: &sea_orm::sqlx::PgPool, op: Op<'_>) -> Result<Out, DbErr> {
+    /// The lease it runs on holds `permit` until the server has finished.
+    async fn pg(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        op: Op<'_>,
+        permit: Option<Permit>,
+    ) -> Result<Out, DbErr> {
         let span = op.span();
         self.observer
-            .run(span, op.statement(), self.pg_unobserved(pool, &op))
+            .run(span, op.statement(), self.pg_unobserved(pool, &op, &permit))
             .await
     }
 
-    async fn pg_unobserved(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
+    async fn pg_unobserved(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        op: &Op<'_>,
+        permit: &Option<Permit>,
+    ) -> Result<Out, DbErr> {
         if op.is_read()
-            && let Some(out) = self.pg_read(pool, op).await?
+            && let Some(out) = self.pg_read(pool, op, permit).await?
         {
             return Ok(out);
         }
         // Not a read, or a SELECT that writes: a read-write transaction.
-        self.pg_write(pool, op).await
+        self.pg_write(pool, op, permit).await
     }
 
     /// A read in a `READ ONLY` transaction that is rolled back; `None` when
@@ -83,10 +95,12 @@ impl TenantConnection {
         &self,
         pool: &sea_orm::sqlx::PgPool,
         op: &Op<'_>,
+        permit: &Option<Permit>,
     ) -> Result<Option<Out>, DbErr> {
         let hot = self.hot();
         if let Some(hot) = hot {
             if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, true) {
+                lease.hold(permit.clone());
                 match lease.run(op).await {
                     Ok(out) => {
                         self.recycle(hot, true, lease);
@@ -108,6 +122,7 @@ impl TenantConnection {
         let mut lease = self
             .open_lease(pool, Opening::Statement { read_only: true })
             .await?;
+        lease.hold(permit.clone());
         match lease.run(op).await {
             Ok(out) => {
                 match hot {
@@ -122,10 +137,16 @@ impl TenantConnection {
     }
 
     /// A statement in a read-write transaction that is committed.
-    async fn pg_write(&self, pool: &sea_orm::sqlx::PgPool, op: &Op<'_>) -> Result<Out, DbErr> {
+    async fn pg_write(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        op: &Op<'_>,
+        permit: &Option<Permit>,
+    ) -> Result<Out, DbErr> {
         let hot = self.hot();
         if let Some(hot) = hot {
             if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, false) {
+                lease.hold(permit.clone());
                 match lease.run(op).await {
                     Ok(out) => {
                         let committed = lease.commit().await;
@@ -146,6 +167,7 @@ impl TenantConnection {
         let mut lease = self
             .open_lease(pool, Opening::Statement { read_only: false })
             .await?;
+        lease.hold(permit.clone());
         let out = lease.run(op).await.map_err(|e| op.convert(e))?;
         let committed = lease.commit().await;
         if let Some(hot) = hot
@@ -156,7 +178,9 @@ impl TenantConnection {
         committed.map(|()| out).map_err(|e| op.convert(e))
     }
 
-    fn recycle(&self, hot: &Arc<HotSet>, read_only: bool, lease: Lease) {
+    /// Parks `lease` for the tenant's next statement, without a permit.
+    fn recycle(&self, hot: &Arc<HotSet>, read_only: bool, mut lease: Lease) {
+        lease.hold(None);
         hot::recycle(
             hot.clone(),
             self.tenant.clone(),
@@ -193,9 +217,9 @@ impl ConnectionTrait for TenantConnection {
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
         let stmt = self.confine(stmt)?;
-        self.guarded(async {
+        self.guarded(|permit| async move {
             match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::One(&stmt)).await? {
+                Some(pool) => match self.pg(pool, Op::One(&stmt), permit).await? {
                     Out::One(r) => Ok(r),
                     _ => Err(unexpected("query_one")),
                 },
@@ -208,9 +232,9 @@ impl ConnectionTrait for TenantConnection {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
         let stmt = self.confine(stmt)?;
-        self.guarded(async {
+        self.guarded(|permit| async move {
             match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::All(&stmt)).await? {
+                Some(pool) => match self.pg(pool, Op::All(&stmt), permit).await? {
                     Out::All(r) => Ok(r),
                     _ => Err(unexpected("query_all")),
                 },
@@ -224,9 +248,9 @@ impl ConnectionTrait for TenantConnection {
 impl TenantConnection {
     /// Runs an already confined statement.
     async fn execute_confined(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.guarded(async {
+        self.guarded(|permit| async move {
             match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Execute(&stmt)).await? {
+                Some(pool) => match self.pg(pool, Op::Execute(&stmt), permit).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute")),
                 },
@@ -238,9 +262,9 @@ impl TenantConnection {
 
     /// Runs an already confined SQL string unprepared.
     async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.guarded(async {
+        self.guarded(|permit| async move {
             match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Unprepared(sql)).await? {
+                Some(pool) => match self.pg(pool, Op::Unprepared(sql), permit).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute_unprepared")),
                 },

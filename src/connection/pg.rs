@@ -8,6 +8,10 @@
 //! before the next borrower gets the connection). A lease dropped while one
 //! of its round trips was in flight (a cancelled future, an I/O error) is
 //! closed instead of returned: its state is unknown, so it is not reused.
+//! Before it is closed it is drained ([`drain`]): the server is still
+//! running what was sent, and the connection and the tenant's permit stay
+//! taken until the server has answered, so a tenant that cancels its
+//! requests stays within its cap on the server too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,7 @@ use sea_orm::{ConnAcquireErr, DbErr, ExecResult, QueryResult, RuntimeErr, Statem
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
 
+use super::limits::Permit;
 use super::observe::{Call, DbSpan};
 use super::session_guard::{RESTORE_AND_COMMIT, STASH, stash_expr};
 use crate::TenantId;
@@ -303,6 +308,10 @@ pub(crate) struct Lease {
     unnamed: bool,
     /// Taken without the pool's acquire-time ping (see [`Lease::take`]).
     unchecked: bool,
+    /// The tenant's permit for the work on this connection (under a
+    /// per-tenant cap): kept until the server has finished that work, even
+    /// when the future that started it is dropped.
+    permit: Option<Permit>,
 }
 
 impl Lease {
@@ -315,6 +324,7 @@ impl Lease {
             state: State::Clean,
             unnamed,
             unchecked: false,
+            permit: None,
         })
     }
 
@@ -332,9 +342,17 @@ impl Lease {
                 state: State::Clean,
                 unnamed,
                 unchecked: true,
+                permit: None,
             }),
             None => Self::acquire(pool, unnamed).await,
         }
+    }
+
+    /// Holds `permit` (or none) for the work on this connection, in place
+    /// of the one it held: the work's permit is kept until the server has
+    /// finished it ([`drain`]). A lease is parked with none.
+    pub(crate) fn hold(&mut self, permit: Option<Permit>) {
+        self.permit = permit;
     }
 
     /// Whether `err`, from opening our transaction on a connection taken
@@ -611,26 +629,42 @@ impl Drop for Lease {
                 }
             }
             State::InTxn => self.queue_rollback(),
-            State::Busy => {
-                if let Some(conn) = self.conn.as_mut() {
-                    conn.close_on_drop();
-                }
-            }
-            State::Clean => {}
+            State::Busy | State::Clean => {}
         }
-        // Dropping the PoolConnection returns it to the pool (sqlx pings it
-        // first, which flushes a queued ROLLBACK) or closes it, on a task.
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        let permit = self.permit.take();
         // Outside a tokio runtime (a pool dropped at exit) there is no task
         // to run: the connection is detached and its socket closed, which
         // ends the session and with it any transaction.
-        if let Some(conn) = self.conn.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                drop(conn);
-            } else {
-                drop(conn.detach());
-            }
+        if tokio::runtime::Handle::try_current().is_err() {
+            drop(conn.detach());
+        } else if self.state == State::Busy {
+            drain(conn, permit);
+        } else {
+            // Returned to the pool (sqlx pings it first, which flushes a
+            // queued ROLLBACK) or closed, on a task.
+            drop(conn);
         }
     }
+}
+
+/// Closes a connection whose state is unknown (a round trip was in flight
+/// when its future was dropped, or failed halfway), on a task of its own,
+/// after waiting until the server has answered everything sent on it: the
+/// statement a cancelled request started keeps running on the server until
+/// it ends or hits the tenant's `statement_timeout`, and until then the
+/// connection stays out of the pool and `permit` stays taken. A tenant that
+/// cancels its requests so cannot have more statements running on the
+/// server than its cap. A connection that broke answers at once (an I/O
+/// error), and is closed.
+fn drain(mut conn: PoolConnection<Postgres>, permit: Option<Permit>) {
+    tokio::spawn(async move {
+        let _ = sqlx::Connection::ping(&mut *conn).await;
+        let _ = conn.close().await;
+        drop(permit);
+    });
 }
 
 #[cfg(test)]

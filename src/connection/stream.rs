@@ -107,13 +107,15 @@ impl StreamTrait for TenantConnection {
             // Made here, so that it is a child of the caller's span.
             let span = DbSpan::new(Call::Stream, &stmt.sql);
             Ok(rows_from(move |tx| async move {
-                // Held until the transaction is over.
-                let _held = (permit, meter);
+                // Held until the transaction is over, and the permit by the
+                // lease too, until the server has finished (a dropped stream).
+                let _held = (permit.clone(), meter);
                 let op = Op::All(&stmt);
                 let rows = async {
                     let mut lease = opener
                         .open_lease(&pool, Opening::Statement { read_only: false })
                         .await?;
+                    lease.hold(permit);
                     let finished = lease
                         .stream_into(&stmt, &tx)
                         .await

@@ -107,7 +107,8 @@ impl TenantConnection {
                     let clause = begin_clause(&options);
                     let span = DbSpan::new(Call::Begin, "BEGIN");
                     let opening = self.open_lease(pool, Opening::User(&clause));
-                    let lease = self.observer.run(span, None, opening).await?;
+                    let mut lease = self.observer.run(span, None, opening).await?;
+                    lease.hold(permit.clone());
                     Body::Pg {
                         lease: Arc::new(Mutex::new(lease)),
                         depth: 1,
