@@ -79,8 +79,6 @@ enum Body {
     Pg {
         lease: Arc<Mutex<Lease>>,
         depth: usize,
-        /// Not yet committed or rolled back: a drop rolls this level back.
-        open: bool,
     },
     /// Committed or rolled back.
     Ended,
@@ -98,7 +96,7 @@ impl TenantConnection {
     /// Opens a transaction after taking one of the tenant's permits (held
     /// until the transaction ends), with the tenant (and the schema and
     /// timeout, if any) set in it on Postgres.
-    async fn begin_tenant(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+    async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
         let permit = self.limits.enter(&self.tenant).await?;
         let body = {
             let _meter = self.limits.meter(&self.tenant, None);
@@ -112,7 +110,6 @@ impl TenantConnection {
                     Body::Pg {
                         lease: Arc::new(Mutex::new(lease)),
                         depth: 1,
-                        open: true,
                     }
                 }
                 None => Body::Sea(self.db.begin_with_options(options).await?),
@@ -251,12 +248,6 @@ tenant_transaction_trait!(
     "A nested transaction (`SAVEPOINT`); the tenant is inherited."
 );
 
-impl TenantConnection {
-    async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
-        self.begin_tenant(options).await
-    }
-}
-
 impl TenantTransaction {
     /// The tenant of this transaction.
     pub fn tenant(&self) -> &TenantId {
@@ -374,7 +365,6 @@ impl TenantTransaction {
                 Body::Pg {
                     lease: shared,
                     depth: lease.depth(),
-                    open: true,
                 }
             }
         };
@@ -432,12 +422,7 @@ impl Drop for TenantTransaction {
         // `ROLLBACK TO SAVEPOINT` before the outer transaction's next
         // statement; the outermost `ROLLBACK` before the connection goes
         // back to the pool).
-        if let Body::Pg {
-            lease,
-            depth,
-            open: true,
-        } = &self.body
-        {
+        if let Body::Pg { lease, depth } = &self.body {
             let depth = *depth;
             let end = move |lease: &mut Lease| {
                 if lease.depth() == depth {
