@@ -92,6 +92,7 @@
 mod catalog;
 mod report;
 mod run;
+mod session;
 mod set;
 mod tenant_column;
 mod tenant_reference;

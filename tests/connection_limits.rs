@@ -648,7 +648,10 @@ async fn cancelled_statements_stay_within_the_tenant_cap() {
                 Ok(Err(err)) if TenantError::is_busy(&err) => {}
                 Ok(other) => panic!("round {round}: a's sleep ended: {other:?}"),
             }
-            assert!(running(&env, sleep).await <= 1, "round {round}: over the cap");
+            assert!(
+                running(&env, sleep).await <= 1,
+                "round {round}: over the cap"
+            );
         }
         assert_eq!(running(&env, sleep).await, 1, "the first sleep still runs");
         within(2, "b's statement", conn_b.query_one_raw(pg("SELECT 1")))

@@ -5,15 +5,17 @@
 use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, Order, Query};
-use sea_orm::sqlx::mysql::MySqlConnection;
+use sea_orm::sqlx;
+use sea_orm::sqlx::mysql::MySqlPoolOptions;
 use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::sqlx::{self, Connection};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, SqlxPostgresConnector, Statement, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, SqlxMySqlConnector, SqlxPostgresConnector, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
 use super::report::Outcome;
+use super::session;
 use super::set::MigrationSet;
 use crate::{SchemaName, TenantId};
 
@@ -292,11 +294,13 @@ pub(crate) async fn status(set: &MigrationSet, place: &Place<'_>) -> Outcome {
 
 /// Inspects, plans and runs inside `txn`, then commits. `None` (rolled
 /// back, nothing done) when a pending migration opted out of transactions.
+/// `restore`, when given, runs last before the commit.
 async fn migrate_in(
     txn: DatabaseTransaction,
     set: &MigrationSet,
     dir: Direction,
     guard: bool,
+    restore: Option<&str>,
 ) -> Result<Option<Outcome>, DbErr> {
     let state = inspect(&txn, &set.table()).await?;
     match plan(set, Some(dir), &state, guard) {
@@ -312,6 +316,9 @@ async fn migrate_in(
             match dir {
                 Direction::Up => (set.up_txn)(&txn, None).await?,
                 Direction::Down(n) => (set.down_txn)(&txn, n).await?,
+            }
+            if let Some(sql) = restore {
+                txn.execute_unprepared(sql).await?;
             }
             txn.commit().await?;
             Ok(Some(done(dir, names)))
@@ -342,7 +349,9 @@ async fn migrate_on(
 
 /// Postgres: one transaction per place (`SET LOCAL search_path`, an
 /// advisory transaction lock, every pending migration, commit), so a
-/// failure or a killed process leaves the place as it was.
+/// failure or a killed process leaves the place as it was. Session-level
+/// settings a migration made are set back before the commit
+/// ([`session`](super::session)), so the pool's connection keeps none.
 async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result<Outcome, DbErr> {
     let txn = place.db.begin().await?;
     let mut opener = String::new();
@@ -352,6 +361,8 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
         // what an earlier run left there, so no name collides.
         opener.push_str("DEALLOCATE ALL; ");
     }
+    opener.push_str(session::STASH);
+    opener.push_str("; ");
     if let Some(schema) = place.schema {
         opener.push_str(&tenant_search_path(schema));
         opener.push_str("; ");
@@ -363,7 +374,7 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
         lock_key(&place.lock_name)
     ));
     txn.execute_unprepared(&opener).await?;
-    match migrate_in(txn, set, dir, place.guard_unmanaged).await? {
+    match migrate_in(txn, set, dir, place.guard_unmanaged, Some(session::RESTORE)).await? {
         Some(outcome) => Ok(outcome),
         None => run_pg_session(set, dir, place).await,
     }
@@ -417,15 +428,24 @@ async fn run_pg_session(
 }
 
 /// MySQL/MariaDB: DDL commits implicitly, so there is no transaction
-/// around a place; a named lock (`GET_LOCK`) held on a connection of its
-/// own keeps a second runner out.
+/// around a place. The migrations run on a connection of their own, which
+/// first takes a named lock (`GET_LOCK`) that keeps a second runner out,
+/// and is closed afterwards: the lock goes with the session, and so does
+/// any session setting a migration made (`SET SESSION …`), which never
+/// reaches the pool.
 async fn run_mysql(
     set: &MigrationSet,
     dir: Direction,
     place: &Place<'_>,
 ) -> Result<Outcome, DbErr> {
     let options = place.db.get_mysql_connection_pool().connect_options();
-    let mut lock = MySqlConnection::connect_with(&options)
+    let pool = MySqlPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with((*options).clone())
         .await
         .map_err(|e| DbErr::Custom(e.to_string()))?;
     let got: Result<Option<i64>, _> = sqlx::query_scalar(
@@ -433,18 +453,19 @@ async fn run_mysql(
     )
     .bind(&place.lock_name)
     .bind(place.lock_wait.as_secs().max(1) as i64)
-    .fetch_one(&mut lock)
+    .fetch_one(&pool)
     .await;
+    let db = SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
     let result = match got {
-        Ok(Some(1)) => migrate_on(place.db, set, dir, place.guard_unmanaged).await,
+        Ok(Some(1)) => migrate_on(&db, set, dir, place.guard_unmanaged).await,
         Ok(_) => Ok(fail(
             "migrating",
             "another runner held the migration lock for longer than the lock wait",
         )),
         Err(e) => Err(DbErr::Custom(e.to_string())),
     };
-    // Closing the session releases the named lock.
-    let _ = lock.close().await;
+    // Closing the session releases the named lock and its settings.
+    let _ = db.close().await;
     result
 }
 
@@ -464,7 +485,7 @@ async fn run_sqlite(
             ..Default::default()
         })
         .await?;
-    match migrate_in(txn, set, dir, place.guard_unmanaged).await? {
+    match migrate_in(txn, set, dir, place.guard_unmanaged, None).await? {
         Some(outcome) => Ok(outcome),
         None => migrate_on(place.db, set, dir, place.guard_unmanaged).await,
     }
