@@ -287,7 +287,7 @@ impl TenantConnection {
 
     /// Limits every statement of this connection to `timeout` on Postgres:
     /// each transaction it opens (for one statement, or with
-    /// [`begin`](TransactionTrait::begin)) starts with
+    /// [`begin`](sea_orm::TransactionTrait::begin)) starts with
     /// `SET LOCAL statement_timeout = <ms>`, folded into the same round trip
     /// as the tenant. A statement that runs longer is cancelled by Postgres
     /// (SQLSTATE 57014, `canceling statement due to statement timeout`) and
@@ -339,8 +339,7 @@ impl TenantConnection {
     ///
     /// SeaORM keeps a callback private once set, so one set on the
     /// `DatabaseConnection` before cannot be taken over: set it here, or
-    /// with [`TenantPool::metric_callback`] or
-    /// [`Tenancy::metric_callback`](crate::Tenancy::metric_callback).
+    /// with [`Tenancy::metric_callback`](crate::Tenancy::metric_callback).
     /// With none set, a statement reads no clock and allocates nothing
     /// for it.
     ///

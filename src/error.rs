@@ -94,9 +94,9 @@ pub enum TenantError {
 
     /// The tenant already has as many database operations in flight
     /// (statements, streams, open transactions) as
-    /// [`TenantPool::max_concurrent_per_tenant`](crate::TenantPool::max_concurrent_per_tenant)
+    /// [`Tenancy::max_concurrent_per_tenant`](crate::Tenancy::max_concurrent_per_tenant)
     /// allows, and none ended within
-    /// [`TenantPool::concurrency_wait`](crate::TenantPool::concurrency_wait).
+    /// [`Tenancy::concurrency_wait`](crate::Tenancy::concurrency_wait).
     /// Nothing was sent; other tenants are not affected. Worth retrying
     /// later (a web service answers 429 or 503); [`TenantError::is_busy`]
     /// recognises it inside a [`DbErr`].

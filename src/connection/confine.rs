@@ -36,8 +36,7 @@ const PLANS: u64 = 4096;
 type Plan = Arc<Result<Planned, String>>;
 
 /// Confines statements against one catalog of tenant tables; shared by
-/// every connection of a [`Tenancy`](crate::Tenancy) or
-/// [`TenantPool`](crate::TenantPool).
+/// every connection of a [`Tenancy`](crate::Tenancy).
 pub(crate) struct Confiner {
     catalog: Catalog,
     plans: [moka::sync::Cache<String, Plan>; 3],

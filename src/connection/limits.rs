@@ -1,4 +1,4 @@
-//! Noisy-neighbour limits of a [`TenantPool`](super::TenantPool): a
+//! Noisy-neighbour limits of a [`Tenancy`](crate::Tenancy): a
 //! per-tenant cap on concurrent database work (a [`Gate`]) and a hook that
 //! sees the database time of every statement ([`Meter`]).
 //!
@@ -74,9 +74,9 @@ pub(crate) type TimeoutPolicy = Arc<dyn Fn(&TenantId) -> Option<Duration> + Send
 /// How long an operation waits for one of its tenant's permits by default.
 pub(crate) const DEFAULT_CONCURRENCY_WAIT: Duration = Duration::from_secs(30);
 
-/// The noisy-neighbour settings of a [`TenantPool`](super::TenantPool) or a
-/// [`Tenancy`](crate::Tenancy): what each connection they hand out runs
-/// under. Clones share the per-tenant permits.
+/// The noisy-neighbour settings of a [`Tenancy`](crate::Tenancy): what
+/// each connection it hands out runs under. Clones share the per-tenant
+/// permits.
 #[derive(Clone)]
 pub(crate) struct Policy {
     pub(crate) timeout: Option<TimeoutPolicy>,

@@ -1,7 +1,6 @@
 //! Which tables belong to tenants: the [`TenantEntity`] impls declared
 //! once for the whole program with [`tenant_entity!`](crate::tenant_entity),
-//! plus those a [`Tenancy`](crate::Tenancy) or
-//! [`TenantPool`](crate::TenantPool) was told about.
+//! plus those a [`Tenancy`](crate::Tenancy) was told about.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -139,8 +138,7 @@ impl Catalog {
 /// Implements [`TenantEntity`] for an entity and declares its table as a
 /// tenant table once for the whole program, so every
 /// [`TenantConnection`](crate::TenantConnection) confines it without the
-/// table being repeated to [`Tenancy`](crate::Tenancy) or
-/// [`TenantPool`](crate::TenantPool).
+/// table being repeated to [`Tenancy`](crate::Tenancy).
 ///
 /// `tenant_entity!(Entity => Column::TenantId)` writes the impl;
 /// `tenant_entity!(Entity)` only declares an entity whose impl you wrote
