@@ -20,14 +20,16 @@ async fn text<C: ConnectionTrait>(c: &C, sql: &str) -> String {
 }
 
 /// Reads until `tenancy` has parked something (a tenant seen twice is
-/// admitted; the parking happens off the request's path).
+/// admitted; the parking happens off the request's path, after the read
+/// returned, so it is looked for after a pause, not right after the read,
+/// which takes the parked transaction out again).
 async fn heat(tenancy: &Tenancy, conn: &TenantConnection, sql: &str) {
     for _ in 0..100 {
         text(conn, sql).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         if tenancy.parked() > 0 {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("nothing was parked");
 }
@@ -56,6 +58,7 @@ async fn schema_per_tenant_parks_and_keeps_each_tenant_in_its_schema() {
         assert_eq!(text(&a, sql).await, "tenant_a, public a");
         assert_eq!(text(&b, sql).await, "tenant_b, public b");
     }
+    tokio::time::sleep(Duration::from_millis(50)).await; // the last re-parking
     assert!(tenancy.parked() > 0, "hot tenants of a schema tenancy park");
     // A connection of `a` under another statement timeout opens another
     // transaction: it is not handed a's parked one.
