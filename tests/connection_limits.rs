@@ -327,18 +327,7 @@ async fn permits_come_back_after_errors_cancellations_and_streams() {
             }
             let busy = conn.begin().await.unwrap_err();
             assert!(TenantError::is_busy(&busy), "{t}: the server still sleeps");
-            within(10, "the cancelled statements' permits", async {
-                loop {
-                    let x = conn.begin().await;
-                    let y = conn.begin().await;
-                    if x.is_ok() && y.is_ok() {
-                        break;
-                    }
-                    drop((x, y));
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-            .await;
+            both_permits_back(&conn, "the cancelled statements' permits").await;
         }
         // Streams hold a permit until finished or dropped (1000 rows: more
         // than a Postgres stream buffers ahead of its reader).
@@ -369,10 +358,25 @@ async fn permits_come_back_after_errors_cancellations_and_streams() {
             })
             .await;
         assert!(failed.is_err());
-        // Every permit is back: two at once, with no waiting allowed.
-        let x = within(10, "first permit", conn.begin()).await.expect("x");
-        let y = within(10, "second permit", conn.begin()).await.expect("y");
-        drop((x, y));
+        // Every permit is back (the dropped stream's once the rest of its
+        // rows were read): two at once, with no waiting allowed.
+        both_permits_back(&conn, "every permit").await;
+    })
+    .await;
+}
+
+/// Waits until both of the tenant's two permits can be taken at once.
+async fn both_permits_back(conn: &TenantConnection, what: &str) {
+    within(10, what, async {
+        loop {
+            let x = conn.begin().await;
+            let y = conn.begin().await;
+            if x.is_ok() && y.is_ok() {
+                break;
+            }
+            drop((x, y));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
     .await;
 }
@@ -676,4 +680,89 @@ async fn cancelled_statements_stay_within_the_tenant_cap() {
     hot.release_parked();
     drop((strict, hot, app));
     env.cleanup().await;
+}
+
+/// [`cancelled_statements_stay_within_the_tenant_cap`] on MySQL/MariaDB,
+/// where SeaORM runs the statement: under a cap it runs on a task that
+/// holds the permit until the server has finished it.
+#[tokio::test]
+async fn cancelled_statements_stay_within_the_tenant_cap_on_mysql() {
+    each_backend_of(&[Kind::MySql], async |t: &TestDb| {
+        let options = (*t.db.get_mysql_connection_pool().connect_options()).clone();
+        let pool = sea_orm::sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(3)
+            .connect_with(options)
+            .await
+            .expect("pool");
+        let db = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
+        let tenants = provisioned(
+            Tenancy::shared_schema(db.clone())
+                .max_concurrent_per_tenant(1)
+                .concurrency_wait(Duration::from_millis(50)),
+        )
+        .await;
+        let sleep = "SELECT SLEEP(20)";
+        let my = |sql: &str| Statement::from_string(DbBackend::MySql, sql);
+        let running = async || {
+            t.db.query_one_raw(Statement::from_sql_and_values(
+                DbBackend::MySql,
+                "SELECT COUNT(*) FROM information_schema.processlist \
+                 WHERE db = DATABASE() AND info = ?",
+                [sleep.into()],
+            ))
+            .await
+            .expect("processlist")
+            .expect("a row")
+            .try_get_by_index::<i64>(0)
+            .expect("count")
+        };
+        let conn_a = tenants.connection(&a()).await.expect("conn a");
+        let conn_b = tenants.connection(&b()).await.expect("conn b");
+        for round in 0..12 {
+            let work = async {
+                match round % 3 {
+                    0 => conn_a.query_one_raw(my(sleep)).await.map(drop),
+                    1 => conn_a.execute_unprepared(sleep).await.map(drop),
+                    _ => {
+                        let mut rows = conn_a.stream_raw(my(sleep)).await?;
+                        rows.next().await.transpose().map(drop)
+                    }
+                }
+            };
+            match tokio::time::timeout(Duration::from_millis(100), work).await {
+                Err(_elapsed) => {}
+                Ok(Err(err)) if TenantError::is_busy(&err) => {}
+                Ok(other) => panic!("round {round}: a's sleep ended: {other:?}"),
+            }
+            assert!(running().await <= 1, "round {round}: over the cap");
+        }
+        assert_eq!(running().await, 1, "the first sleep still runs");
+        within(2, "b's statement", conn_b.query_one_raw(my("SELECT 1")))
+            .await
+            .expect("b proceeds");
+        let busy = conn_a.query_one_raw(my("SELECT 1")).await.unwrap_err();
+        assert!(TenantError::is_busy(&busy), "a is at its cap: {busy}");
+        let ids =
+            t.db.query_all_raw(Statement::from_sql_and_values(
+                DbBackend::MySql,
+                "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND info = ?",
+                [sleep.into()],
+            ))
+            .await
+            .expect("processlist");
+        for row in ids {
+            let id: i64 = row.try_get_by_index(0).expect("id");
+            t.db.execute_unprepared(&format!("KILL QUERY {id}"))
+                .await
+                .expect("kill");
+        }
+        within(5, "a's permit", async {
+            while conn_a.query_one_raw(my("SELECT 1")).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        db.close().await.ok();
+    })
+    .await;
 }

@@ -7,7 +7,10 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statem
 use super::limits::Permit;
 use super::pg::{self, Lease, Op, Out};
 use super::{HotSet, TenantConnection, hot, unexpected};
+use std::future::Future;
 use std::sync::Arc;
+
+use tracing::Instrument;
 
 /// How a leased connection's transaction is opened.
 #[derive(Clone, Copy, Debug)]
@@ -223,7 +226,10 @@ impl ConnectionTrait for TenantConnection {
                     Out::One(r) => Ok(r),
                     _ => Err(unexpected("query_one")),
                 },
-                None => self.db.query_one_raw(stmt).await,
+                None => {
+                    self.sea(permit, |db| async move { db.query_one_raw(stmt).await })
+                        .await
+                }
             }
         })
         .await
@@ -238,7 +244,10 @@ impl ConnectionTrait for TenantConnection {
                     Out::All(r) => Ok(r),
                     _ => Err(unexpected("query_all")),
                 },
-                None => self.db.query_all_raw(stmt).await,
+                None => {
+                    self.sea(permit, |db| async move { db.query_all_raw(stmt).await })
+                        .await
+                }
             }
         })
         .await
@@ -254,7 +263,10 @@ impl TenantConnection {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute")),
                 },
-                None => self.db.execute_raw(stmt).await,
+                None => {
+                    self.sea(permit, |db| async move { db.execute_raw(stmt).await })
+                        .await
+                }
             }
         })
         .await
@@ -268,9 +280,49 @@ impl TenantConnection {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute_unprepared")),
                 },
-                None => self.db.execute_unprepared(sql).await,
+                None => {
+                    let sql = sql.to_owned();
+                    self.sea(
+                        permit,
+                        |db| async move { db.execute_unprepared(&sql).await },
+                    )
+                    .await
+                }
             }
         })
         .await
+    }
+}
+
+impl TenantConnection {
+    /// SQLite and MySQL/MariaDB: SeaORM runs the statement. Under a
+    /// per-tenant cap it runs on a task of its own that holds the tenant's
+    /// permit: dropping the caller's future does not stop a statement the
+    /// server is running, so the permit comes back when the statement has
+    /// ended, not before (a tenant that cancels stays within its cap).
+    async fn sea<T, W, F>(&self, permit: Option<Permit>, work: W) -> Result<T, DbErr>
+    where
+        W: FnOnce(sea_orm::DatabaseConnection) -> F,
+        F: Future<Output = Result<T, DbErr>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        let Some(permit) = permit else {
+            return work(db).await;
+        };
+        let task = work(db).in_current_span();
+        match tokio::spawn(async move {
+            let result = task.await;
+            drop(permit);
+            result
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) => Err(unexpected(&format!(
+                "a statement task that ended early ({err})"
+            ))),
+        }
     }
 }

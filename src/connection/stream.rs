@@ -90,12 +90,29 @@ impl StreamTrait for TenantConnection {
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
+                if permit.is_some() {
+                    // Under a cap, on a task that holds the permit and, once
+                    // the stream is dropped, reads the rest: the permit is
+                    // returned when the server has finished the statement.
+                    let db = self.db.clone();
+                    return Ok(rows_from(move |tx| async move {
+                        let _held = (permit, meter);
+                        let mut rows = db.stream_raw(stmt).await?;
+                        let mut reading = true;
+                        while let Some(row) = rows.next().await {
+                            if reading && tx.send(row).await.is_err() {
+                                reading = false;
+                            }
+                        }
+                        Ok(())
+                    }));
+                }
                 let stream = self.db.stream_raw(stmt).await?;
-                if permit.is_none() && meter.is_none() {
+                if meter.is_none() {
                     return Ok(Box::pin(stream) as TenantStream<'a>);
                 }
                 // Held until the stream is dropped.
-                let held = (permit, meter);
+                let held = meter;
                 let stream = stream.map(move |row| {
                     let _ = &held;
                     row
