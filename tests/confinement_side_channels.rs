@@ -24,10 +24,7 @@ use std::time::Duration;
 
 use common::confine::{Planted, connect, count_raw, planted, refused, shared_tenancy_on, stmt};
 use common::{Kind, TestDb, acme, add_post, each_backend_of, globex};
-use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlxPostgresConnector,
-};
+use sea_orm::{ConnectionTrait, DbErr};
 
 /// A value only globex's statements hold.
 const SECRET: &str = "globex-secret-4711";
@@ -38,37 +35,6 @@ fn like_secret(t: &TestDb) -> &'static str {
     match t.kind {
         Kind::MySql => "CONCAT('%globex-', 'secret-4711%')",
         _ => "'%globex-' || 'secret-4711%'",
-    }
-}
-
-/// A pool of one connection to the test database: the next borrower is
-/// certain.
-async fn pool_of_one(t: &TestDb) -> DatabaseConnection {
-    match t.kind {
-        Kind::Postgres => {
-            let options = (*t.db.get_postgres_connection_pool().connect_options()).clone();
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("pool of one");
-            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-        }
-        _ => {
-            let row =
-                t.db.query_one_raw(stmt(t, "SELECT DATABASE() AS d"))
-                    .await
-                    .expect("database")
-                    .expect("row");
-            let name: String = row.try_get("", "d").expect("name");
-            let url = common::with_database(&common::env("MYSQL_URL"), &name);
-            let mut options = ConnectOptions::new(url);
-            options
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
-                .sqlx_logging(false);
-            Database::connect(options).await.expect("pool of one")
-        }
     }
 }
 
@@ -209,7 +175,7 @@ async fn postgres_planner_statistics_show_no_other_tenants_values() {
 #[tokio::test]
 async fn postgres_prepared_statements_of_another_tenant_are_not_readable() {
     each_backend_of(&[Kind::Postgres], async |t| {
-        let one = pool_of_one(t).await;
+        let one = t.pool_of(1).await;
         let tenancy = shared_tenancy_on(one.clone());
         let acme = connect(t, &tenancy, &acme()).await;
         let globex = connect(t, &tenancy, &globex()).await;
@@ -241,7 +207,7 @@ async fn postgres_prepared_statements_of_another_tenant_are_not_readable() {
 #[tokio::test]
 async fn mysql_user_variables_never_carry_a_tenants_data_to_the_next() {
     each_backend_of(&[Kind::MySql], async |t| {
-        let one = pool_of_one(t).await;
+        let one = t.pool_of(1).await;
         add_post(t, &acme(), "acme secret").await;
         let tenancy = shared_tenancy_on(one.clone());
         let acme = connect(t, &tenancy, &acme()).await;

@@ -688,13 +688,7 @@ async fn cancelled_statements_stay_within_the_tenant_cap() {
 #[tokio::test]
 async fn cancelled_statements_stay_within_the_tenant_cap_on_mysql() {
     each_backend_of(&[Kind::MySql], async |t: &TestDb| {
-        let options = (*t.db.get_mysql_connection_pool().connect_options()).clone();
-        let pool = sea_orm::sqlx::mysql::MySqlPoolOptions::new()
-            .max_connections(3)
-            .connect_with(options)
-            .await
-            .expect("pool");
-        let db = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
+        let db = t.pool_of(3).await;
         let tenants = provisioned(
             Tenancy::shared_schema(db.clone())
                 .max_concurrent_per_tenant(1)

@@ -7,12 +7,7 @@
 mod common;
 
 use common::{Kind, TestDb, each_backend_of};
-use sea_orm::sqlx::mysql::MySqlPoolOptions;
-use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, SqlxMySqlConnector, SqlxPostgresConnector,
-    Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::prelude::*;
 
@@ -60,30 +55,6 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// A pool of one connection to the test's database.
-async fn pool_of_one(t: &TestDb) -> DatabaseConnection {
-    match t.kind {
-        Kind::Postgres => {
-            let options = (*t.db.get_postgres_connection_pool().connect_options()).clone();
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("pool");
-            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-        }
-        _ => {
-            let options = (*t.db.get_mysql_connection_pool().connect_options()).clone();
-            let pool = MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("pool");
-            SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
-        }
-    }
-}
-
 /// The settings a migration above changes, as the pool's next statement
 /// sees them.
 async fn settings(db: &DatabaseConnection) -> Vec<String> {
@@ -114,7 +85,7 @@ async fn settings(db: &DatabaseConnection) -> Vec<String> {
 #[tokio::test]
 async fn a_migrations_session_settings_do_not_stay_on_the_shared_pool() {
     each_backend_of(&[Kind::Postgres, Kind::MySql], async |t: &TestDb| {
-        let db = pool_of_one(t).await;
+        let db = t.pool_of(1).await;
         let before = settings(&db).await;
         let mut tenancies = vec![Tenancy::shared_schema(db.clone()).with_migrator::<Migrator>()];
         if t.kind == Kind::Postgres {

@@ -307,13 +307,7 @@ async fn path<C: ConnectionTrait>(c: &C) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_path_never_carries_over_on_a_pool_of_one() {
     each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
-        let options = (*t.db.get_postgres_connection_pool().connect_options()).clone();
-        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("pool of one");
-        let one = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        let one = t.pool_of(1).await;
         let tenancy = Tenancy::schema_per_tenant(one.clone()).with_migrator::<Migrator>();
         let shared = Tenancy::shared_schema(one.clone());
         let (a, g) = (acme(), globex());

@@ -106,6 +106,35 @@ impl TestDb {
         self.kind == Kind::MySql
     }
 
+    /// A pool of its own of `max` connections to this (server) database,
+    /// with the same options as [`db`](Self::db): on a pool of one the next
+    /// borrower is certain.
+    pub async fn pool_of(&self, max: u32) -> DatabaseConnection {
+        match self.kind {
+            Kind::Postgres => {
+                let options = (*self.db.get_postgres_connection_pool().connect_options()).clone();
+                let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .unwrap_or_else(|e| panic!("{self}: pool of {max}: {e}"));
+                sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+            }
+            Kind::MySql => {
+                let options = (*self.db.get_mysql_connection_pool().connect_options()).clone();
+                let pool = sea_orm::sqlx::mysql::MySqlPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .unwrap_or_else(|e| panic!("{self}: pool of {max}: {e}"));
+                sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
+            }
+            Kind::Sqlite => panic!("pool_of is for server databases"),
+        }
+    }
+
     /// Creates every test table (see [`create_tables`]).
     pub async fn create_tables(&self) {
         create_tables(&self.db)
