@@ -1,6 +1,9 @@
 //! TenantConnection on SQLite: no RLS there, so it carries the tenant, runs
 //! the scoped builders, and passes everything else through unchanged.
 
+mod common;
+
+use common::entities::org_ledger;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
     Statement, TransactionSession, TransactionTrait,
@@ -154,36 +157,12 @@ async fn transactions_keep_seaorm_semantics() {
 
 use sea_orm::DbErr;
 
-/// A tenant entity with an integer tenant column.
-mod ledger {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "ledger")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub org_id: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-
-    impl sea_orm_tenant::TenantEntity for Entity {
-        fn tenant_column() -> Column {
-            Column::OrgId
-        }
-    }
-}
-
 #[tokio::test]
 async fn ids_that_do_not_fit_the_column_are_refused() {
     let db = db().await;
     let ints = Tenancy::shared_schema(db.clone())
         .hot_tenants(HotTenants::off())
-        .tenant_table::<ledger::Entity>();
+        .tenant_table::<org_ledger::Entity>();
     assert!(matches!(
         ints.provision(&TenantId::from("acme")).await,
         Err(TenantError::ColumnType { .. })

@@ -5,10 +5,13 @@
 //!
 //! Needs the `http` feature: `cargo test --features http --test http_errors`.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use common::entities::org_ledger;
 use sea_orm_tenant::http::{TenantDb, TenantLayer, TenantResolver};
 use sea_orm_tenant::{Tenancy, TenantId};
 use serde_json::Value;
@@ -93,34 +96,10 @@ async fn a_tenant_database_that_cannot_be_reached_is_503() {
     assert_eq!(body.as_object().map(|o| o.len()), Some(1));
 }
 
-/// A tenant entity with an integer tenant column.
-mod ledger {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "ledger")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub org_id: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-
-    impl sea_orm_tenant::TenantEntity for Entity {
-        fn tenant_column() -> Column {
-            Column::OrgId
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_id_that_does_not_fit_the_tenant_column_is_400() {
     let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-    let tenancy = Tenancy::shared_schema(db).tenant_table::<ledger::Entity>();
+    let tenancy = Tenancy::shared_schema(db).tenant_table::<org_ledger::Entity>();
     tenancy.provision(&TenantId::from("42")).await.unwrap();
     let app = app(tenancy);
     let (status, body) = get_as(&app, "42").await;

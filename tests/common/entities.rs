@@ -76,3 +76,28 @@ pub mod handle {
     // `TenantConnection` confines it, whoever built the connection.
     sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
 }
+
+/// A tenant-owned entry whose tenant column is a `BIGINT` (`org_id`), for
+/// the checks of ids against the column's type.
+pub mod org_ledger {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub org_id: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::OrgId
+        }
+    }
+}
