@@ -87,15 +87,13 @@ impl StreamTrait for TenantConnection {
         Box::pin(async move {
             self.refuse_session_state(&stmt.sql)?;
             let stmt = self.confine(stmt)?;
+            let alive = self.life.enter(&self.tenant)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
                 let stream = self.db.stream_raw(stmt).await?;
-                if permit.is_none() && meter.is_none() {
-                    return Ok(Box::pin(stream) as TenantStream<'a>);
-                }
                 // Held until the stream is dropped.
-                let held = (permit, meter);
+                let held = (alive, permit, meter);
                 let stream = stream.map(move |row| {
                     let _ = &held;
                     row
@@ -108,7 +106,7 @@ impl StreamTrait for TenantConnection {
             let span = DbSpan::new(Call::Stream, &stmt.sql);
             Ok(rows_from(move |tx| async move {
                 // Held until the transaction is over.
-                let _held = (permit, meter);
+                let _held = (alive, permit, meter);
                 let op = Op::All(&stmt);
                 let rows = async {
                     let mut lease = opener
