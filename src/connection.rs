@@ -106,6 +106,7 @@ pub use stream::TenantStream;
 use tracing::Instrument;
 pub use transaction::{TenantTransaction, UnconfinedTransaction};
 
+use crate::tenancy::Life;
 use crate::{Placement, Scoped, TenantEntity, TenantError, TenantId};
 
 /// The Postgres setting the tenant is stored in, read by the policies of
@@ -170,6 +171,10 @@ pub struct TenantConnection {
     unnamed: bool,
     /// The metric callback of the Postgres statements sent on our lease.
     observer: Observer,
+    /// Whether its tenant still exists: ended by
+    /// [`Tenancy::deprovision`](crate::Tenancy::deprovision), after which
+    /// every statement is refused.
+    life: Life,
 }
 
 impl std::fmt::Debug for TenantConnection {
@@ -215,6 +220,7 @@ impl TenantConnection {
             confinement: Confinement::default(),
             unnamed: false,
             observer: Observer::default(),
+            life: Life::default(),
         }
     }
 
@@ -394,6 +400,15 @@ impl TenantConnection {
             .map(|schema| Arc::from(pg::search_path_sql(schema)));
     }
 
+    /// Ties this connection to its tenant's life in a
+    /// [`Tenancy`](crate::Tenancy): once deprovision begins, every
+    /// statement, transaction and stream is refused with
+    /// [`TenantError::UnknownTenant`].
+    pub(crate) fn living(mut self, life: Life) -> Self {
+        self.life = life;
+        self
+    }
+
     /// Sets where the tenant lives, as reported in tracing spans.
     pub(crate) fn placed(mut self, placement: Placement) -> Self {
         self.placement = placement;
@@ -453,6 +468,7 @@ impl TenantConnection {
         W: FnOnce(Option<Permit>) -> F,
         F: Future<Output = Result<T, DbErr>>,
     {
+        let _alive = self.life.enter(&self.tenant)?;
         let span = self.span();
         let limited = async {
             let permit = self.limits.enter(&self.tenant).await?;

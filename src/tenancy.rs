@@ -6,6 +6,8 @@
 //! SeaORM connection. Where a tenant lives is configuration.
 
 mod database;
+mod life;
+mod lock;
 mod naming;
 mod placement;
 mod pools;
@@ -22,9 +24,12 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
+use life::Lives;
+pub(crate) use life::{Held, Life};
+use lock::Locks;
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
-use pools::{known_cache, pool_cache};
+use pools::{Known, TenantPool, known_cache, pool_cache};
 use provision::delete_rows;
 pub use registry::REGISTRY_TABLE;
 
@@ -102,8 +107,12 @@ pub struct Tenancy {
     limits: PoolLimits,
     max_pools: u64,
     registry_ttl: Duration,
-    pools: moka::future::Cache<TenantId, DatabaseConnection>,
-    known: moka::future::Cache<TenantId, Placement>,
+    pools: moka::future::Cache<TenantId, TenantPool>,
+    known: moka::future::Cache<TenantId, Known>,
+    /// Each tenant's life in this process, which deprovision ends.
+    lives: Lives,
+    /// The lifecycle lock of each tenant (provision, deprovision).
+    locks: Locks,
     policy: Policy,
     /// Parked transactions of hot tenants in the shared database (Postgres).
     hot: Option<Arc<HotSet>>,
@@ -147,6 +156,8 @@ impl Tenancy {
             registry_ttl,
             pools: pool_cache(max_pools, limits.idle),
             known: known_cache(registry_ttl),
+            lives: Lives::default(),
+            locks: Locks::default(),
             policy: Policy::default(),
             hot: None,
             pooler: false,
@@ -662,14 +673,20 @@ impl Tenancy {
     /// cannot name a schema or database. The first request for a tenant's database opens its pool
     /// once, however many requests arrive together.
     pub async fn connection(&self, tenant: &TenantId) -> Result<TenantConnection, TenantError> {
-        let placement = self.registered(tenant).await?;
-        self.connect_as(tenant, placement).await
+        // Taken first: a deprovision that begins after this ends it, and
+        // the connection's statements are refused.
+        let life = self.lives.current(tenant)?;
+        let placement = self.registered_at(tenant, &life).await?;
+        let conn = self.connect_as(tenant, placement, &life).await?;
+        life.check(tenant)?;
+        Ok(conn.living(life))
     }
 
     async fn connect_as(
         &self,
         tenant: &TenantId,
         placement: Placement,
+        life: &Life,
     ) -> Result<TenantConnection, TenantError> {
         let conn = match placement {
             Placement::SharedSchema => {
@@ -683,7 +700,7 @@ impl Tenancy {
                     .parking(self.hot.clone())
             }
             Placement::DatabasePerTenant => {
-                let db = self.policy.observed(self.pool(tenant).await?);
+                let db = self.policy.observed(self.pool(tenant, life).await?);
                 TenantConnection::new(db, tenant.clone())
             }
         };

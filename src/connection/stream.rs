@@ -87,6 +87,7 @@ impl StreamTrait for TenantConnection {
         Box::pin(async move {
             self.refuse_session_state(&stmt.sql)?;
             let stmt = self.confine(stmt)?;
+            let alive = self.life.enter(&self.tenant)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             let Some(pool) = self.pg_pool() else {
@@ -96,7 +97,7 @@ impl StreamTrait for TenantConnection {
                     // returned when the server has finished the statement.
                     let db = self.db.clone();
                     return Ok(rows_from(move |tx| async move {
-                        let _held = (permit, meter);
+                        let _held = (alive, permit, meter);
                         let mut rows = db.stream_raw(stmt).await?;
                         let mut reading = true;
                         while let Some(row) = rows.next().await {
@@ -108,11 +109,8 @@ impl StreamTrait for TenantConnection {
                     }));
                 }
                 let stream = self.db.stream_raw(stmt).await?;
-                if meter.is_none() {
-                    return Ok(Box::pin(stream) as TenantStream<'a>);
-                }
                 // Held until the stream is dropped.
-                let held = meter;
+                let held = (alive, meter);
                 let stream = stream.map(move |row| {
                     let _ = &held;
                     row
@@ -126,7 +124,7 @@ impl StreamTrait for TenantConnection {
             Ok(rows_from(move |tx| async move {
                 // Held until the transaction is over, and the permit by the
                 // lease too, until the server has finished (a dropped stream).
-                let _held = (permit.clone(), meter);
+                let _held = (alive, permit.clone(), meter);
                 let op = Op::All(&stmt);
                 let rows = async {
                     let mut lease = opener

@@ -25,6 +25,7 @@ use super::observe::{Call, DbSpan, Observer};
 use super::pg::{Lease, Op, Out};
 use super::stream::{TenantStream, stream_lease};
 use super::{TenantConnection, session_guard, unexpected};
+use crate::tenancy::{Held, Life};
 use crate::{Scoped, TenantEntity, TenantError, TenantId};
 
 /// A transaction of a [`TenantConnection`], with the tenant set in it (on
@@ -68,6 +69,11 @@ pub struct TenantTransaction {
     confinement: Confinement,
     /// The metric callback of the connection it was opened on.
     observer: Observer,
+    /// Its tenant's life: once deprovision begins, statements and the
+    /// commit are refused.
+    life: Life,
+    /// Work in flight for deprovision to wait for, shared with savepoints.
+    _alive: Arc<Held>,
 }
 
 /// Where the statements of a transaction run.
@@ -97,6 +103,7 @@ impl TenantConnection {
     /// until the transaction ends), with the tenant (and the schema and
     /// timeout, if any) set in it on Postgres.
     async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+        let alive = Arc::new(self.life.enter(&self.tenant)?);
         let permit = self.limits.enter(&self.tenant).await?;
         let body = {
             let _meter = self.limits.meter(&self.tenant, None);
@@ -122,6 +129,8 @@ impl TenantConnection {
             on_time: self.limits.on_time.clone(),
             confinement: self.confinement.clone(),
             observer: self.observer.clone(),
+            life: self.life.clone(),
+            _alive: alive,
         })
     }
 }
@@ -292,6 +301,7 @@ impl TenantTransaction {
     /// Runs one (confined, or deliberately unconfined) statement in this
     /// transaction, timed by the database-time hook.
     async fn run_op(&self, op: Op<'_>) -> Result<Out, DbErr> {
+        self.life.check(&self.tenant)?;
         let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
         match &self.body {
             Body::Pg { lease, .. } => {
@@ -339,6 +349,7 @@ impl TenantTransaction {
     }
 
     async fn stream_as_is(&self, stmt: Statement) -> Result<TenantStream<'_>, DbErr> {
+        self.life.check(&self.tenant)?;
         match &self.body {
             Body::Pg { lease, .. } => {
                 let span = DbSpan::new(Call::Stream, &stmt.sql);
@@ -352,6 +363,7 @@ impl TenantTransaction {
 
     /// A savepoint in this transaction.
     async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
+        self.life.check(&self.tenant)?;
         let body = match &self.body {
             Body::Sea(txn) => Body::Sea(txn.begin_with_options(options).await?),
             Body::Ended => return Err(unexpected("a savepoint after the end of the transaction")),
@@ -375,6 +387,8 @@ impl TenantTransaction {
             on_time: self.on_time.clone(),
             confinement: self.confinement.clone(),
             observer: self.observer.clone(),
+            life: self.life.clone(),
+            _alive: self._alive.clone(),
         })
     }
 
@@ -450,6 +464,11 @@ impl Drop for TenantTransaction {
 #[async_trait::async_trait]
 impl TransactionSession for TenantTransaction {
     async fn commit(self) -> Result<(), DbErr> {
+        // Deprovisioned meanwhile: nothing of it is committed.
+        if let Err(gone) = self.life.check(&self.tenant) {
+            self.end(false).await?;
+            return Err(gone.into());
+        }
         self.end(true).await
     }
 

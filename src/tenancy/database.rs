@@ -1,7 +1,7 @@
 //! Database per tenant: where a tenant's database lives, creating and
 //! dropping it, and opening its pool.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -156,6 +156,42 @@ pub(crate) enum OpenError {
     Failed(TenantError),
 }
 
+/// Which file a SQLite path names: device and inode on Unix (elsewhere
+/// only whether it exists), so that a pool opened on a file that was
+/// removed, or replaced by a new provision, is told from one on the file
+/// there now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileId(meta.dev(), meta.ino())
+    }
+
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Self {
+        FileId(0, 0)
+    }
+}
+
+/// The file a tenant's SQLite path names now: [`OpenError::Unknown`] when
+/// there is none (only "no such file" or "not a file" is "not
+/// provisioned"; a lookup that failed otherwise, such as for permissions,
+/// is a database error). One `stat`.
+pub(crate) fn sqlite_file(path: &Path) -> Result<FileId, OpenError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(FileId::of(&meta)),
+        Ok(_) => Err(OpenError::Unknown),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenError::Unknown),
+        Err(e) => Err(OpenError::Failed(TenantError::db(
+            "looking up a tenant database file",
+            e,
+        ))),
+    }
+}
+
 /// Limits of one tenant's pool.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PoolLimits {
@@ -170,19 +206,7 @@ pub(crate) async fn open(
     limits: PoolLimits,
 ) -> Result<DatabaseConnection, OpenError> {
     if let Target::Sqlite(path) = target {
-        // Only "no such file" is "not provisioned"; a lookup that failed
-        // (permissions, a path through a file) is a database error.
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() => {}
-            Ok(_) => return Err(OpenError::Unknown),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Unknown),
-            Err(e) => {
-                return Err(OpenError::Failed(TenantError::db(
-                    "looking up a tenant database file",
-                    e,
-                )));
-            }
-        }
+        sqlite_file(path)?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options

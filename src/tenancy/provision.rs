@@ -31,8 +31,15 @@ impl Tenancy {
     ///
     /// An id that cannot name a schema or database is
     /// [`TenantError::UnsafeName`], and nothing is created.
+    ///
+    /// Provision and [`deprovision`](Self::deprovision) of one tenant run
+    /// one at a time (the tenant's lifecycle lock: in this process, and on
+    /// Postgres and MySQL/MariaDB in the registry's database across
+    /// processes), so the registry records a tenant exactly when it
+    /// exists.
     pub async fn provision(&self, tenant: &TenantId) -> Result<(), TenantError> {
         self.check_id(tenant)?;
+        let _lock = self.lifecycle_lock(tenant).await?;
         // A failed read is not "not recorded": guessing would re-record a
         // provisioned tenant at another placement.
         let recorded = match &self.db {
@@ -42,7 +49,7 @@ impl Tenancy {
             None => None,
         };
         let placement = recorded.unwrap_or_else(|| self.placement_for(tenant));
-        self.provision_as(tenant, placement).await
+        self.provision_traced(tenant, placement).await
     }
 
     /// [`provision`](Self::provision) at an explicit placement (hybrid
@@ -53,6 +60,23 @@ impl Tenancy {
         placement: Placement,
     ) -> Result<(), TenantError> {
         self.check_id(tenant)?;
+        let _lock = self.lifecycle_lock(tenant).await?;
+        self.provision_traced(tenant, placement).await
+    }
+
+    /// Waits for `tenant`'s lifecycle lock (see [`lock`](super::lock)).
+    async fn lifecycle_lock(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<super::lock::Lifecycle, TenantError> {
+        self.locks.lock(tenant, self.db.as_ref()).await
+    }
+
+    async fn provision_traced(
+        &self,
+        tenant: &TenantId,
+        placement: Placement,
+    ) -> Result<(), TenantError> {
         let span = tracing::info_span!(
             target: "sea_orm_tenant",
             "provision",
@@ -67,6 +91,9 @@ impl Tenancy {
         tenant: &TenantId,
         placement: Placement,
     ) -> Result<(), TenantError> {
+        // Not while it is being deprovisioned (by a caller outside the
+        // lock); a life of its own from here.
+        let life = self.lives.current(tenant)?;
         // Validate everything before creating anything.
         match placement {
             Placement::SharedSchema => {
@@ -111,7 +138,7 @@ impl Tenancy {
                 let (_, target) = self.target(tenant)?;
                 target.create().await?;
                 if let Some(set) = &self.migrate {
-                    let pool = self.pool(tenant).await?;
+                    let pool = self.pool(tenant, &life).await?;
                     let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT)
                         .pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
@@ -123,7 +150,7 @@ impl Tenancy {
                 .await
                 .map_err(|e| TenantError::db("recording the tenant", e))?;
         }
-        self.known.insert(tenant.clone(), placement).await;
+        self.remember(tenant, placement, &life).await;
         Ok(())
     }
 
@@ -132,11 +159,24 @@ impl Tenancy {
     /// (removes its SQLite file), or, for a shared tenant, deletes its rows
     /// from every [`tenant_table`](Self::tenant_table) in one transaction.
     ///
+    /// Final: from its start, every connection of this `Tenancy` (and its
+    /// clones) to the tenant refuses each statement, transaction and
+    /// stream with [`TenantError::UnknownTenant`], and
+    /// [`connection`](Self::connection) is `UnknownTenant`; it waits for
+    /// the work that began before (an open transaction included) to end
+    /// before it removes anything, so once it returns nothing of the
+    /// tenant is written anywhere through this `Tenancy`. Other processes
+    /// learn of it through the registry, after at most
+    /// [`registry_ttl`](Self::registry_ttl); a SQLite file's removal they
+    /// see at their next [`connection`](Self::connection). Serialised with
+    /// [`provision`](Self::provision) of the same tenant.
+    ///
     /// Idempotent and safe to retry after a crash halfway: when the
     /// registry no longer knows the tenant, every place this tenancy could
     /// have put it is cleaned (rows, `tenant_<id>` schema, database or
     /// file), each only if it exists.
     pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
+        let _lock = self.lifecycle_lock(tenant).await?;
         let recorded = match &self.db {
             Some(db) => registry::read(&self.registry_db(db), tenant)
                 .await
@@ -158,7 +198,9 @@ impl Tenancy {
         recorded: Option<Placement>,
     ) -> Result<(), TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
-        // No new connections from now on.
+        // No new connections from now on, and the statements of those
+        // handed out are refused.
+        let ending = self.lives.end(tenant);
         if let Some(db) = &self.db
             && registry::exists(&self.registry_db(db))
                 .await
@@ -173,8 +215,11 @@ impl Tenancy {
         if let Some(hot) = &self.hot {
             hot.forget(tenant);
         }
+        // Work that began before (a statement, an open transaction, a
+        // stream) ends before anything is removed.
+        ending.drained().await;
         match recorded {
-            Some(placement) => self.remove_data(tenant, placement).await,
+            Some(placement) => self.remove_data(tenant, placement, false).await,
             None => {
                 // Not recorded (never provisioned, or a retry after the
                 // registry row went): clean wherever it could be. A place
@@ -190,17 +235,22 @@ impl Tenancy {
                     places.push(Placement::DatabasePerTenant);
                 }
                 for placement in places {
-                    self.remove_data(tenant, placement).await?;
+                    self.remove_data(tenant, placement, true).await?;
                 }
                 Ok(())
             }
         }
     }
 
+    /// Removes the tenant's data at `placement`. A `sweep` (the tenant is
+    /// not recorded: clean wherever it could be) takes a tenant table that
+    /// does not exist (a database per tenant tenancy's registry database)
+    /// for one without its rows.
     async fn remove_data(
         &self,
         tenant: &TenantId,
         placement: Placement,
+        sweep: bool,
     ) -> Result<(), TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         match placement {
@@ -208,6 +258,18 @@ impl Tenancy {
                 let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
                     .unnamed(self.pooler)
                     .confined_by(self.confiner.clone());
+                if sweep {
+                    // A transaction per table: a missing one ends only its own.
+                    for delete in &self.tables {
+                        let txn = conn.begin().await.map_err(fail)?;
+                        match delete(&txn).await {
+                            Ok(()) => txn.commit().await.map_err(fail)?,
+                            Err(e) if registry::is_missing_table(&e) => {}
+                            Err(e) => return Err(fail(e)),
+                        }
+                    }
+                    return Ok(());
+                }
                 let txn = conn.begin().await.map_err(fail)?;
                 for delete in &self.tables {
                     delete(&txn).await.map_err(fail)?;
@@ -227,7 +289,7 @@ impl Tenancy {
             Placement::DatabasePerTenant => {
                 let (_, target) = self.target(tenant)?;
                 if let Some(pool) = self.pools.remove(tenant).await {
-                    let _ = pool.close().await;
+                    let _ = pool.db.close().await;
                 }
                 target.drop_database().await?;
             }

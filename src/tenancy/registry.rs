@@ -270,7 +270,7 @@ pub(super) async fn list(db: &impl ConnectionTrait) -> Result<Vec<(TenantId, Pla
 
 /// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
 /// 1146 (SQLSTATE 42S02), SQLite `no such table`.
-fn is_missing_table(err: &DbErr) -> bool {
+pub(super) fn is_missing_table(err: &DbErr) -> bool {
     let sqlx_err = match err {
         DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
         | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
