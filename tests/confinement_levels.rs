@@ -29,7 +29,7 @@ use common::{
 use futures_util::FutureExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, QueryOrder, Schema,
+    ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, QueryOrder,
     TransactionSession, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
@@ -39,36 +39,7 @@ use sea_orm_tenant::{Tenancy, TenantConnection};
 // ---------------------------------------------------------------------------
 // The tenants' migrator: the post table, no schema named.
 
-struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePost)]
-    }
-}
-
-struct CreatePost;
-
-impl MigrationName for CreatePost {
-    fn name(&self) -> &str {
-        "m0001_create_post"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreatePost {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(post::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
+use common::post_migrator::Migrator;
 
 /// Writes a post through `conn` with the tenant set by hand (so that the
 /// write does not depend on the connection filling it in).

@@ -13,7 +13,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, Statement};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    Schema, TransactionTrait,
+    TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::doc_entities::post;
@@ -22,36 +22,7 @@ use sea_orm_tenant::prelude::*;
 // ---------------------------------------------------------------------------
 // The application's migrator: the post table, no schema named.
 
-struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePost)]
-    }
-}
-
-struct CreatePost;
-
-impl MigrationName for CreatePost {
-    fn name(&self) -> &str {
-        "m0001_create_post"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreatePost {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(post::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
+use common::post_migrator::Migrator;
 
 // ---------------------------------------------------------------------------
 // Helpers.

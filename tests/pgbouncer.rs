@@ -21,7 +21,7 @@ use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, Schema, Statement, TransactionSession, TransactionTrait,
+    PaginatorTrait, Statement, TransactionSession, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::doc_entities::post;
@@ -38,12 +38,7 @@ static RESTART_GATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(()
 // ---------------------------------------------------------------------------
 // The application's migrations: `post` from its entity, no schema named.
 
-struct Migrator;
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePost)]
-    }
-}
+use common::post_migrator::Migrator;
 
 /// `Migrator` and a second migration, for the migration run.
 struct MigratorV2;
@@ -53,26 +48,7 @@ impl MigratorTrait for MigratorV2 {
     }
 }
 
-struct CreatePost;
-impl MigrationName for CreatePost {
-    fn name(&self) -> &str {
-        "m0001_create_post"
-    }
-}
-#[async_trait::async_trait]
-impl MigrationTrait for CreatePost {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(post::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
+use common::post_migrator::CreatePost;
 
 struct CreateLabel;
 impl MigrationName for CreateLabel {

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use common::{Databases, Kind, TestDb, acme, each_backend, each_backend_of, globex};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, PaginatorTrait, Schema, Statement, TransactionSession,
-    TransactionTrait,
+    ConnectionTrait, DbBackend, PaginatorTrait, Statement, TransactionSession, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::REGISTRY_TABLE;
@@ -20,36 +19,7 @@ use sea_orm_tenant::prelude::*;
 // ---------------------------------------------------------------------------
 // The application's migrator: the tenant tables, no schema named.
 
-struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePost)]
-    }
-}
-
-struct CreatePost;
-
-impl MigrationName for CreatePost {
-    fn name(&self) -> &str {
-        "m0001_create_post"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreatePost {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(post::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
-    }
-}
+use common::post_migrator::Migrator;
 
 // ---------------------------------------------------------------------------
 // Helpers.

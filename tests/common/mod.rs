@@ -33,6 +33,7 @@ pub mod bouncer;
 pub mod confine;
 pub mod entities;
 pub mod legacy;
+pub mod post_migrator;
 pub mod tenant_dbs;
 
 pub use entities::{document, handle, ledger};
