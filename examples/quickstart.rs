@@ -362,12 +362,15 @@ fn report(attempt: &str, result: String) {
 }
 
 fn outcome<T>(result: Result<T, DbErr>) -> String {
-    match result {
-        Ok(_) => "went through (!)".to_owned(),
-        Err(DbErr::Custom(message)) => format!("refused: {message}"),
-        Err(DbErr::RecordNotUpdated) => {
-            "no row of this tenant has that id: nothing changed".to_owned()
-        }
-        Err(err) => format!("refused by the database: {err}"),
+    let err = match result {
+        Ok(_) => return "went through (!)".to_owned(),
+        Err(err) => err,
+    };
+    if let Some(refusal) = TenantError::from_db_err(&err) {
+        return format!("refused: {refusal}");
+    }
+    match err {
+        DbErr::RecordNotUpdated => "no row of this tenant has that id: nothing changed".to_owned(),
+        err => format!("refused by the database: {err}"),
     }
 }

@@ -180,7 +180,7 @@ fn postgres_only(backend: DbBackend, what: &str) -> Result<(), DbErr> {
 ///     }
 /// }
 /// ```
-pub async fn distribute<E: TenantEntity>(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+pub async fn distribute<E: TenantEntity>(manager: &SchemaManager<'_>) -> Result<(), TenantError> {
     postgres_only(manager.get_database_backend(), "create_distributed_table")?;
     manager
         .get_connection()
@@ -191,7 +191,9 @@ pub async fn distribute<E: TenantEntity>(manager: &SchemaManager<'_>) -> Result<
 
 /// Runs [`create_reference_table`] for the global entity `E` in a
 /// migration. Errors as [`distribute`].
-pub async fn make_reference<E: EntityTrait>(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+pub async fn make_reference<E: EntityTrait>(
+    manager: &SchemaManager<'_>,
+) -> Result<(), TenantError> {
     postgres_only(manager.get_database_backend(), "create_reference_table")?;
     manager
         .get_connection()
@@ -202,7 +204,7 @@ pub async fn make_reference<E: EntityTrait>(manager: &SchemaManager<'_>) -> Resu
 
 /// Whether the `citus` extension is installed in the connected database.
 /// `false` on SQLite and MySQL.
-pub async fn is_installed<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
+pub async fn is_installed<C: ConnectionTrait>(db: &C) -> Result<bool, TenantError> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(false);
     }
@@ -213,7 +215,7 @@ pub async fn is_installed<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
         ))
         .await?;
     match row {
-        Some(row) => row.try_get::<bool>("", "installed"),
+        Some(row) => Ok(row.try_get::<bool>("", "installed")?),
         None => Ok(false),
     }
 }

@@ -1,12 +1,24 @@
-//! [`TenantError`], the crate's one error type.
+//! [`TenantError`], the crate's one error type, and how it travels
+//! inside SeaORM's [`DbErr`].
+//!
+//! SeaORM 2.0's `DbErr` has one variant that keeps a typed error rather
+//! than a message: [`DbErr::TryIntoErr`], whose `source` is an
+//! `Arc<dyn Error + Send + Sync>` (the other variants hold a `String` or a
+//! driver's `sqlx::Error`). A `TenantError` converted with `?` travels
+//! there, so [`TenantError::from_db_err`] finds it again by type, with its
+//! fields, and no message a user writes into `DbErr::Custom` can pass for
+//! it.
 
-use sea_orm::DbErr;
+use std::sync::Arc;
+
+use sea_orm::{DbErr, RuntimeErr};
 
 /// Everything that can go wrong when scoping work to a tenant.
 ///
-/// Every variant is a refusal: when one is returned, nothing was sent to the
-/// database. It converts into SeaORM's [`DbErr`] so that `?` works inside
-/// SeaORM code; [`TenantError::is_tenant_error`] recognises it again there.
+/// Every variant but [`Database`](TenantError::Database) is a refusal: when
+/// one is returned, nothing was sent to the database. It converts into
+/// SeaORM's [`DbErr`] and back, so that `?` works both ways;
+/// [`TenantError::from_db_err`] finds it again inside a `DbErr`, by type.
 ///
 /// ```
 /// use sea_orm::DbErr;
@@ -15,8 +27,13 @@ use sea_orm::DbErr;
 /// let err = TenantId::parse("a'b").unwrap_err();
 /// assert!(matches!(err, TenantError::InvalidId { .. }));
 ///
-/// let db_err: DbErr = err.into();
-/// assert!(TenantError::is_tenant_error(&db_err));
+/// let db_err: DbErr = err.clone().into();
+/// assert_eq!(TenantError::from_db_err(&db_err), Some(&err));
+/// assert_eq!(TenantError::from(db_err), err);
+///
+/// // A message that merely looks like one is not a tenant error.
+/// let lookalike = DbErr::Custom("tenant: invalid tenant id".into());
+/// assert!(!TenantError::is_tenant_error(&lookalike));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -215,28 +232,66 @@ pub enum TenantError {
         reason: String,
     },
 
-    /// The database refused a tenancy operation (provisioning, opening a
-    /// tenant's pool, the tenant registry).
-    #[error("tenant: database error while {context}: {message}")]
+    /// The database failed a tenancy operation (provisioning, opening a
+    /// tenant's pool, the tenant registry, a migration helper), or a
+    /// [`DbErr`] was converted with `?`. The `DbErr` is kept as the
+    /// error's [`source`](std::error::Error::source), with its SQLSTATE
+    /// and driver error.
+    ///
+    /// Converted back into a `DbErr` (with `?` in SeaORM code), it is that
+    /// `DbErr` again, so [`DbErr::sql_err`] still works on it.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::from(DbErr::RecordNotFound("post 7".into()));
+    /// assert!(matches!(&err, TenantError::Database { .. }));
+    /// assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("RecordNotFound Error: post 7"));
+    /// assert_eq!(DbErr::from(err), DbErr::RecordNotFound("post 7".into()));
+    /// ```
+    #[error("tenant: database error while {context}: {source}")]
     Database {
-        /// What the tenancy was doing.
+        /// What the tenancy was doing (`"running a statement"` for a
+        /// `DbErr` converted with `?`).
         context: String,
-        /// The database's error, as text.
-        message: String,
+        /// The database's error.
+        #[source]
+        source: DbErr,
     },
 }
 
-/// The prefix that marks a [`TenantError`] carried inside a [`DbErr::Custom`].
-const PREFIX: &str = "tenant: ";
-
-/// The prefix of a [`TenantError::Busy`] carried inside a [`DbErr::Custom`].
-const BUSY_PREFIX: &str = "tenant: busy: ";
-
-/// The prefix of a refused statement carried inside a [`DbErr::Custom`].
-const REFUSED_PREFIX: &str = "tenant: refused before sending";
+/// What [`DbErr::TryIntoErr`] says it converted, for a [`TenantError`]
+/// travelling inside a `DbErr`: its message reads "Error converting
+/// `TenantError` into `DbErr`: tenant: …".
+const CARRIER: (&str, &str) = ("TenantError", "DbErr");
 
 impl TenantError {
-    /// Whether a [`DbErr`] is a [`TenantError`] that was converted with `?`.
+    /// The `TenantError` inside a [`DbErr`], if it carries one (it was
+    /// converted with `?` or [`From`]). Found by type, so a
+    /// `DbErr::Custom` message cannot pass for it.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let busy: DbErr = TenantError::Busy { tenant: "acme".into(), limit: 2 }.into();
+    /// match TenantError::from_db_err(&busy) {
+    ///     Some(TenantError::Busy { tenant, limit }) => assert_eq!((tenant.as_str(), *limit), ("acme", 2)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(TenantError::from_db_err(&DbErr::Custom("tenant: busy: x".into())), None);
+    /// ```
+    pub fn from_db_err(err: &DbErr) -> Option<&TenantError> {
+        match err {
+            DbErr::TryIntoErr { source, .. } => source.downcast_ref::<TenantError>(),
+            _ => None,
+        }
+    }
+
+    /// Whether a [`DbErr`] carries a [`TenantError`] (see
+    /// [`from_db_err`](Self::from_db_err)).
     ///
     /// ```
     /// use sea_orm::DbErr;
@@ -244,9 +299,10 @@ impl TenantError {
     ///
     /// assert!(TenantError::is_tenant_error(&TenantError::Missing.into()));
     /// assert!(!TenantError::is_tenant_error(&DbErr::RecordNotFound("x".into())));
+    /// assert!(!TenantError::is_tenant_error(&DbErr::Custom("tenant: no tenant in scope".into())));
     /// ```
     pub fn is_tenant_error(err: &DbErr) -> bool {
-        matches!(err, DbErr::Custom(message) if message.starts_with(PREFIX))
+        Self::from_db_err(err).is_some()
     }
 
     /// Whether a [`DbErr`] is a [`TenantError::Busy`] that was converted
@@ -261,7 +317,7 @@ impl TenantError {
     /// assert!(!TenantError::is_busy(&TenantError::Missing.into()));
     /// ```
     pub fn is_busy(err: &DbErr) -> bool {
-        matches!(err, DbErr::Custom(message) if message.starts_with(BUSY_PREFIX))
+        matches!(Self::from_db_err(err), Some(TenantError::Busy { .. }))
     }
 
     /// Whether a [`DbErr`] is a statement a tenant connection refused
@@ -277,7 +333,10 @@ impl TenantError {
     /// assert!(!TenantError::is_refused(&TenantError::Missing.into()));
     /// ```
     pub fn is_refused(err: &DbErr) -> bool {
-        matches!(err, DbErr::Custom(message) if message.starts_with(REFUSED_PREFIX))
+        matches!(
+            Self::from_db_err(err),
+            Some(TenantError::Refused { .. } | TenantError::SessionState { .. })
+        )
     }
 
     pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {
@@ -302,10 +361,10 @@ impl TenantError {
         TenantError::SessionState { reason, statement }
     }
 
-    pub(crate) fn db(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+    pub(crate) fn db(context: impl Into<String>, err: impl IntoDbErr) -> Self {
         TenantError::Database {
             context: context.into(),
-            message: err.to_string(),
+            source: err.into_db_err(),
         }
     }
 
@@ -315,8 +374,69 @@ impl TenantError {
     }
 }
 
+/// `?` from tenant code into SeaORM code: the error travels inside
+/// [`DbErr::TryIntoErr`], where [`TenantError::from_db_err`] finds it. A
+/// [`TenantError::Database`] gives back the `DbErr` it holds.
 impl From<TenantError> for DbErr {
     fn from(err: TenantError) -> Self {
-        DbErr::Custom(err.to_string())
+        match err {
+            TenantError::Database { source, .. } => source,
+            err => DbErr::TryIntoErr {
+                from: CARRIER.0,
+                into: CARRIER.1,
+                source: Arc::new(err),
+            },
+        }
+    }
+}
+
+/// `?` from SeaORM code into tenant code: the `TenantError` a `DbErr`
+/// carries, or else a [`TenantError::Database`] holding the `DbErr`.
+impl From<DbErr> for TenantError {
+    fn from(err: DbErr) -> Self {
+        match TenantError::from_db_err(&err) {
+            Some(found) => found.clone(),
+            None => TenantError::Database {
+                context: "running a statement".into(),
+                source: err,
+            },
+        }
+    }
+}
+
+/// The errors a tenancy operation turns into the `DbErr` of a
+/// [`TenantError::Database`]: SeaORM's own, a driver's, a file system's,
+/// or a message of ours.
+pub(crate) trait IntoDbErr {
+    fn into_db_err(self) -> DbErr;
+}
+
+impl IntoDbErr for DbErr {
+    fn into_db_err(self) -> DbErr {
+        self
+    }
+}
+
+impl IntoDbErr for sea_orm::sqlx::Error {
+    fn into_db_err(self) -> DbErr {
+        DbErr::Conn(RuntimeErr::SqlxError(Arc::new(self)))
+    }
+}
+
+impl IntoDbErr for std::io::Error {
+    fn into_db_err(self) -> DbErr {
+        sea_orm::sqlx::Error::Io(self).into_db_err()
+    }
+}
+
+impl IntoDbErr for &str {
+    fn into_db_err(self) -> DbErr {
+        self.to_owned().into_db_err()
+    }
+}
+
+impl IntoDbErr for String {
+    fn into_db_err(self) -> DbErr {
+        DbErr::Conn(RuntimeErr::Internal(self))
     }
 }

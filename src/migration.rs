@@ -537,7 +537,7 @@ pub(crate) async fn provision_one(
         Outcome::Failed(e) => Err(e),
         outcome @ Outcome::Unmanaged { .. } => Err(TenantError::db(
             format!("migrating tenant `{tenant}`"),
-            outcome,
+            outcome.to_string(),
         )),
         _ => Ok(()),
     }

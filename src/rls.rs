@@ -31,6 +31,7 @@
 //! # Ok::<(), sea_orm::DbErr>(())
 //! ```
 
+use crate::TenantError;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, IdenStatic, Statement, TryGetable};
 use sea_orm_migration::SchemaManager;
@@ -55,10 +56,12 @@ use crate::connection::TENANT_SETTING;
 /// #[async_trait::async_trait]
 /// impl MigrationTrait for Migration {
 ///     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").up(manager).await
+///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").up(manager).await?;
+///         Ok(())
 ///     }
 ///     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").down(manager).await
+///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").down(manager).await?;
+///         Ok(())
 ///     }
 /// }
 /// ```
@@ -141,7 +144,7 @@ impl RlsPolicy {
         }
     }
 
-    fn check_cast(&self) -> Result<(), DbErr> {
+    fn check_cast(&self) -> Result<(), TenantError> {
         let ok = !self.cast.trim().is_empty()
             && self
                 .cast
@@ -150,7 +153,7 @@ impl RlsPolicy {
         if ok {
             Ok(())
         } else {
-            Err(DbErr::Custom(format!(
+            Err(TenantError::Unsupported(format!(
                 "rls: invalid cast type {:?} (letters, digits, '_' and spaces only)",
                 self.cast
             )))
@@ -166,7 +169,7 @@ impl RlsPolicy {
     }
 
     /// The statements [`up`](Self::up) runs, in order.
-    pub fn up_statements(&self) -> Result<Vec<String>, DbErr> {
+    pub fn up_statements(&self) -> Result<Vec<String>, TenantError> {
         self.check_cast()?;
         let table = self.qualified(&self.table);
         let policy = quote_ident(&self.policy_name());
@@ -202,7 +205,7 @@ impl RlsPolicy {
     /// The statements [`down`](Self::down) runs: the inverse of
     /// [`up_statements`](Self::up_statements), in reverse order. The schema
     /// and sequence grants are left (other tables may need them).
-    pub fn down_statements(&self) -> Result<Vec<String>, DbErr> {
+    pub fn down_statements(&self) -> Result<Vec<String>, TenantError> {
         self.check_cast()?;
         let table = self.qualified(&self.table);
         let mut out = Vec::new();
@@ -227,18 +230,18 @@ impl RlsPolicy {
 
     /// Runs [`up_statements`](Self::up_statements) in a migration. Does
     /// nothing on SQLite and MySQL, which have no RLS.
-    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         self.apply(manager.get_connection()).await
     }
 
     /// Runs [`down_statements`](Self::down_statements) in a migration. Does
     /// nothing on SQLite and MySQL.
-    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         self.revert(manager.get_connection()).await
     }
 
     /// [`up`](Self::up) on any connection (a migration's, or a plain one).
-    pub async fn apply<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
+    pub async fn apply<C: ConnectionTrait>(&self, db: &C) -> Result<(), TenantError> {
         if db.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
@@ -249,7 +252,7 @@ impl RlsPolicy {
     }
 
     /// [`down`](Self::down) on any connection.
-    pub async fn revert<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
+    pub async fn revert<C: ConnectionTrait>(&self, db: &C) -> Result<(), TenantError> {
         if db.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
@@ -412,16 +415,18 @@ fn get<T: TryGetable>(row: &sea_orm::QueryResult, col: &str) -> Result<T, DbErr>
 /// # Ok(())
 /// # }
 /// ```
-pub async fn check<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<RlsReport, DbErr> {
+pub async fn check<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<RlsReport, TenantError> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Err(DbErr::Custom(
+        return Err(TenantError::Unsupported(
             "rls: the row-level security check needs Postgres".into(),
         ));
     }
     let role = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, ROLE_SQL))
         .await?
-        .ok_or_else(|| DbErr::Custom("rls: the connected role is not in pg_roles".into()))?;
+        .ok_or_else(|| {
+            TenantError::db("reading the connected role", "the role is not in pg_roles")
+        })?;
     let mut report = RlsReport {
         role: get(&role, "role")?,
         superuser: get(&role, "superuser")?,
@@ -463,9 +468,12 @@ pub async fn check<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<RlsRep
 
 /// [`check`] on every table of the `search_path` that has a column named
 /// `column` (for example `tenant_id`).
-pub async fn check_by_column<C: ConnectionTrait>(db: &C, column: &str) -> Result<RlsReport, DbErr> {
+pub async fn check_by_column<C: ConnectionTrait>(
+    db: &C,
+    column: &str,
+) -> Result<RlsReport, TenantError> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Err(DbErr::Custom(
+        return Err(TenantError::Unsupported(
             "rls: the row-level security check needs Postgres".into(),
         ));
     }

@@ -249,7 +249,7 @@ async fn a_tenant_at_its_cap_is_busy_while_another_proceeds() {
         assert!(TenantError::is_busy(&third), "{t}: {third}");
         assert_eq!(
             third.to_string(),
-            "Custom Error: tenant: busy: tenant `a` already has 2 database operations in flight (its cap)"
+            "Error converting `TenantError` into `DbErr`: tenant: busy: tenant `a` already has 2 database operations in flight (its cap)"
         );
         let stmt = conn_a.query_one_raw(one.clone()).await.unwrap_err();
         assert!(TenantError::is_busy(&stmt), "{t}: {stmt}");

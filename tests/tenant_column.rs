@@ -67,10 +67,10 @@ fn post_step() -> AddTenantColumn {
 #[async_trait::async_trait]
 impl MigrationTrait for M2PostTenant {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        post_step().up(manager).await
+        Ok(post_step().up(manager).await?)
     }
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        post_step().down(manager).await
+        Ok(post_step().down(manager).await?)
     }
 }
 
@@ -92,10 +92,10 @@ fn comment_step() -> Result<AddTenantColumn, DbErr> {
 #[async_trait::async_trait]
 impl MigrationTrait for M3CommentTenant {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        comment_step()?.up(manager).await
+        Ok(comment_step()?.up(manager).await?)
     }
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        comment_step()?.down(manager).await
+        Ok(comment_step()?.down(manager).await?)
     }
 }
 
@@ -133,7 +133,8 @@ impl MigrationTrait for M4Rls {
         RlsPolicy::for_entity::<comment::Entity>()
             .grant_to(&role)
             .up(manager)
-            .await
+            .await?;
+        Ok(())
     }
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let role = app_role(manager).await?;
@@ -144,7 +145,8 @@ impl MigrationTrait for M4Rls {
         RlsPolicy::for_entity::<post::Entity>()
             .grant_to(&role)
             .down(manager)
-            .await
+            .await?;
+        Ok(())
     }
 }
 
@@ -303,7 +305,7 @@ async fn postgres_refuses_rows_the_backfill_cannot_fill_and_changes_nothing() {
     assert!(TenantError::is_tenant_error(&err), "{err}");
     assert_eq!(
         err.to_string(),
-        "Custom Error: tenant: cannot add tenant column `comment`.`tenant_id`: 1 row(s) would \
+        "Error converting `TenantError` into `DbErr`: tenant: cannot add tenant column `comment`.`tenant_id`: 1 row(s) would \
          stay NULL after the backfill; nothing was changed"
     );
     assert!(!pg_has_column(admin, "comment", "tenant_id").await);
@@ -554,7 +556,7 @@ async fn sqlite_is_refused_clearly_and_nothing_changes() {
             .up(&manager)
             .await
             .expect_err("SQLite");
-        assert!(TenantError::is_tenant_error(&err));
+        assert!(matches!(err, TenantError::Unsupported(_)), "{err}");
         assert!(
             err.to_string()
                 .contains("tenant: unsupported: adding tenant column `post`.`tenant_id` on SQLite"),

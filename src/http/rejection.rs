@@ -148,7 +148,7 @@ impl Rejection {
 /// assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 /// let down = Rejection::from(&TenantError::Database {
 ///     context: "reading the tenant registry".into(),
-///     message: "connection reset".into(),
+///     source: sea_orm::DbErr::Custom("connection reset".into()),
 /// });
 /// assert_eq!(down, Rejection::DatabaseUnavailable);
 /// assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -232,7 +232,7 @@ mod tests {
     fn tenant_errors_map_to_their_status() {
         let db = TenantError::Database {
             context: "reading the tenant registry".into(),
-            message: "server closed the connection".into(),
+            source: sea_orm::DbErr::Custom("server closed the connection".into()),
         };
         let cases = [
             (

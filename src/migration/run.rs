@@ -123,7 +123,7 @@ pub(crate) enum Plan {
     Run { names: Vec<String>, session: bool },
 }
 
-fn fail(context: &str, err: impl std::fmt::Display) -> Outcome {
+fn fail(context: &str, err: impl crate::error::IntoDbErr) -> Outcome {
     Outcome::Failed(crate::TenantError::db(context, err))
 }
 

@@ -112,13 +112,15 @@ use crate::{TenantEntity, TenantError, TenantId};
 ///         posts().up(manager).await?; // parents first
 ///         comments()?.up(manager).await?;
 ///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").up(manager).await?;
-///         RlsPolicy::for_entity::<comment::Entity>().grant_to("app").up(manager).await
+///         RlsPolicy::for_entity::<comment::Entity>().grant_to("app").up(manager).await?;
+///         Ok(())
 ///     }
 ///     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
 ///         RlsPolicy::for_entity::<comment::Entity>().grant_to("app").down(manager).await?;
 ///         RlsPolicy::for_entity::<post::Entity>().grant_to("app").down(manager).await?;
 ///         comments()?.down(manager).await?;
-///         posts().down(manager).await
+///         posts().down(manager).await?;
+///         Ok(())
 ///     }
 /// }
 ///
@@ -614,18 +616,18 @@ impl AddTenantColumn {
     }
 
     /// Runs the step in a migration's `up`. See [`AddTenantColumn`].
-    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         self.apply(manager.get_connection()).await
     }
 
     /// Runs the inverse in a migration's `down`: drops the column, and with
     /// it the tenant of every row.
-    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         self.revert(manager.get_connection()).await
     }
 
     /// [`up`](Self::up) on any connection.
-    pub async fn apply<C>(&self, db: &C) -> Result<(), DbErr>
+    pub async fn apply<C>(&self, db: &C) -> Result<(), TenantError>
     where
         C: ConnectionTrait + TransactionTrait,
     {
@@ -645,10 +647,10 @@ impl AddTenantColumn {
             }
             .await;
             return match outcome {
-                Ok(()) => txn.commit().await,
+                Ok(()) => Ok(txn.commit().await?),
                 Err(err) => {
                     let _ = txn.rollback().await;
-                    Err(err)
+                    Err(err.into())
                 }
             };
         }
@@ -662,7 +664,7 @@ impl AddTenantColumn {
                     self.table, self.column
                 );
             }
-            return Err(err);
+            return Err(err.into());
         }
         Ok(())
     }
@@ -682,7 +684,7 @@ impl AddTenantColumn {
     }
 
     /// [`down`](Self::down) on any connection.
-    pub async fn revert<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
+    pub async fn revert<C: ConnectionTrait>(&self, db: &C) -> Result<(), TenantError> {
         let plan = self.plan(db.get_database_backend())?;
         db.execute_raw(plan.undo).await?;
         Ok(())

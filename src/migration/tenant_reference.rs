@@ -310,7 +310,7 @@ impl TenantReference {
     /// the step refuses ([`TenantError::Unsupported`], nothing changed) and
     /// says which column to convert
     /// (`ALTER TABLE … MODIFY tenant_id VARCHAR(…) NOT NULL COLLATE utf8mb4_bin`).
-    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         let db = manager.get_connection();
         self.check(db.get_database_backend())?;
         let inexact = self.inexact_tenant_columns(db).await?;
@@ -338,12 +338,12 @@ impl TenantReference {
         if !manager.has_index(&self.parent, &self.key_name()).await? {
             manager.create_index(self.key_index()).await?;
         }
-        manager.create_foreign_key(self.foreign_key()).await
+        Ok(manager.create_foreign_key(self.foreign_key()).await?)
     }
 
     /// Runs the inverse in a migration's `down`: drops the composite
     /// foreign key and the parent's `(key…, tenant)` index.
-    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    pub async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), TenantError> {
         self.check(manager.get_database_backend())?;
         manager
             .drop_foreign_key(
@@ -360,6 +360,7 @@ impl TenantReference {
                     .table(Alias::new(&self.parent))
                     .to_owned(),
             )
-            .await
+            .await?;
+        Ok(())
     }
 }

@@ -24,7 +24,7 @@ pub(crate) enum Target {
     MySql(Box<MySqlConnectOptions>, SchemaName),
 }
 
-fn bad_url(err: impl std::fmt::Display) -> TenantError {
+fn bad_url(err: impl crate::error::IntoDbErr) -> TenantError {
     TenantError::db("reading a tenant database URL", err)
 }
 
@@ -50,7 +50,7 @@ impl Target {
 
     /// Creates the database (or the empty SQLite file) unless it exists.
     pub(crate) async fn create(&self) -> Result<(), TenantError> {
-        fn fail(e: impl std::fmt::Display) -> TenantError {
+        fn fail(e: impl crate::error::IntoDbErr) -> TenantError {
             TenantError::db("creating a tenant database", e)
         }
         match self {
@@ -91,7 +91,7 @@ impl Target {
 
     /// Drops the database (or removes the SQLite file) if it exists.
     pub(crate) async fn drop_database(&self) -> Result<(), TenantError> {
-        fn fail(e: impl std::fmt::Display) -> TenantError {
+        fn fail(e: impl crate::error::IntoDbErr) -> TenantError {
             TenantError::db("dropping a tenant database", e)
         }
         match self {
