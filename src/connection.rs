@@ -78,10 +78,23 @@
 
 mod confine;
 mod execute;
+#[cfg(feature = "sqlx-postgres")]
 mod hot;
+mod hot_tenants;
 mod limits;
+// Postgres-only in use: kept compiled without the driver, unused then.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
 mod observe;
+// Postgres-only in use: kept compiled without the driver, unused then.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+mod op;
+// Postgres-only in use: kept compiled without the driver, unused then.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+mod opener;
+#[cfg(feature = "sqlx-postgres")]
 mod pg;
+// Postgres-only in use: kept compiled without the driver, unused then.
+#[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
 mod session_guard;
 mod stream;
 mod transaction;
@@ -96,12 +109,13 @@ use confine::Confinement;
 pub(crate) use confine::Confiner;
 #[doc(hidden)]
 pub use confine::{Registration, describe};
+#[cfg(feature = "sqlx-postgres")]
 pub(crate) use hot::HotSet;
-pub use hot::HotTenants;
+pub use hot_tenants::HotTenants;
 pub(crate) use limits::Policy;
 use limits::{Limits, Permit};
 use observe::Observer;
-use pg::Begin;
+use opener::Begin;
 pub use stream::TenantStream;
 use tracing::Instrument;
 pub use transaction::{TenantTransaction, UnconfinedTransaction};
@@ -111,7 +125,7 @@ use crate::{Placement, Scoped, TenantEntity, TenantError, TenantId};
 
 /// The Postgres setting the tenant is stored in, read by the policies of
 /// [`rls`](crate::rls): `current_setting('app.tenant_id', true)`.
-pub const TENANT_SETTING: &str = pg::SETTING;
+pub const TENANT_SETTING: &str = opener::SETTING;
 
 /// A database connection bound to one tenant.
 ///
@@ -397,7 +411,7 @@ impl TenantConnection {
         self.search_path = self
             .schema
             .as_deref()
-            .map(|schema| Arc::from(pg::search_path_sql(schema)));
+            .map(|schema| Arc::from(opener::search_path_sql(schema)));
     }
 
     /// Ties this connection to its tenant's life in a
@@ -529,12 +543,16 @@ impl TenantConnection {
     /// On Postgres, refuses a statement that visibly changes session state
     /// (see [`TenantError::SessionState`]) before anything is sent.
     fn refuse_session_state(&self, sql: &str) -> Result<(), DbErr> {
+        #[cfg(feature = "sqlx-postgres")]
         if self.pg_pool().is_some() {
             session_guard::check(sql)?;
         }
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = sql;
         Ok(())
     }
 
+    #[cfg(feature = "sqlx-postgres")]
     fn pg_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
         match &self.db.inner {
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
@@ -545,10 +563,31 @@ impl TenantConnection {
     }
 
     /// The hot-tenant set, when this connection may use it.
+    #[cfg(feature = "sqlx-postgres")]
     fn hot(&self) -> Option<&Arc<HotSet>> {
         self.hot
             .as_ref()
             .filter(|h| h.enabled() && self.begin.is_folded())
+    }
+}
+
+/// Without Postgres there are no parked transactions: no `HotSet` can
+/// exist, and a connection's is always `None`.
+#[cfg(not(feature = "sqlx-postgres"))]
+pub(crate) enum HotSet {}
+
+#[cfg(not(feature = "sqlx-postgres"))]
+impl HotSet {
+    pub(crate) fn clear(&self) {
+        match *self {}
+    }
+
+    pub(crate) fn forget(&self, _tenant: &TenantId) {
+        match *self {}
+    }
+
+    pub(crate) fn parked(&self) -> usize {
+        match *self {}
     }
 }
 

@@ -356,6 +356,7 @@ impl TenantError {
         }
     }
 
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
     pub(crate) fn session_state(statement: &str, reason: &'static str) -> Self {
         let statement = statement.chars().take(80).collect();
         TenantError::SessionState { reason, statement }

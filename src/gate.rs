@@ -138,7 +138,7 @@ impl Gate {
 
     /// How many tenants have an entry now: those with a permit out or a
     /// caller waiting.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn tracked(&self) -> usize {
         self.map.shards.iter().map(|s| s.lock().len()).sum()
     }

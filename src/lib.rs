@@ -41,13 +41,25 @@
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(not(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite"
+)))]
+compile_error!(
+    "sea-orm-tenant needs a database driver: enable at least one of the features \
+     `sqlx-postgres`, `sqlx-mysql` and `sqlx-sqlite` (the default enables all three)"
+);
 
 pub mod citus;
 mod connection;
 mod context;
 mod error;
 mod gate;
-#[cfg(feature = "http")]
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 pub mod migration;
 pub mod rls;

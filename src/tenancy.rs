@@ -502,6 +502,7 @@ impl Tenancy {
         }
         self.hot = match &self.db {
             Some(db) if !self.pooler && hot.parks() => match &db.inner {
+                #[cfg(feature = "sqlx-postgres")]
                 sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                     Some(HotSet::new(db.get_postgres_connection_pool().clone(), &hot))
                 }
@@ -540,6 +541,7 @@ impl Tenancy {
         // A pool of its own over the same options, without sqlx's cache of
         // named statements: a statement text cached on a client connection
         // would otherwise be sent by name, even when asked for unnamed.
+        #[cfg(feature = "sqlx-postgres")]
         if let Some(db) = &self.db
             && let sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) = &db.inner
         {

@@ -469,7 +469,7 @@ async fn the_database_time_hook_sees_each_tenant() {
 
 /// The axum `TenantDb` extractor hands out the tenancy's connections, so the
 /// cap and the hook apply to a request's database work.
-#[cfg(feature = "http")]
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn tenant_db_connections_carry_the_tenancy_limits() {
     use axum::body::Body;

@@ -306,7 +306,7 @@ async fn rule2_the_tenant_column_in_another_case_is_refused() {
 /// Rule 10 at the HTTP edge: aliases of tenant 7 are refused, so they get no
 /// rate-limit bucket of their own (with a quota of one a minute, tenant 7 is
 /// served once, whatever it is called).
-#[cfg(feature = "http")]
+#[cfg(feature = "axum")]
 #[test]
 fn rule10_aliases_get_no_rate_limit_bucket_of_their_own() {
     use sea_orm_tenant::http::{Quota, TenantRateLimit, TenantResolver};

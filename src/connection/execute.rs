@@ -5,14 +5,21 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
 
 use super::limits::Permit;
-use super::pg::{self, Lease, Op, Out};
-use super::{HotSet, TenantConnection, hot, unexpected};
+#[cfg(feature = "sqlx-postgres")]
+use super::op::{Op, Out};
+#[cfg(feature = "sqlx-postgres")]
+use super::pg::{self, Lease};
+#[cfg(feature = "sqlx-postgres")]
+use super::{HotSet, hot};
+use super::{TenantConnection, unexpected};
 use std::future::Future;
+#[cfg(feature = "sqlx-postgres")]
 use std::sync::Arc;
 
 use tracing::Instrument;
 
 /// How a leased connection's transaction is opened.
+#[cfg(feature = "sqlx-postgres")]
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Opening<'a> {
     /// For one statement: `READ ONLY` (rolled back) or read-write.
@@ -24,6 +31,7 @@ pub(crate) enum Opening<'a> {
     User(&'a str),
 }
 
+#[cfg(feature = "sqlx-postgres")]
 impl TenantConnection {
     /// A leased connection inside a transaction of ours, opened as
     /// `opening` says, with the tenant (schema, timeout) set: one round
@@ -221,16 +229,15 @@ impl ConnectionTrait for TenantConnection {
         self.refuse_session_state(&stmt.sql)?;
         let stmt = self.confine(stmt)?;
         self.guarded(|permit| async move {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::One(&stmt), permit).await? {
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pool) = self.pg_pool() {
+                return match self.pg(pool, Op::One(&stmt), permit).await? {
                     Out::One(r) => Ok(r),
                     _ => Err(unexpected("query_one")),
-                },
-                None => {
-                    self.sea(permit, |db| async move { db.query_one_raw(stmt).await })
-                        .await
-                }
+                };
             }
+            self.sea(permit, |db| async move { db.query_one_raw(stmt).await })
+                .await
         })
         .await
     }
@@ -239,16 +246,15 @@ impl ConnectionTrait for TenantConnection {
         self.refuse_session_state(&stmt.sql)?;
         let stmt = self.confine(stmt)?;
         self.guarded(|permit| async move {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::All(&stmt), permit).await? {
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pool) = self.pg_pool() {
+                return match self.pg(pool, Op::All(&stmt), permit).await? {
                     Out::All(r) => Ok(r),
                     _ => Err(unexpected("query_all")),
-                },
-                None => {
-                    self.sea(permit, |db| async move { db.query_all_raw(stmt).await })
-                        .await
-                }
+                };
             }
+            self.sea(permit, |db| async move { db.query_all_raw(stmt).await })
+                .await
         })
         .await
     }
@@ -258,16 +264,15 @@ impl TenantConnection {
     /// Runs an already confined statement.
     async fn execute_confined(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.guarded(|permit| async move {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Execute(&stmt), permit).await? {
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pool) = self.pg_pool() {
+                return match self.pg(pool, Op::Execute(&stmt), permit).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute")),
-                },
-                None => {
-                    self.sea(permit, |db| async move { db.execute_raw(stmt).await })
-                        .await
-                }
+                };
             }
+            self.sea(permit, |db| async move { db.execute_raw(stmt).await })
+                .await
         })
         .await
     }
@@ -275,20 +280,19 @@ impl TenantConnection {
     /// Runs an already confined SQL string unprepared.
     async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.guarded(|permit| async move {
-            match self.pg_pool() {
-                Some(pool) => match self.pg(pool, Op::Unprepared(sql), permit).await? {
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pool) = self.pg_pool() {
+                return match self.pg(pool, Op::Unprepared(sql), permit).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute_unprepared")),
-                },
-                None => {
-                    let sql = sql.to_owned();
-                    self.sea(
-                        permit,
-                        |db| async move { db.execute_unprepared(&sql).await },
-                    )
-                    .await
-                }
+                };
             }
+            let sql = sql.to_owned();
+            self.sea(
+                permit,
+                |db| async move { db.execute_unprepared(&sql).await },
+            )
+            .await
         })
         .await
     }

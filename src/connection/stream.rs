@@ -6,13 +6,19 @@ use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StreamTrait};
-use tokio::sync::OwnedMutexGuard;
 use tokio::sync::mpsc::{Sender, channel};
 
 use super::TenantConnection;
+#[cfg(feature = "sqlx-postgres")]
 use super::execute::Opening;
+#[cfg(feature = "sqlx-postgres")]
 use super::observe::{Call, DbSpan, Observer};
-use super::pg::{Lease, Op};
+#[cfg(feature = "sqlx-postgres")]
+use super::op::Op;
+#[cfg(feature = "sqlx-postgres")]
+use super::pg::Lease;
+#[cfg(feature = "sqlx-postgres")]
+use tokio::sync::OwnedMutexGuard;
 
 /// The stream of a [`TenantConnection`] or a
 /// [`TenantTransaction`](super::TenantTransaction): rows as they arrive.
@@ -44,6 +50,7 @@ where
 /// The rows of `stmt`, run on `lease` inside its (open) transaction, which
 /// the stream holds until it is finished or dropped; in `span`, and
 /// reported to `observer` when it ends.
+#[cfg(feature = "sqlx-postgres")]
 pub(super) fn stream_lease(
     mut lease: OwnedMutexGuard<Lease>,
     stmt: Statement,
@@ -90,58 +97,59 @@ impl StreamTrait for TenantConnection {
             let alive = self.life.enter(&self.tenant)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
-            let Some(pool) = self.pg_pool() else {
-                if permit.is_some() {
-                    // Under a cap, on a task that holds the permit and, once
-                    // the stream is dropped, reads the rest: the permit is
-                    // returned when the server has finished the statement.
-                    let db = self.db.clone();
-                    return Ok(rows_from(move |tx| async move {
-                        let _held = (alive, permit, meter);
-                        let mut rows = db.stream_raw(stmt).await?;
-                        let mut reading = true;
-                        while let Some(row) = rows.next().await {
-                            if reading && tx.send(row).await.is_err() {
-                                reading = false;
-                            }
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pool) = self.pg_pool() {
+                let opener = self.clone();
+                let pool = pool.clone();
+                // Made here, so that it is a child of the caller's span.
+                let span = DbSpan::new(Call::Stream, &stmt.sql);
+                return Ok(rows_from(move |tx| async move {
+                    // Held until the transaction is over, and the permit by the
+                    // lease too, until the server has finished (a dropped stream).
+                    let _held = (alive, permit.clone(), meter);
+                    let op = Op::All(&stmt);
+                    let rows = async {
+                        let mut lease = opener
+                            .open_lease(&pool, Opening::Statement { read_only: false })
+                            .await?;
+                        lease.hold(permit);
+                        let finished = lease
+                            .stream_into(&stmt, &tx)
+                            .await
+                            .map_err(|e| op.convert(e))?;
+                        if finished {
+                            lease.commit().await.map_err(|e| op.convert(e))?;
                         }
                         Ok(())
-                    }));
-                }
-                let stream = self.db.stream_raw(stmt).await?;
-                // Held until the stream is dropped.
-                let held = (alive, meter);
-                let stream = stream.map(move |row| {
-                    let _ = &held;
-                    row
-                });
-                return Ok(Box::pin(stream) as TenantStream<'a>);
-            };
-            let opener = self.clone();
-            let pool = pool.clone();
-            // Made here, so that it is a child of the caller's span.
-            let span = DbSpan::new(Call::Stream, &stmt.sql);
-            Ok(rows_from(move |tx| async move {
-                // Held until the transaction is over, and the permit by the
-                // lease too, until the server has finished (a dropped stream).
-                let _held = (alive, permit.clone(), meter);
-                let op = Op::All(&stmt);
-                let rows = async {
-                    let mut lease = opener
-                        .open_lease(&pool, Opening::Statement { read_only: false })
-                        .await?;
-                    lease.hold(permit);
-                    let finished = lease
-                        .stream_into(&stmt, &tx)
-                        .await
-                        .map_err(|e| op.convert(e))?;
-                    if finished {
-                        lease.commit().await.map_err(|e| op.convert(e))?;
+                    };
+                    opener.observer.run(span, Some(&stmt), rows).await
+                }));
+            }
+            if permit.is_some() {
+                // Under a cap, on a task that holds the permit and, once
+                // the stream is dropped, reads the rest: the permit is
+                // returned when the server has finished the statement.
+                let db = self.db.clone();
+                return Ok(rows_from(move |tx| async move {
+                    let _held = (alive, permit, meter);
+                    let mut rows = db.stream_raw(stmt).await?;
+                    let mut reading = true;
+                    while let Some(row) = rows.next().await {
+                        if reading && tx.send(row).await.is_err() {
+                            reading = false;
+                        }
                     }
                     Ok(())
-                };
-                opener.observer.run(span, Some(&stmt), rows).await
-            }))
+                }));
+            }
+            let stream = self.db.stream_raw(stmt).await?;
+            // Held until the stream is dropped.
+            let held = (alive, meter);
+            let stream = stream.map(move |row| {
+                let _ = &held;
+                row
+            });
+            Ok(Box::pin(stream) as TenantStream<'a>)
         })
     }
 }

@@ -16,15 +16,25 @@ use sea_orm::{
     QueryResult, Statement, StreamTrait, TransactionError, TransactionOptions, TransactionSession,
     TransactionTrait,
 };
+#[cfg(feature = "sqlx-postgres")]
 use tokio::sync::Mutex;
 
 use super::confine::Confinement;
+#[cfg(feature = "sqlx-postgres")]
 use super::execute::Opening;
 use super::limits::{DbTimeHook, Meter, Permit};
-use super::observe::{Call, DbSpan, Observer};
-use super::pg::{Lease, Op, Out};
-use super::stream::{TenantStream, stream_lease};
-use super::{TenantConnection, session_guard, unexpected};
+use super::observe::Observer;
+#[cfg(feature = "sqlx-postgres")]
+use super::observe::{Call, DbSpan};
+use super::op::{Op, Out};
+#[cfg(feature = "sqlx-postgres")]
+use super::pg::Lease;
+#[cfg(feature = "sqlx-postgres")]
+use super::session_guard;
+use super::stream::TenantStream;
+#[cfg(feature = "sqlx-postgres")]
+use super::stream::stream_lease;
+use super::{TenantConnection, unexpected};
 use crate::tenancy::{Held, Life};
 use crate::{Scoped, TenantEntity, TenantError, TenantId};
 
@@ -82,6 +92,7 @@ enum Body {
     Sea(DatabaseTransaction),
     /// Postgres: our transaction on a leased connection, shared with the
     /// savepoints opened in it; `depth` is this level (1: the outermost).
+    #[cfg(feature = "sqlx-postgres")]
     Pg {
         lease: Arc<Mutex<Lease>>,
         depth: usize,
@@ -107,20 +118,7 @@ impl TenantConnection {
         let permit = self.limits.enter(&self.tenant).await?;
         let body = {
             let _meter = self.limits.meter(&self.tenant, None);
-            match self.pg_pool() {
-                Some(pool) => {
-                    let clause = begin_clause(&options);
-                    let span = DbSpan::new(Call::Begin, "BEGIN");
-                    let opening = self.open_lease(pool, Opening::User(&clause));
-                    let mut lease = self.observer.run(span, None, opening).await?;
-                    lease.hold(permit.clone());
-                    Body::Pg {
-                        lease: Arc::new(Mutex::new(lease)),
-                        depth: 1,
-                    }
-                }
-                None => Body::Sea(self.db.begin_with_options(options).await?),
-            }
+            self.open_body(options, &permit).await?
         };
         Ok(TenantTransaction {
             body,
@@ -135,8 +133,36 @@ impl TenantConnection {
     }
 }
 
+impl TenantConnection {
+    /// Where a new transaction's statements run: on Postgres a leased
+    /// connection in a transaction of ours that holds `permit`, elsewhere
+    /// SeaORM's transaction.
+    async fn open_body(
+        &self,
+        options: TransactionOptions,
+        permit: &Option<Permit>,
+    ) -> Result<Body, DbErr> {
+        #[cfg(feature = "sqlx-postgres")]
+        if let Some(pool) = self.pg_pool() {
+            let clause = begin_clause(&options);
+            let span = DbSpan::new(Call::Begin, "BEGIN");
+            let opening = self.open_lease(pool, Opening::User(&clause));
+            let mut lease = self.observer.run(span, None, opening).await?;
+            lease.hold(permit.clone());
+            return Ok(Body::Pg {
+                lease: Arc::new(Mutex::new(lease)),
+                depth: 1,
+            });
+        }
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = permit;
+        Ok(Body::Sea(self.db.begin_with_options(options).await?))
+    }
+}
+
 /// What follows `BEGIN` for SeaORM's transaction options on Postgres
 /// (`ISOLATION LEVEL …`, `READ ONLY`), from SeaORM's own enums.
+#[cfg(feature = "sqlx-postgres")]
 fn begin_clause(options: &TransactionOptions) -> String {
     let mut clause = String::new();
     if let Some(level) = options.isolation_level {
@@ -285,16 +311,21 @@ impl TenantTransaction {
     fn backend(&self) -> DbBackend {
         match &self.body {
             Body::Sea(txn) => ConnectionTrait::get_database_backend(txn),
-            Body::Pg { .. } | Body::Ended => DbBackend::Postgres,
+            #[cfg(feature = "sqlx-postgres")]
+            Body::Pg { .. } => DbBackend::Postgres,
+            Body::Ended => DbBackend::Postgres,
         }
     }
 
     /// On Postgres, refuses a statement that visibly changes session state
     /// (see [`TenantError::SessionState`]) before anything is sent.
     fn refuse_session_state(&self, sql: &str) -> Result<(), DbErr> {
+        #[cfg(feature = "sqlx-postgres")]
         if matches!(self.body, Body::Pg { .. }) {
             session_guard::check(sql)?;
         }
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = sql;
         Ok(())
     }
 
@@ -304,6 +335,7 @@ impl TenantTransaction {
         self.life.check(&self.tenant)?;
         let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
         match &self.body {
+            #[cfg(feature = "sqlx-postgres")]
             Body::Pg { lease, .. } => {
                 let mut lease = lease.lock().await;
                 let span = op.span();
@@ -351,6 +383,7 @@ impl TenantTransaction {
     async fn stream_as_is(&self, stmt: Statement) -> Result<TenantStream<'_>, DbErr> {
         self.life.check(&self.tenant)?;
         match &self.body {
+            #[cfg(feature = "sqlx-postgres")]
             Body::Pg { lease, .. } => {
                 let span = DbSpan::new(Call::Stream, &stmt.sql);
                 let lease = lease.clone().lock_owned().await;
@@ -367,6 +400,7 @@ impl TenantTransaction {
         let body = match &self.body {
             Body::Sea(txn) => Body::Sea(txn.begin_with_options(options).await?),
             Body::Ended => return Err(unexpected("a savepoint after the end of the transaction")),
+            #[cfg(feature = "sqlx-postgres")]
             Body::Pg { lease, .. } => {
                 let shared = lease.clone();
                 let mut lease = lease.lock().await;
@@ -401,6 +435,7 @@ impl TenantTransaction {
                 Body::Ended => Ok(()),
                 Body::Sea(txn) if commit => txn.commit().await,
                 Body::Sea(txn) => txn.rollback().await,
+                #[cfg(feature = "sqlx-postgres")]
                 Body::Pg { lease, depth, .. } => {
                     let mut lease = lease.lock().await;
                     let (sql, call) = if commit {
@@ -436,6 +471,7 @@ impl Drop for TenantTransaction {
         // `ROLLBACK TO SAVEPOINT` before the outer transaction's next
         // statement; the outermost `ROLLBACK` before the connection goes
         // back to the pool).
+        #[cfg(feature = "sqlx-postgres")]
         if let Body::Pg { lease, depth } = &self.body {
             let depth = *depth;
             let end = move |lease: &mut Lease| {

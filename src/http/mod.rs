@@ -1,5 +1,5 @@
 //! Tenant identification and noisy-neighbour protection for web services
-//! (feature `http`).
+//! (feature `axum`, or its alias `http`).
 //!
 //! - [`TenantResolver`] finds the tenant of a request: a header, the
 //!   subdomain of the request's host, a claim of a verified JWT

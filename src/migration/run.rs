@@ -4,14 +4,20 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "sqlx-mysql")]
+use sea_orm::SqlxMySqlConnector;
+#[cfg(feature = "sqlx-postgres")]
+use sea_orm::SqlxPostgresConnector;
 use sea_orm::sea_query::{Alias, Order, Query};
+#[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx;
+#[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx::mysql::MySqlPoolOptions;
+#[cfg(feature = "sqlx-postgres")]
 use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, SqlxMySqlConnector, SqlxPostgresConnector, Statement,
-    TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use super::report::Outcome;
@@ -262,6 +268,7 @@ async fn applied<C: ConnectionTrait>(conn: &C, table: &str) -> Result<Vec<String
 pub(crate) async fn run(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Outcome {
     let result = match place.db.get_database_backend() {
         DbBackend::Postgres => run_pg(set, dir, place).await,
+        #[cfg(feature = "sqlx-mysql")]
         DbBackend::MySql => run_mysql(set, dir, place).await,
         _ => run_sqlite(set, dir, place).await,
     };
@@ -376,7 +383,14 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
     txn.execute_unprepared(&opener).await?;
     match migrate_in(txn, set, dir, place.guard_unmanaged, Some(session::RESTORE)).await? {
         Some(outcome) => Ok(outcome),
+        #[cfg(feature = "sqlx-postgres")]
         None => run_pg_session(set, dir, place).await,
+        // No Postgres connection exists without the driver.
+        #[cfg(not(feature = "sqlx-postgres"))]
+        None => Err(DbErr::BackendNotSupported {
+            db: "Postgres",
+            ctx: "the sqlx-postgres feature is off",
+        }),
     }
 }
 
@@ -384,6 +398,7 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
 /// its own whose session `search_path` is the tenant's schema (it is
 /// closed afterwards, never returned to a pool), a session advisory lock,
 /// and sea-orm-migration's own per-migration transactions.
+#[cfg(feature = "sqlx-postgres")]
 async fn run_pg_session(
     set: &MigrationSet,
     dir: Direction,
@@ -433,6 +448,7 @@ async fn run_pg_session(
 /// and is closed afterwards: the lock goes with the session, and so does
 /// any session setting a migration made (`SET SESSION …`), which never
 /// reaches the pool.
+#[cfg(feature = "sqlx-mysql")]
 async fn run_mysql(
     set: &MigrationSet,
     dir: Direction,

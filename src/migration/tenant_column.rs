@@ -636,7 +636,7 @@ impl AddTenantColumn {
         if let Some(check) = &plan.precheck {
             let rows = count(db, check).await?;
             if rows > 0 {
-                return Err(self.refuse(rows).into());
+                return Err(self.refuse(rows));
             }
         }
         if backend == DbBackend::Postgres {

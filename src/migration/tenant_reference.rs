@@ -320,8 +320,7 @@ impl TenantReference {
                  to case on MySQL; convert them to COLLATE utf8mb4_bin first",
                 self.constraint_name(),
                 inexact.join(", ")
-            ))
-            .into());
+            )));
         }
         let rows: i64 = match db.query_one(&self.crossing()).await? {
             Some(row) => row.try_get_by_index(0)?,
@@ -332,8 +331,7 @@ impl TenantReference {
                 table: self.child.clone(),
                 constraint: self.constraint_name(),
                 rows,
-            }
-            .into());
+            });
         }
         if !manager.has_index(&self.parent, &self.key_name()).await? {
             manager.create_index(self.key_index()).await?;

@@ -5,25 +5,42 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+#[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+#[cfg(feature = "sqlx-postgres")]
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+#[cfg(feature = "sqlx-sqlite")]
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use super::naming::SchemaName;
 use crate::TenantError;
 
 /// A tenant's database, as its URL names it.
 pub(crate) enum Target {
     /// A SQLite file.
+    #[cfg_attr(not(feature = "sqlx-sqlite"), allow(dead_code))]
     Sqlite(PathBuf),
     /// A database on a Postgres server.
+    #[cfg(feature = "sqlx-postgres")]
     Postgres(Box<PgConnectOptions>, SchemaName),
     /// A database on a MySQL/MariaDB server.
+    #[cfg(feature = "sqlx-mysql")]
     MySql(Box<MySqlConnectOptions>, SchemaName),
 }
 
+/// A tenant database URL for a driver this build leaves out.
+#[allow(dead_code)]
+fn not_enabled(scheme: &str, feature: &str) -> TenantError {
+    TenantError::Unsupported(format!(
+        "a {scheme} tenant database URL needs sea-orm-tenant's `{feature}` feature"
+    ))
+}
+
+#[allow(dead_code)]
 fn bad_url(err: impl crate::error::IntoDbErr) -> TenantError {
     TenantError::db("reading a tenant database URL", err)
 }
@@ -31,16 +48,31 @@ fn bad_url(err: impl crate::error::IntoDbErr) -> TenantError {
 impl Target {
     pub(crate) fn from_url(url: &str) -> Result<Self, TenantError> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?;
-            Ok(Target::Sqlite(options.get_filename().to_path_buf()))
+            #[cfg(feature = "sqlx-sqlite")]
+            {
+                let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?;
+                Ok(Target::Sqlite(options.get_filename().to_path_buf()))
+            }
+            #[cfg(not(feature = "sqlx-sqlite"))]
+            Err(not_enabled("sqlite:", "sqlx-sqlite"))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(bad_url)?;
-            let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
-            Ok(Target::Postgres(Box::new(options), name))
+            #[cfg(feature = "sqlx-postgres")]
+            {
+                let options = PgConnectOptions::from_str(url).map_err(bad_url)?;
+                let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
+                Ok(Target::Postgres(Box::new(options), name))
+            }
+            #[cfg(not(feature = "sqlx-postgres"))]
+            Err(not_enabled("postgres:", "sqlx-postgres"))
         } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            let options = MySqlConnectOptions::from_str(url).map_err(bad_url)?;
-            let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
-            Ok(Target::MySql(Box::new(options), name))
+            #[cfg(feature = "sqlx-mysql")]
+            {
+                let options = MySqlConnectOptions::from_str(url).map_err(bad_url)?;
+                let name = SchemaName::parse(options.get_database().unwrap_or_default())?;
+                Ok(Target::MySql(Box::new(options), name))
+            }
+            #[cfg(not(feature = "sqlx-mysql"))]
+            Err(not_enabled("mysql:", "sqlx-mysql"))
         } else {
             Err(TenantError::Unsupported(
                 "a tenant database URL must start with sqlite:, postgres: or mysql:".into(),
@@ -62,6 +94,7 @@ impl Target {
                     .open(path)
                     .map_err(fail)?;
             }
+            #[cfg(feature = "sqlx-postgres")]
             Target::Postgres(options, name) => {
                 let mut admin = pg_admin(options).await.map_err(fail)?;
                 let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
@@ -81,6 +114,7 @@ impl Target {
                 }
                 let _ = admin.close().await;
             }
+            #[cfg(feature = "sqlx-mysql")]
             Target::MySql(options, name) => {
                 let sql = format!("CREATE DATABASE IF NOT EXISTS {}", name.mysql_quoted());
                 mysql_admin_execute(options, sql).await.map_err(fail)?;
@@ -106,6 +140,7 @@ impl Target {
                     }
                 }
             }
+            #[cfg(feature = "sqlx-postgres")]
             Target::Postgres(options, name) => {
                 let mut admin = pg_admin(options).await.map_err(fail)?;
                 let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name.pg_quoted());
@@ -113,6 +148,7 @@ impl Target {
                 let _ = admin.close().await;
                 result.map_err(fail)?;
             }
+            #[cfg(feature = "sqlx-mysql")]
             Target::MySql(options, name) => {
                 let sql = format!("DROP DATABASE IF EXISTS {}", name.mysql_quoted());
                 mysql_admin_execute(options, sql).await.map_err(fail)?;
@@ -124,12 +160,14 @@ impl Target {
 
 /// A connection to the server's `postgres` database, for creating and
 /// dropping tenant databases.
+#[cfg(feature = "sqlx-postgres")]
 async fn pg_admin(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
     PgConnection::connect_with(&options.clone().database("postgres")).await
 }
 
 /// Runs one statement (`sql` quotes every name it holds) on a connection
 /// of its own to a MySQL server, outside any tenant database.
+#[cfg(feature = "sqlx-mysql")]
 async fn mysql_admin_execute(
     options: &MySqlConnectOptions,
     sql: String,
@@ -141,6 +179,7 @@ async fn mysql_admin_execute(
     result.map(|_| ())
 }
 
+#[cfg(feature = "sqlx-postgres")]
 fn pg_code(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()
         .and_then(|e| e.code())
@@ -205,6 +244,7 @@ pub(crate) async fn open(
     target: &Target,
     limits: PoolLimits,
 ) -> Result<DatabaseConnection, OpenError> {
+    #[allow(irrefutable_let_patterns)] // a SQLite-only build
     if let Target::Sqlite(path) = target {
         sqlite_file(path)?;
     }
@@ -236,6 +276,7 @@ fn is_unknown_database(err: &DbErr) -> bool {
     let Some(db_err) = sqlx_err.as_database_error() else {
         return false;
     };
+    #[cfg(feature = "sqlx-mysql")]
     if let Some(mysql) = db_err.try_downcast_ref::<MySqlDatabaseError>() {
         return mysql.number() == 1049;
     }

@@ -13,18 +13,26 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+use sea_orm::DatabaseConnectionType;
+use sea_orm::sqlx;
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+use sea_orm::sqlx::Connection;
+#[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx::mysql::MySqlConnection;
+#[cfg(feature = "sqlx-postgres")]
 use sea_orm::sqlx::postgres::PgConnection;
-use sea_orm::sqlx::{self, Connection};
-use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::{TenantError, TenantId};
 
 /// How long a lifecycle operation waits for another one's lock across
 /// processes (as long as a migration waits for its lock) before it fails.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 const LOCK_WAIT: Duration = crate::migration::DEFAULT_LOCK_WAIT;
 
 type LocalMap = HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>;
@@ -100,16 +108,23 @@ enum Shared {
     /// still serves the operation), in the transaction that holds the
     /// advisory lock; dropped, it disconnects, and the server rolls back
     /// and releases the lock.
+    #[cfg(feature = "sqlx-postgres")]
     Postgres(#[allow(dead_code)] PgConnection),
     /// A connection of its own holding `GET_LOCK`; dropped, it
     /// disconnects, and the server releases the lock.
+    #[cfg(feature = "sqlx-mysql")]
     MySql(#[allow(dead_code)] MySqlConnection),
 }
 
 impl Shared {
+    #[cfg_attr(
+        not(any(feature = "sqlx-postgres", feature = "sqlx-mysql")),
+        allow(unused_variables)
+    )]
     async fn take(db: &DatabaseConnection, tenant: &TenantId) -> Result<Self, sqlx::Error> {
         let key = lock_key(tenant);
         match &db.inner {
+            #[cfg(feature = "sqlx-postgres")]
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let options = db.get_postgres_connection_pool().connect_options();
                 let mut conn = PgConnection::connect_with(&options).await?;
@@ -129,6 +144,7 @@ impl Shared {
                 }
                 Ok(Shared::Postgres(conn))
             }
+            #[cfg(feature = "sqlx-mysql")]
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                 let options = db.get_mysql_connection_pool().connect_options();
                 let mut conn = MySqlConnection::connect_with(&options).await?;

@@ -63,6 +63,7 @@ impl SchemaName {
     }
 
     /// The name as a quoted MySQL identifier: `` `tenant_acme` ``.
+    #[cfg(feature = "sqlx-mysql")]
     pub(crate) fn mysql_quoted(&self) -> String {
         format!("`{}`", self.0.replace('`', "``"))
     }

@@ -62,9 +62,11 @@ impl Tenancy {
         let pool = self
             .pools
             .try_get_with(tenant.clone(), async move {
-                let file = match &target {
-                    Target::Sqlite(path) => Some((path.clone(), database::sqlite_file(path)?)),
-                    _ => None,
+                #[allow(irrefutable_let_patterns)] // a SQLite-only build
+                let file = if let Target::Sqlite(path) = &target {
+                    Some((path.clone(), database::sqlite_file(path)?))
+                } else {
+                    None
                 };
                 let db = database::open(&url, &target, limits).await?;
                 Ok(TenantPool {

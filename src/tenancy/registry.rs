@@ -280,9 +280,11 @@ pub(super) fn is_missing_table(err: &DbErr) -> bool {
     let Some(db_err) = sqlx_err.as_database_error() else {
         return false;
     };
+    #[cfg(feature = "sqlx-mysql")]
     if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
         return mysql.number() == 1146;
     }
+    #[cfg(feature = "sqlx-sqlite")]
     if db_err
         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
