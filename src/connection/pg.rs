@@ -29,6 +29,20 @@ use super::op::{Op, Out};
 use super::opener::Begin;
 use super::session_guard::{RESTORE_AND_COMMIT, STASH};
 
+/// sqlx's transaction manager for Postgres, called directly. sqlx documents
+/// `TransactionManager` as not for use outside a driver, but its public
+/// API lacks what a lease needs: an owned transaction whose connection can
+/// be parked, closed or handed back after it (`Pool::begin_with` gives a
+/// `Transaction` that only rolls back or commits, and
+/// `Connection::begin_with` one that borrows the connection); savepoints
+/// shared by several `TenantTransaction`s without borrowing their parent;
+/// the depth beyond `Connection::is_in_transaction`'s yes or no; and a
+/// rollback queued without a round trip outside `Drop`
+/// (`start_rollback`). What is relied on (`begin` with our opener,
+/// `InvalidSavePointStatement` inside a transaction, the depth through
+/// savepoints, a queued rollback sent ahead of the next statement) is
+/// pinned by `tests/sqlx_transaction_manager.rs`, and the `sqlx-core`
+/// dependency is pinned to the sqlx minor SeaORM uses.
 type Tm = <Postgres as sqlx::Database>::TransactionManager;
 
 /// The sqlx query of `stmt`: prepared by name and cached on the

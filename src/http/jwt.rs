@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde_json::{Map, Value};
 
@@ -145,6 +146,16 @@ impl JwtClaim {
     /// assert_eq!(jwt.tenant(none), Err(Rejection::InvalidToken));
     /// ```
     pub fn tenant(&self, token: &str) -> Result<TenantId, Rejection> {
+        // jsonwebtoken panics in `decode` when the build has no single
+        // crypto backend (a dependent that also turns on its other one)
+        // and none was installed: a request must not reach that.
+        if CryptoProvider::try_get_default().is_none() {
+            tracing::error!(
+                "jsonwebtoken has no crypto provider (both of its backends are on): \
+                 call jsonwebtoken's CryptoProvider::install_default at start-up"
+            );
+            return Err(Rejection::Internal);
+        }
         let data = decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|_| Rejection::InvalidToken)?;
         // jsonwebtoken skips an `nbf` it cannot read as a u64 (a string, a
@@ -168,6 +179,24 @@ impl JwtClaim {
             None => return Err(Rejection::TokenWithoutTenant),
         };
         TenantId::parse(&value).map_err(|e| Rejection::invalid("jwt", &e))
+    }
+}
+
+/// A verification key [`JwtClaim`] cannot use: the PEM is not an RSA
+/// public key. Wraps the JWT library's error, which it keeps as its
+/// [`source`](std::error::Error::source) without naming its type.
+#[derive(Debug)]
+pub struct JwtKeyError(jsonwebtoken::errors::Error);
+
+impl fmt::Display for JwtKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not an RSA public key in PEM: {}", self.0)
+    }
+}
+
+impl std::error::Error for JwtKeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 

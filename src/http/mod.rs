@@ -55,17 +55,17 @@ mod extract;
 mod jwt;
 mod layer;
 mod rate_limit;
+mod quota;
 mod rejection;
 mod resolve;
 
 pub use concurrency::{ConcurrencyService, TenantConcurrencyLayer};
 pub use directory::{TenantDirectory, TenantStatus};
 pub use extract::{CurrentTenant, TenantDb};
-pub use jwt::JwtClaim;
+pub use jwt::{JwtClaim, JwtKeyError};
 pub use layer::{TenantLayer, TenantService};
 pub use rate_limit::{RateLimitService, TenantRateLimit, TenantRateLimitLayer};
 pub use rejection::Rejection;
 pub use resolve::{RequestHead, TenantResolver};
 
-/// Re-exported so quotas can be written without depending on governor.
-pub use governor::Quota;
+pub use quota::Quota;

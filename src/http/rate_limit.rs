@@ -10,10 +10,10 @@ use std::task::{Context, Poll};
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tower::{Layer, Service};
 
-use super::Rejection;
+use super::{Quota, Rejection};
 use crate::TenantId;
 
 type PlanOf = Arc<dyn Fn(&TenantId) -> Option<String> + Send + Sync>;
@@ -75,7 +75,7 @@ impl TenantRateLimit {
     /// ```
     pub fn new(default: Quota) -> Self {
         TenantRateLimit {
-            default: Arc::new(RateLimiter::keyed(default)),
+            default: Arc::new(RateLimiter::keyed(default.to_governor())),
             plans: Arc::new(HashMap::new()),
             plan_of: None,
             seen: Arc::new(AtomicU64::new(0)),
@@ -93,7 +93,7 @@ impl TenantRateLimit {
     /// # let _ = limits;
     /// ```
     pub fn plan(mut self, name: &str, quota: Quota) -> Self {
-        Arc::make_mut(&mut self.plans).insert(name.to_owned(), Arc::new(RateLimiter::keyed(quota)));
+        Arc::make_mut(&mut self.plans).insert(name.to_owned(), Arc::new(RateLimiter::keyed(quota.to_governor())));
         self
     }
 
