@@ -40,6 +40,7 @@
 //! leaking, and the benchmarks.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub mod citus;
@@ -49,6 +50,9 @@ mod error;
 mod gate;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod migration;
 pub mod rls;
 mod scope;
