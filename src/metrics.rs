@@ -6,8 +6,8 @@
 //! |---|---|---|---|---|
 //! | [`db.client.operation.duration`](DB_OPERATION_DURATION) | histogram | seconds | `tenant.id`, `db.system.name`, `error.type` on failure | every statement a [`TenantConnection`](crate::TenantConnection) or its transaction sends, on every backend |
 //! | [`sea_orm_tenant.db.busy`](DB_BUSY) | counter | | `tenant.id` | [`TenantError::Busy`](crate::TenantError::Busy) refusals: the tenant's cap on concurrent work was hit |
-//! | [`http.server.request.duration`](HTTP_REQUEST_DURATION) | histogram | seconds | `tenant.id` (when resolved), `http.request.method`, `http.response.status_code` | every request through the [`TenantLayer`](crate::http::TenantLayer) (feature `http`); its count is the number of requests |
-//! | [`sea_orm_tenant.http.rejections`](HTTP_REJECTIONS) | counter | | `tenant.id` (when resolved), `reason` | requests answered with a [`Rejection`](crate::http::Rejection) (feature `http`) |
+//! | [`http.server.request.duration`](HTTP_REQUEST_DURATION) | histogram | seconds | `tenant.id` (when resolved), `http.request.method`, `http.response.status_code` | every request through the `http::TenantLayer` (feature `http`); its count is the number of requests |
+//! | [`sea_orm_tenant.http.rejections`](HTTP_REJECTIONS) | counter | | `tenant.id` (when resolved), `reason` | requests answered with a `http::Rejection` (feature `http`) |
 //! | [`sea_orm_tenant.migration.outcomes`](MIGRATION_OUTCOMES) | counter | | `tenant.id` (tenant targets), `target`, `outcome` | one per target of a run of [`Tenancy::migrations`](crate::Tenancy::migrations) |
 //! | [`sea_orm_tenant.migration.duration`](MIGRATION_DURATION) | histogram | seconds | as the outcomes | how long each target took |
 //!
@@ -17,10 +17,9 @@
 //! [HTTP server metrics] (`http.server.request.duration`,
 //! `http.request.method`, `http.response.status_code`). `tenant.id` has no
 //! OpenTelemetry convention; it is this crate's. The rest are under
-//! `sea_orm_tenant.`. A Prometheus exporter writes dots as underscores
-//! (`db_client_operation_duration_seconds`-like names depend on the exporter;
-//! `metrics-exporter-prometheus` gives `db_client_operation_duration` with
-//! a `tenant_id` label).
+//! `sea_orm_tenant.`. A Prometheus exporter writes the dots as
+//! underscores: `metrics-exporter-prometheus` shows
+//! `db_client_operation_duration` with a `tenant_id` label.
 //!
 //! Label values:
 //!
@@ -33,7 +32,7 @@
 //!   it ended. Statements refused before anything is sent (confinement,
 //!   `Busy`) are not in the histogram.
 //! - `http.request.method`: `GET`, `POST`, … or `_OTHER`.
-//! - `reason`: the rejection's [`reason`] name: `missing`, `invalid_id`,
+//! - `reason`: the rejection's `reason` name: `missing`, `invalid_id`,
 //!   `conflict`, `invalid_token`, `missing_token`, `token_without_tenant`,
 //!   `unknown_tenant`, `suspended`, `rate_limited`, `body_mismatch`,
 //!   `unavailable`, `database_unavailable`, `internal`.
@@ -44,10 +43,21 @@
 //! # Cardinality
 //!
 //! `tenant.id` makes one series per tenant (and per other label value):
-//! with thousands of tenants that is thousands of series per metric. Turn
+//! with thousands of tenants that is thousands of series per metric. A
+//! request for a tenant the tenancy does not know (answered
+//! `unknown_tenant`) is recorded without `tenant.id`, so that clients
+//! cannot make series up; a layer with neither a
+//! `http::TenantDirectory` nor
+//! `http::TenantDb` cannot tell, and records every
+//! valid id it resolves. Turn
 //! the label off with [`per_tenant`]`(false)`, or drop it on the recorder's
 //! side (a `metrics-util` filter layer, an OpenTelemetry view, Prometheus
 //! `metric_relabel_configs` with `action: labeldrop`).
+//!
+//! Not measured: streams, transaction begin, commit and rollback,
+//! statements on [`TenantConnection::database`](crate::TenantConnection::database),
+//! and the migrations that [`Tenancy::provision`](crate::Tenancy::provision)
+//! runs itself.
 //!
 //! With the feature off nothing here is compiled: no clock is read and
 //! nothing is recorded.
