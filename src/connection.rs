@@ -487,7 +487,11 @@ impl TenantConnection {
         let limited = async {
             let permit = self.limits.enter(&self.tenant).await?;
             let _meter = self.limits.meter(&self.tenant, Some(&span));
-            work(permit.clone()).await
+            let work = work(permit.clone());
+            #[cfg(feature = "metrics")]
+            let work =
+                crate::metrics::timed(&self.tenant, crate::metrics::system_of(&self.db), work);
+            work.await
         };
         limited.instrument(span.clone()).await
     }

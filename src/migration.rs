@@ -292,6 +292,8 @@ impl<'a> TenantMigrations<'a> {
                 outcome,
                 elapsed,
             };
+            #[cfg(feature = "metrics")]
+            crate::metrics::migrated(&report);
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             if let Some(progress) = &self.progress {
                 progress(&report, n, total);

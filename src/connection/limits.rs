@@ -41,10 +41,14 @@ impl Limits {
         };
         match gate.acquire(tenant).await {
             Some(permit) => Ok(Some(Arc::new(permit))),
-            None => Err(TenantError::Busy {
-                tenant: tenant.to_string(),
-                limit: gate.max(),
-            }),
+            None => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::busy(tenant);
+                Err(TenantError::Busy {
+                    tenant: tenant.to_string(),
+                    limit: gate.max(),
+                })
+            }
         }
     }
 

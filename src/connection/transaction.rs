@@ -334,6 +334,13 @@ impl TenantTransaction {
     async fn run_op(&self, op: Op<'_>) -> Result<Out, DbErr> {
         self.life.check(&self.tenant)?;
         let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
+        let run = self.run_body(op);
+        #[cfg(feature = "metrics")]
+        let run = crate::metrics::timed(&self.tenant, crate::metrics::system(self.backend()), run);
+        run.await
+    }
+
+    async fn run_body(&self, op: Op<'_>) -> Result<Out, DbErr> {
         match &self.body {
             #[cfg(feature = "sqlx-postgres")]
             Body::Pg { lease, .. } => {

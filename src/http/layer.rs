@@ -146,6 +146,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        #[cfg(feature = "metrics")]
+        let request = crate::metrics::HttpRequest::start(&req);
         let tenant = match self.layer.resolver.resolve(&req) {
             Ok(tenant) => tenant,
             Err(rejection) => {
@@ -153,7 +155,10 @@ where
                 if let Some(hook) = &self.layer.hook {
                     hook(None, Some(&rejection));
                 }
-                return Box::pin(async move { Ok(rejection.into_response()) });
+                let response = rejection.into_response();
+                #[cfg(feature = "metrics")]
+                request.finish(None, &response);
+                return Box::pin(async move { Ok(response) });
             }
         };
         // The clone was made ready by poll_ready's caller on `self.inner`:
@@ -163,6 +168,8 @@ where
         let hook = self.layer.hook.clone();
         let directory = self.layer.directory.clone();
         let span = tracing::info_span!("tenant_request", tenant = %tenant);
+        #[cfg(feature = "metrics")]
+        let measured = tenant.clone();
         let work = async move {
             if let Some(directory) = directory
                 && let Err(rejection) = directory.check(&tenant).await
@@ -179,6 +186,8 @@ where
             req.extensions_mut().insert(tenant.clone());
             with_tenant(tenant, async move { inner.call(req).await }).await
         };
+        #[cfg(feature = "metrics")]
+        let work = request.around(measured, work);
         Box::pin(work.instrument(span))
     }
 }

@@ -203,6 +203,8 @@ impl IntoResponse for Rejection {
             body["detail"] = (*reason).into();
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
+        #[cfg(feature = "metrics")]
+        crate::metrics::rejected(&self, &mut response);
         let headers = response.headers_mut();
         match self {
             Rejection::RateLimited { retry_after_secs } => {
