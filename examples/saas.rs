@@ -479,7 +479,7 @@ pub fn mint_token(secret: &[u8], tenant: &str) -> Result<String, jsonwebtoken::e
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret),
+        &jsonwebtoken::EncodingKey::from_secret(secret)?,
     )
 }
 

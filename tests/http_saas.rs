@@ -404,7 +404,7 @@ fn now() -> u64 {
 /// `nbf` is checked with the same leeway as `exp` (issue 10, hole 6).
 #[tokio::test]
 async fn jwt_not_before_is_checked_with_the_exp_leeway() {
-    let key = EncodingKey::from_secret(SECRET);
+    let key = EncodingKey::from_secret(SECRET).unwrap();
     let claims = |nbf: Value| json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64, "nbf": nbf});
     for (leeway, nbf, status) in [
         (60, json!(now() + 3600), 401), // valid in an hour
@@ -439,7 +439,7 @@ async fn jwt_claims_are_trusted_only_when_verified() {
         .header("x-tenant-id")
         .jwt(JwtClaim::hs256(SECRET, "notes-api", "tenant").leeway(0));
     let addr = serve(resolver, generous()).await;
-    let key = EncodingKey::from_secret(SECRET);
+    let key = EncodingKey::from_secret(SECRET).unwrap();
     let good = json!({"tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64});
 
     let ok = token(Algorithm::HS256, &key, good.clone());
@@ -460,7 +460,7 @@ async fn jwt_claims_are_trusted_only_when_verified() {
     );
     let wrong_key = token(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"guess"),
+        &EncodingKey::from_secret(b"guess").unwrap(),
         good.clone(),
     );
     let wrong_aud = token(
@@ -551,7 +551,7 @@ async fn rs256_tokens_and_algorithm_confusion() {
     // HS256 signed with the public key as the secret must not pass an RS256 verifier.
     let confused = token(
         Algorithm::HS256,
-        &EncodingKey::from_secret(PUBLIC_PEM),
+        &EncodingKey::from_secret(PUBLIC_PEM).unwrap(),
         json!({"tenant": "globex", "aud": "notes-api", "exp": 4_000_000_000u64}),
     );
     let r = send(
@@ -864,7 +864,7 @@ fn verified_resolver() -> TenantResolver {
 #[tokio::test]
 async fn a_verified_token_is_required_and_hints_must_agree() {
     let addr = serve(verified_resolver(), generous()).await;
-    let key = EncodingKey::from_secret(SECRET);
+    let key = EncodingKey::from_secret(SECRET).unwrap();
     let acme = token(
         Algorithm::HS256,
         &key,

@@ -50,7 +50,9 @@ async fn begin_depth_savepoints_and_a_queued_rollback_behave_as_relied_on() {
         Tm::commit(&mut conn).await.expect("release");
         assert_eq!(Tm::get_transaction_depth(&conn), 1);
         Tm::begin(&mut conn, None).await.expect("savepoint");
-        Tm::rollback(&mut conn).await.expect("rollback to savepoint");
+        Tm::rollback(&mut conn)
+            .await
+            .expect("rollback to savepoint");
         assert_eq!(Tm::get_transaction_depth(&conn), 1);
         assert_eq!(setting(&mut conn).await, "acme");
 

@@ -26,16 +26,17 @@ use crate::TenantId;
 ///
 /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
 /// let claims = serde_json::json!({ "tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64 });
-/// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+/// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret").unwrap()).unwrap();
 /// assert_eq!(jwt.tenant(&token)?.as_str(), "acme");
 ///
-/// let forged = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"guess")).unwrap();
+/// let forged = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"guess").unwrap()).unwrap();
 /// assert_eq!(jwt.tenant(&forged), Err(Rejection::InvalidToken));
 /// # Ok::<(), Rejection>(())
 /// ```
 #[derive(Clone)]
 pub struct JwtClaim {
-    key: DecodingKey,
+    /// `None` for an empty HMAC secret, which verifies no token.
+    key: Option<DecodingKey>,
     validation: Validation,
     claim: String,
 }
@@ -51,7 +52,7 @@ impl fmt::Debug for JwtClaim {
 }
 
 impl JwtClaim {
-    fn new(key: DecodingKey, alg: Algorithm, audience: &str, claim: &str) -> Self {
+    fn new(key: Option<DecodingKey>, alg: Algorithm, audience: &str, claim: &str) -> Self {
         let mut validation = Validation::new(alg);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "aud"]);
@@ -65,7 +66,8 @@ impl JwtClaim {
     }
 
     /// Tokens signed with HMAC-SHA256 and the shared `secret`, for
-    /// `audience`, carrying the tenant in `claim`.
+    /// `audience`, carrying the tenant in `claim`. An empty `secret`
+    /// verifies no token: every one is [`Rejection::InvalidToken`].
     ///
     /// ```
     /// use sea_orm_tenant::http::JwtClaim;
@@ -74,7 +76,8 @@ impl JwtClaim {
     /// ```
     pub fn hs256(secret: &[u8], audience: &str, claim: &str) -> Self {
         Self::new(
-            DecodingKey::from_secret(secret),
+            // An empty secret would let anyone sign: it verifies nothing.
+            DecodingKey::from_secret(secret).ok(),
             Algorithm::HS256,
             audience,
             claim,
@@ -95,7 +98,7 @@ impl JwtClaim {
         claim: &str,
     ) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = DecodingKey::from_rsa_pem(public_pem)?;
-        Ok(Self::new(key, Algorithm::RS256, audience, claim))
+        Ok(Self::new(Some(key), Algorithm::RS256, audience, claim))
     }
 
     /// Sets the clock skew allowed on `exp` and `nbf`, in seconds (default
@@ -111,7 +114,7 @@ impl JwtClaim {
     /// let claims = serde_json::json!({
     ///     "tenant": "acme", "aud": "notes-api", "exp": now + 3600, "nbf": now + 30,
     /// });
-    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret").unwrap()).unwrap();
     /// // Valid in 30 s: inside the default leeway of 60 s, outside a leeway of 0.
     /// let jwt = JwtClaim::hs256(b"secret", "notes-api", "tenant");
     /// assert_eq!(jwt.tenant(&token)?.as_str(), "acme");
@@ -156,7 +159,10 @@ impl JwtClaim {
             );
             return Err(Rejection::Internal);
         }
-        let data = decode::<Map<String, Value>>(token, &self.key, &self.validation)
+        let Some(key) = &self.key else {
+            return Err(Rejection::InvalidToken);
+        };
+        let data = decode::<Map<String, Value>>(token, key, &self.validation)
             .map_err(|_| Rejection::InvalidToken)?;
         // jsonwebtoken skips an `nbf` it cannot read as a u64 (a string, a
         // negative number, 1e20); a "not before" we cannot check is refused.

@@ -54,8 +54,8 @@ mod directory;
 mod extract;
 mod jwt;
 mod layer;
-mod rate_limit;
 mod quota;
+mod rate_limit;
 mod rejection;
 mod resolve;
 

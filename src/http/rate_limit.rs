@@ -93,7 +93,10 @@ impl TenantRateLimit {
     /// # let _ = limits;
     /// ```
     pub fn plan(mut self, name: &str, quota: Quota) -> Self {
-        Arc::make_mut(&mut self.plans).insert(name.to_owned(), Arc::new(RateLimiter::keyed(quota.to_governor())));
+        Arc::make_mut(&mut self.plans).insert(
+            name.to_owned(),
+            Arc::new(RateLimiter::keyed(quota.to_governor())),
+        );
         self
     }
 

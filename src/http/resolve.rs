@@ -255,7 +255,7 @@ impl TenantResolver {
     ///     .jwt(JwtClaim::hs256(b"secret", "notes-api", "tenant"))
     ///     .require_verified_token();
     /// let claims = serde_json::json!({ "tenant": "acme", "aud": "notes-api", "exp": 4_000_000_000u64 });
-    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+    /// let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret").unwrap()).unwrap();
     /// let request = |headers: &[(&str, &str)]| {
     ///     let mut req = Request::builder();
     ///     for (name, value) in headers {
@@ -555,7 +555,7 @@ mod tests {
     }
 
     fn signed(claims: serde_json::Value) -> String {
-        let key = jsonwebtoken::EncodingKey::from_secret(b"secret");
+        let key = jsonwebtoken::EncodingKey::from_secret(b"secret").expect("a non-empty secret");
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
     }
 
