@@ -103,12 +103,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DatabaseConnectionType, DbErr, Statement};
+use sea_orm::{DatabaseConnection, DatabaseConnectionType, DbErr, EntityTrait, Statement};
 
 use confine::Confinement;
 pub(crate) use confine::Confiner;
 #[doc(hidden)]
-pub use confine::{Registration, describe};
+pub use confine::{GlobalRegistration, Registration, describe, table_name};
 #[cfg(feature = "sqlx-postgres")]
 pub(crate) use hot::HotSet;
 pub use hot_tenants::HotTenants;
@@ -291,6 +291,45 @@ impl TenantConnection {
     /// services get their connections from a [`Tenancy`](crate::Tenancy).
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
         self.confinement.declare::<E>();
+        self
+    }
+
+    /// Declares `E`'s table global to this connection (and its clones): a
+    /// table that belongs to no tenant, which its statements may name
+    /// unconfined, as [`Tenancy::global_table`](crate::Tenancy::global_table)
+    /// does for a tenancy and [`global_entity!`](crate::global_entity) for
+    /// the whole program. A table declared nowhere is refused.
+    ///
+    /// ```
+    /// use sea_orm::{DatabaseConnection, DbBackend, Statement};
+    /// use sea_orm_tenant::doc_entities::country;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
+    /// let stmt = Statement::from_string(DbBackend::Sqlite, "SELECT code FROM region");
+    /// assert!(conn.confine(stmt.clone()).is_err(), "undeclared: refused");
+    /// let conn = conn.global_table_named("region").global_table::<country::Entity>();
+    /// assert_eq!(conn.confine(stmt)?.sql, "SELECT code FROM region");
+    /// # Ok::<(), TenantError>(())
+    /// ```
+    pub fn global_table<E: EntityTrait>(self) -> Self {
+        let name = crate::connection::table_name::<E>();
+        self.global_table_named(&name)
+    }
+
+    /// Declares the table `name` global to this connection, for a table
+    /// without an entity; see [`global_table`](Self::global_table).
+    pub fn global_table_named(mut self, name: &str) -> Self {
+        self.confinement.declare_global(name);
+        self
+    }
+
+    /// Declares the database function `name` pure to this connection: a
+    /// promise that it computes on its arguments alone, reads no tenant
+    /// table and keeps no state, so statements may call it (rule 12). See
+    /// [`Tenancy::pure_function`](crate::Tenancy::pure_function).
+    pub fn pure_function(mut self, name: &str) -> Self {
+        self.confinement.declare_function(name);
         self
     }
 

@@ -58,6 +58,7 @@ compile_error!(
      `sqlx-postgres`, `sqlx-mysql` and `sqlx-sqlite` (the default enables all three)"
 );
 
+mod allowlist;
 pub mod citus;
 mod connection;
 mod context;
@@ -81,7 +82,7 @@ pub mod doc_entities;
 /// What [`tenant_entity!`] expands to; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::connection::{Registration, describe};
+    pub use crate::connection::{GlobalRegistration, Registration, describe, table_name};
     pub use inventory;
     pub use sea_orm;
 }
@@ -90,6 +91,7 @@ pub use connection::{
     HotTenants, TENANT_SETTING, TenantConnection, TenantStream, TenantTransaction,
     UnconfinedTransaction,
 };
+pub use allowlist::{AllowedFunction, allowed_functions};
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
 pub use error::TenantError;
 pub use scope::{

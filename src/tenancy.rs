@@ -325,6 +325,53 @@ impl Tenancy {
         self
     }
 
+    /// A global table: one that belongs to no tenant (a country list).
+    /// Every [`connection`](Self::connection) lets statements read and
+    /// write it unconfined; a table declared neither tenant nor global is
+    /// refused (rule 12). [`global_entity!`](crate::global_entity)
+    /// declares one for the whole program.
+    ///
+    /// ```
+    /// use sea_orm::{DatabaseConnection, DbBackend, Statement};
+    /// use sea_orm_tenant::doc_entities::{country, post};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default())
+    ///     .tenant_table::<post::Entity>()
+    ///     .global_table::<country::Entity>();
+    /// # let _ = tenancy;
+    /// ```
+    pub fn global_table<E: sea_orm::EntityTrait>(self) -> Self {
+        let name = crate::connection::table_name::<E>();
+        self.global_table_named(&name)
+    }
+
+    /// A global table without an entity, by name; see
+    /// [`global_table`](Self::global_table).
+    pub fn global_table_named(mut self, name: &str) -> Self {
+        self.confiner = self.confiner.with_global(name);
+        self
+    }
+
+    /// Declares the database function `name` (a function of your own
+    /// schema, or a built-in the allow-list leaves out) pure: a promise
+    /// that it computes on its arguments alone, reads no table and keeps no
+    /// state. Statements through every [`connection`](Self::connection) may
+    /// then call it; any other function not on the backend's allow-list
+    /// ([`allowed_functions`](crate::allowed_functions)) is refused.
+    ///
+    /// ```
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default()).pure_function("slugify");
+    /// # let _ = tenancy;
+    /// ```
+    pub fn pure_function(mut self, name: &str) -> Self {
+        self.confiner = self.confiner.with_function(name);
+        self
+    }
+
     /// Runs every statement of every tenant under a Postgres
     /// `statement_timeout` of `timeout`, set with `SET LOCAL` in the
     /// transaction's opening round trip (also in hot tenants' parked

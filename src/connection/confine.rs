@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use sea_orm::{DbBackend, Statement, Value, Values};
 
 pub(crate) use catalog::Catalog;
-pub use catalog::{Registration, describe};
+pub use catalog::{GlobalRegistration, Registration, describe, table_name};
 use rewrite::Planned;
 
 use crate::{TenantError, TenantId};
@@ -101,6 +101,20 @@ impl Confinement {
         }
     }
 
+    /// Declares the global table `name` too.
+    pub(crate) fn declare_global(&mut self, name: &str) {
+        if let Some(confiner) = &self.confiner {
+            self.confiner = Some(confiner.with_global(name));
+        }
+    }
+
+    /// Declares the function `name` pure too.
+    pub(crate) fn declare_function(&mut self, name: &str) {
+        if let Some(confiner) = &self.confiner {
+            self.confiner = Some(confiner.with_function(name));
+        }
+    }
+
     /// Sends statements as written.
     pub(crate) fn off(&mut self) {
         self.confiner = None;
@@ -146,6 +160,16 @@ impl Confiner {
     /// empty: they depend on the catalog).
     pub(crate) fn with<E: crate::TenantEntity>(&self) -> Arc<Confiner> {
         Arc::new(Confiner::new(self.catalog.with::<E>()))
+    }
+
+    /// A confiner of this catalog with the global table `name` too.
+    pub(crate) fn with_global(&self, name: &str) -> Arc<Confiner> {
+        Arc::new(Confiner::new(self.catalog.with_global(name)))
+    }
+
+    /// A confiner of this catalog with the pure function `name` too.
+    pub(crate) fn with_function(&self, name: &str) -> Arc<Confiner> {
+        Arc::new(Confiner::new(self.catalog.with_function(name)))
     }
 
     fn plan(&self, sql: &str, backend: DbBackend) -> Plan {

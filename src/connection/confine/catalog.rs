@@ -2,11 +2,11 @@
 //! once for the whole program with [`tenant_entity!`](crate::tenant_entity),
 //! plus those a [`Tenancy`](crate::Tenancy) was told about.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use sea_orm::sea_query::ColumnType;
-use sea_orm::{ColumnTrait, IdenStatic, Value};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, IdenStatic, Value};
 
 use crate::{TenantEntity, TenantError, TenantId};
 
@@ -63,33 +63,63 @@ pub struct Registration(pub fn() -> TenantTable);
 
 inventory::collect!(Registration);
 
+/// A registration made by [`global_entity!`](crate::global_entity): the
+/// entity's table name.
+#[doc(hidden)]
+pub struct GlobalRegistration(pub fn() -> String);
+
+inventory::collect!(GlobalRegistration);
+
+/// The table name of `E`, for [`global_entity!`](crate::global_entity).
+#[doc(hidden)]
+pub fn table_name<E: EntityTrait>() -> String {
+    E::default().table_name().to_owned()
+}
+
+/// Tables the crate owns: never reachable through a tenant connection,
+/// whatever is declared (rule 12).
+pub(crate) const OWN_TABLES: &[&str] = &[crate::tenancy::REGISTRY_TABLE, "seaql_migrations"];
+
 /// What a table name is to the confinement.
 pub(crate) enum Lookup<'a> {
     /// A declared tenant table.
     Tenant(&'a Arc<TenantTable>),
     /// Declared twice with different tenant columns: refused.
     Ambiguous,
-    /// Not declared: a global table.
+    /// Declared global: passes unconfined.
     Global,
+    /// A table of the crate's own (the registry, migration bookkeeping).
+    Own,
+    /// Nobody declared it: refused.
+    Undeclared,
 }
 
-/// The tenant tables, keyed by their ASCII-lower-case name (SQLite and
-/// MySQL, under `lower_case_table_names`, match table names ignoring case,
-/// so the confinement does too: a global table spelled like a tenant
-/// table in another case is confined rather than let through).
+/// The declared tables and functions: tenant tables keyed by their
+/// ASCII-lower-case name (SQLite and MySQL, under
+/// `lower_case_table_names`, match table names ignoring case, so a table
+/// spelled like a tenant table in any case is confined), global tables by
+/// the name they were declared with (matched as the backend resolves
+/// names, so `"COUNTRY"` on Postgres is not `country`), and the functions
+/// the application declared pure.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Catalog {
     tables: HashMap<String, Option<Arc<TenantTable>>>,
+    globals: HashSet<String>,
+    functions: HashSet<String>,
 }
 
 impl Catalog {
-    /// Every table registered with [`tenant_entity!`](crate::tenant_entity).
+    /// Every table registered with [`tenant_entity!`](crate::tenant_entity)
+    /// and [`global_entity!`](crate::global_entity).
     pub(crate) fn registered() -> &'static Catalog {
         static REGISTERED: OnceLock<Catalog> = OnceLock::new();
         REGISTERED.get_or_init(|| {
             let mut catalog = Catalog::default();
             for registration in inventory::iter::<Registration> {
                 catalog.add((registration.0)());
+            }
+            for registration in inventory::iter::<GlobalRegistration> {
+                catalog.globals.insert((registration.0)());
             }
             catalog
         })
@@ -99,6 +129,20 @@ impl Catalog {
     pub(crate) fn with<E: TenantEntity>(&self) -> Catalog {
         let mut catalog = self.clone();
         catalog.add(describe::<E>());
+        catalog
+    }
+
+    /// This catalog with the global table `name` declared too.
+    pub(crate) fn with_global(&self, name: &str) -> Catalog {
+        let mut catalog = self.clone();
+        catalog.globals.insert(name.to_owned());
+        catalog
+    }
+
+    /// This catalog with the function `name` declared pure too.
+    pub(crate) fn with_function(&self, name: &str) -> Catalog {
+        let mut catalog = self.clone();
+        catalog.functions.insert(name.to_ascii_lowercase());
         catalog
     }
 
@@ -115,23 +159,53 @@ impl Catalog {
         }
     }
 
-    /// What `name` (a table name as written, unquoted) is.
-    pub(crate) fn lookup(&self, name: &str) -> Lookup<'_> {
+    /// What the table `name` is on `backend`, `quoted` or not as written.
+    ///
+    /// A tenant table matches in any ASCII case (confining a table that
+    /// only looks like one is safe); a global table matches only the name
+    /// the backend resolves to: Postgres folds unquoted names to lower case
+    /// and keeps quoted ones, MySQL compares table names exactly (Linux,
+    /// `lower_case_table_names = 0`), SQLite ignores ASCII case.
+    pub(crate) fn lookup(&self, name: &str, quoted: bool, backend: DbBackend) -> Lookup<'_> {
+        if OWN_TABLES.iter().any(|own| own.eq_ignore_ascii_case(name)) {
+            return Lookup::Own;
+        }
         let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             self.tables.get(&name.to_ascii_lowercase())
         } else {
             self.tables.get(name)
         };
         match found {
-            None => Lookup::Global,
-            Some(Some(table)) => Lookup::Tenant(table),
-            Some(None) => Lookup::Ambiguous,
+            Some(Some(table)) => return Lookup::Tenant(table),
+            Some(None) => return Lookup::Ambiguous,
+            None => {}
         }
+        let global = match backend {
+            DbBackend::Postgres if !quoted => self.globals.contains(&name.to_ascii_lowercase()),
+            DbBackend::Postgres | DbBackend::MySql => self.globals.contains(name),
+            _ => self.globals.iter().any(|g| g.eq_ignore_ascii_case(name)),
+        };
+        if global {
+            Lookup::Global
+        } else {
+            Lookup::Undeclared
+        }
+    }
+
+    /// Whether the application declared `name` (lower case) a pure
+    /// function.
+    pub(crate) fn declared_function(&self, name: &str) -> bool {
+        self.functions.contains(name)
     }
 
     /// The declared tenant tables and their columns.
     pub(crate) fn tables(&self) -> impl Iterator<Item = &TenantTable> {
         self.tables.values().flatten().map(|t| &**t)
+    }
+
+    /// Whether `name` (any case) is declared global.
+    pub(crate) fn is_global(&self, name: &str) -> bool {
+        self.globals.iter().any(|g| g.eq_ignore_ascii_case(name))
     }
 }
 
@@ -188,6 +262,35 @@ macro_rules! tenant_entity {
     ($entity:ty) => {
         $crate::__private::inventory::submit! {
             $crate::__private::Registration($crate::__private::describe::<$entity>)
+        }
+    };
+}
+
+/// Declares an entity's table global for the whole program: a table that
+/// belongs to no tenant (a country list), which every
+/// [`TenantConnection`](crate::TenantConnection) lets its statements read
+/// and write unconfined. A table nobody declared is refused (rule 12), so
+/// a forgotten declaration fails loudly instead of leaking.
+/// [`Tenancy::global_table`](crate::Tenancy::global_table) declares one for
+/// one tenancy only.
+///
+/// ```
+/// use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+/// use sea_orm_tenant::doc_entities::country;
+/// use sea_orm_tenant::prelude::*;
+///
+/// sea_orm_tenant::global_entity!(country::Entity);
+///
+/// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"));
+/// let stmt = conn.confine(Statement::from_string(DbBackend::Sqlite, "SELECT name FROM country"))?;
+/// assert_eq!(stmt.sql, "SELECT name FROM country");
+/// # Ok::<(), TenantError>(())
+/// ```
+#[macro_export]
+macro_rules! global_entity {
+    ($entity:ty) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::GlobalRegistration($crate::__private::table_name::<$entity>)
         }
     };
 }

@@ -296,9 +296,19 @@ impl Confine<'_> {
         let Some(last) = name.0.last().and_then(ObjectNamePart::as_ident) else {
             return Ok(None);
         };
-        match self.catalog.lookup(&last.value) {
+        match self.catalog.lookup(&last.value, last.quote_style.is_some(), self.backend) {
             Lookup::Tenant(table) => Ok(Some(table.clone())),
             Lookup::Global => Ok(None),
+            Lookup::Own => Err(format!(
+                "`{}` is the crate's own table, never reachable through a tenant connection",
+                last.value
+            )),
+            Lookup::Undeclared => Err(format!(
+                "table `{}` is not declared: declare it global with \
+                 `Tenancy::global_table` or `global_entity!`, or a tenant table with \
+                 `tenant_entity!`",
+                last.value
+            )),
             Lookup::Ambiguous => Err(format!(
                 "table `{}` is declared twice with different tenant columns",
                 last.value
