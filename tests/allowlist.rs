@@ -52,10 +52,6 @@ const SQLITE_NOT_DETERMINISTIC: &[(&str, &str)] = &[
     ("current_date", "reads the clock; reads nothing else"),
     ("current_time", "reads the clock; reads nothing else"),
     ("current_timestamp", "reads the clock; reads nothing else"),
-    (
-        "random",
-        "the next value of SQLite's generator; reads nothing",
-    ),
 ];
 
 #[tokio::test]
@@ -168,10 +164,6 @@ const PG_VOLATILE: &[(&str, &str)] = &[
     (
         "gen_random_uuid",
         "a random UUID; reads nothing, keeps nothing a statement sees",
-    ),
-    (
-        "random",
-        "the session generator's next value; setseed is not on the list",
     ),
 ];
 

@@ -178,11 +178,6 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
     f("quarter", DATE_TIME),
     f("quote", STRING),
     f("radians", ARITHMETIC),
-    f(
-        "rand",
-        "volatile (the next value of the session's generator, or of the seed it is given) \
-         but reads nothing; a seeded RAND(n) seeds only its own call",
-    ),
     f("rank", WINDOW),
     f("regexp_instr", STRING),
     f("regexp_replace", STRING),
@@ -240,11 +235,6 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
     f("utc_time", DATE_TIME),
     f("utc_timestamp", DATE_TIME),
     f(
-        "uuid",
-        "volatile (a new time-based UUID) but reads nothing and changes nothing a \
-         statement can see",
-    ),
-    f(
         "values",
         "VALUES(col) in ON DUPLICATE KEY UPDATE: the value this statement inserts (the \
          crate's own MySQL upserts use it)",
@@ -286,3 +276,9 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
 // - insert(str, pos, len, new): the name is a statement keyword to the
 //   parser; use concat, left, substring.
 // - json_table: a table expression with a grammar of its own, not a call.
+
+// - rand: its generator's state outlives the statement and is shared with the
+//   next borrower of the connection (rule 13); a tenant could learn how many
+//   values others drew. Use gen_random_uuid()/a value bound by the application.
+// - uuid: version 1, built from the server clock, a clock sequence and the
+//   server's MAC address: consecutive values show other sessions' calls.

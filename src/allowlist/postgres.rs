@@ -214,11 +214,6 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
     f("quote_literal", STRING),
     f("quote_nullable", STRING),
     f("radians", ARITHMETIC),
-    f(
-        "random",
-        "volatile (the next value of the session's generator) but reads nothing; nothing on \
-         the list sets the seed (setseed is left out)",
-    ),
     f("range_merge", RANGE),
     f("rank", WINDOW),
     f("regexp_count", STRING),
@@ -337,3 +332,7 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
 // - trim: not a function in pg_proc (the grammar turns TRIM(..) into
 //   btrim, ltrim, rtrim, which are on the list; the parser shows it as an
 //   expression, not a call).
+
+// - random: its generator's state outlives the statement and is shared with the
+//   next borrower of the connection (rule 13); a tenant could learn how many
+//   values others drew. Use gen_random_uuid()/a value bound by the application.

@@ -100,11 +100,6 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
     f("octet_length", STRING),
     f("percent_rank", WINDOW),
     f("quote", STRING),
-    f(
-        "random",
-        "volatile (the next value of SQLite's generator) but reads nothing; nothing on the \
-         list seeds it",
-    ),
     f("rank", WINDOW),
     f("replace", STRING),
     f("round", ARITHMETIC),
@@ -152,3 +147,7 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
 // - `->` and `->>` appear in pragma_function_list but are operators.
 // - The math functions (ceil, floor, sqrt, ...): not compiled into the
 //   bundled SQLite; a build that has them can declare them.
+
+// - random: its generator's state outlives the statement and is shared with the
+//   next borrower of the connection (rule 13); a tenant could learn how many
+//   values others drew. Use gen_random_uuid()/a value bound by the application.
