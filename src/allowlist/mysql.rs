@@ -32,6 +32,10 @@ pub(super) const FUNCTIONS: &[AllowedFunction] = &[
     f("atan2", ARITHMETIC),
     f("avg", AGGREGATE),
     f("bin", STRING),
+    f(
+        "binary",
+        "a cast to a binary string (byte-for-byte comparison); the scoped builders compare the tenant column with it",
+    ),
     f("bit_and", AGGREGATE),
     f("bit_count", ARITHMETIC),
     f("bit_length", STRING),

@@ -454,10 +454,7 @@ impl Confine<'_> {
             DbBackend::Postgres => folded(last),
             _ => last.value.to_ascii_lowercase(),
         };
-        // MySQL's VALUES(col) reads the row being inserted (ON DUPLICATE
-        // KEY UPDATE), nothing else.
-        let builtin = allowlist::is_allowed(self.backend, &key)
-            || self.backend == DbBackend::MySql && key == "values";
+        let builtin = allowlist::is_allowed(self.backend, &key);
         let declared = self.catalog.declared_function(&key);
         let qualified_ok = match parts.len() {
             1 => true,
