@@ -26,7 +26,11 @@ async fn assert_all_refused(t: &TestDb, conn: &TenantConnection, statements: &[&
             other => through.push(format!("{sql}: {other:?}")),
         }
     }
-    assert!(through.is_empty(), "{t}: not refused:\n{}", through.join("\n"));
+    assert!(
+        through.is_empty(),
+        "{t}: not refused:\n{}",
+        through.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -52,7 +56,9 @@ async fn only_declared_tables_pass_and_the_crates_own_never_do() {
             "{t}: the refusal names the table and how to declare it: {err}"
         );
         // Declared global: passes.
-        let rows = all(&conn, t, "SELECT code FROM country").await.expect("country");
+        let rows = all(&conn, t, "SELECT code FROM country")
+            .await
+            .expect("country");
         assert_eq!(rows.len(), 1, "{t}");
     })
     .await;
@@ -241,22 +247,25 @@ async fn no_error_depends_on_another_tenants_rows() {
 #[tokio::test]
 async fn a_locking_read_never_locks_another_tenants_row() {
     each_backend_of(&[Kind::Postgres, Kind::MySql], async |t| {
-        let Planted { conn, g1, globex, .. } = planted(t).await;
+        let Planted {
+            conn, g1, globex, ..
+        } = planted(t).await;
         let sql = format!("SELECT * FROM post WHERE id = {} FOR UPDATE", g1.id);
         if t.kind == Kind::MySql {
             assert_all_refused(t, &conn, &[&sql]).await;
             return;
         }
         let txn = conn.begin().await.expect("acme's transaction");
-        let rows = txn.query_all_raw(stmt(t, &sql)).await.expect("locking read");
+        let rows = txn
+            .query_all_raw(stmt(t, &sql))
+            .await
+            .expect("locking read");
         assert!(rows.is_empty(), "{t}: acme saw globex's row");
         // globex's own update does not wait for acme.
         let update = format!("UPDATE post SET title = 'g1 again' WHERE id = {}", g1.id);
-        let done = tokio::time::timeout(
-            Duration::from_secs(5),
-            globex.execute_raw(stmt(t, &update)),
-        )
-        .await;
+        let done =
+            tokio::time::timeout(Duration::from_secs(5), globex.execute_raw(stmt(t, &update)))
+                .await;
         assert!(
             matches!(done, Ok(Ok(_))),
             "{t}: globex's update waited on acme's lock: {done:?}"
@@ -296,26 +305,37 @@ async fn deep_statements_child() {
     if std::env::var_os("SOT_DEEP_CHILD").is_none() {
         return;
     }
-    let db = sea_orm::Database::connect("sqlite::memory:").await.expect("sqlite");
+    let db = sea_orm::Database::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
     let conn = TenantConnection::new(db, acme());
     for n in [2_000, 100_000] {
         let sql = format!("SELECT {}1", "1+".repeat(n));
         let err = conn
-            .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                sql,
+            ))
             .await
             .expect_err("refused");
         assert!(refused(&err), "{err}");
     }
     let nested = format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000));
     let err = conn
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, nested))
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            nested,
+        ))
         .await
         .expect_err("refused");
     assert!(refused(&err), "{err}");
     // Just under the bounds: planned without overflowing, and run.
     let sql = format!("SELECT {}1", "1+".repeat(900));
     let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            sql,
+        ))
         .await
         .expect("900 operators run");
     assert_eq!(rows.len(), 1);
@@ -326,7 +346,12 @@ async fn deep_statements_child() {
 fn a_statement_too_deep_is_refused_and_the_process_lives() {
     let exe = std::env::current_exe().expect("the test binary");
     let out = std::process::Command::new(exe)
-        .args(["--exact", "deep_statements_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "deep_statements_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SOT_DEEP_CHILD", "1")
         .output()
         .expect("the child runs");

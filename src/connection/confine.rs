@@ -13,7 +13,7 @@
 //! comment, say) reaches the database.
 //!
 //! What each statement becomes is in the README, "What the connection
-//! confines and refuses".
+//! lets through".
 
 mod bounds;
 mod catalog;

@@ -56,9 +56,7 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
             Token::LParen | Token::LBracket => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!(
-                        "it nests deeper than {MAX_NESTING} parentheses"
-                    ));
+                    return Err(format!("it nests deeper than {MAX_NESTING} parentheses"));
                 }
             }
             Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
@@ -87,9 +85,11 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
 }
 
 fn is_operator_word(word: &str) -> bool {
-    ["AND", "OR", "NOT", "XOR", "IS", "LIKE", "GLOB", "BETWEEN", "IN", "WHEN", "SELECT", "CASE"]
-        .iter()
-        .any(|w| w.eq_ignore_ascii_case(word))
+    [
+        "AND", "OR", "NOT", "XOR", "IS", "LIKE", "GLOB", "BETWEEN", "IN", "WHEN", "SELECT", "CASE",
+    ]
+    .iter()
+    .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]
@@ -99,17 +99,40 @@ mod tests {
     #[test]
     fn long_chains_deep_nesting_and_huge_statements_are_refused() {
         let chain = format!("SELECT {}1", "1+".repeat(MAX_OPERATORS + 1));
-        assert!(check(&chain, DbBackend::Sqlite).unwrap_err().contains("operators"));
+        assert!(
+            check(&chain, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("operators")
+        );
         let and = format!("SELECT 1 WHERE {}1", "1 AND ".repeat(MAX_OPERATORS + 1));
-        assert!(check(&and, DbBackend::Postgres).unwrap_err().contains("operators"));
-        let nested = format!("SELECT {}1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
-        assert!(check(&nested, DbBackend::MySql).unwrap_err().contains("nests"));
+        assert!(
+            check(&and, DbBackend::Postgres)
+                .unwrap_err()
+                .contains("operators")
+        );
+        let nested = format!(
+            "SELECT {}1{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        assert!(
+            check(&nested, DbBackend::MySql)
+                .unwrap_err()
+                .contains("nests")
+        );
         let huge = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
-        assert!(check(&huge, DbBackend::Sqlite).unwrap_err().contains("bytes"));
+        assert!(
+            check(&huge, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("bytes")
+        );
         let many_rows = format!(
             "INSERT INTO t (a, b) VALUES {}",
             vec!["(1, 'x')"; 5_000].join(", ")
         );
-        assert!(check(&many_rows, DbBackend::Sqlite).is_ok(), "a batch insert is fine");
+        assert!(
+            check(&many_rows, DbBackend::Sqlite).is_ok(),
+            "a batch insert is fine"
+        );
     }
 }

@@ -80,10 +80,12 @@ impl Confine<'_> {
             return Err("a query clause it does not know".into());
         }
         if !query.locks.is_empty() && self.backend != DbBackend::Postgres {
-            return Err("a locking read (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) on \
+            return Err(
+                "a locking read (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) on \
                         MySQL or MariaDB: InnoDB locks every row it visits, other tenants' \
                         too; lock by writing (UPDATE … WHERE) instead"
-                .into());
+                    .into(),
+            );
         }
         for lock in &query.locks {
             if let Some(of) = &lock.of {
@@ -241,11 +243,10 @@ impl Confine<'_> {
         }
         let mut from = From::default();
         let sqlite_commas = self.backend == DbBackend::Sqlite
-            && select.from.iter().any(|item| {
-                item.joins
-                    .iter()
-                    .any(|j| !preserves_left(&j.join_operator))
-            });
+            && select
+                .from
+                .iter()
+                .any(|item| item.joins.iter().any(|j| !preserves_left(&j.join_operator)));
         let last = select.from.len().saturating_sub(1);
         for (i, item) in select.from.iter_mut().enumerate() {
             // On SQLite a comma is a join like any other, so an item before
@@ -292,7 +293,10 @@ impl Confine<'_> {
                     self.guard_value(expr, tables, grouped)?;
                 }
                 SelectItem::Wildcard(options) => wildcard(options)?,
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options) => {
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    options,
+                ) => {
                     idents(name)?;
                     wildcard(options)?;
                 }
@@ -656,4 +660,3 @@ fn wildcard(options: &WildcardAdditionalOptions) -> Result<(), String> {
     }
     Ok(())
 }
-

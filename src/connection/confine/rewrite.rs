@@ -48,7 +48,11 @@ impl Planned {
             + self.tenants.len() * 8
             + self.order.as_ref().map_or(0, |o| o.len() * 8)
             + self.qualifiers.iter().map(|q| q.len() + 24).sum::<usize>()
-            + self.literals.iter().map(|(l, _)| l.len() + 32).sum::<usize>()
+            + self
+                .literals
+                .iter()
+                .map(|(l, _)| l.len() + 32)
+                .sum::<usize>()
             + self.bound.len() * 16
             + 128
     }
@@ -266,7 +270,11 @@ impl<'a> Confine<'a> {
     /// `<reference>.<tenant column> = <tenant>` (with `OR … IS NULL` for a
     /// NULL-extended table, in a guard).
     pub(crate) fn predicate(&mut self, visible: &Visible, or_null: bool) -> Result<Expr, String> {
-        let column = format!("{}.{}", visible.reference, self.quote(&visible.table.column));
+        let column = format!(
+            "{}.{}",
+            visible.reference,
+            self.quote(&visible.table.column)
+        );
         let value = self.tenant_value_sql(&visible.table);
         let sql = if or_null && visible.nullable {
             format!("({column} = {value} OR {column} IS NULL)")

@@ -1,5 +1,5 @@
 //! What statements become, per backend, and what is refused: the README's
-//! "What it confines" and "What it refuses" lists, one test each. The
+//! "What it lets through", one test each. The
 //! database tests (tests/confinement*.rs) check that the result runs and
 //! sees only the tenant's rows.
 
@@ -351,11 +351,7 @@ fn what_it_cannot_confine_is_refused() {
         ),
         (MYSQL, "SHOW BINLOG EVENTS", "only SELECT"),
         (PG, "SELECT setval('tenant_b.post_id_seq', 1)", "allow-list"),
-        (
-            PG,
-            "SELECT pg_terminate_backend(42)",
-            "allow-list",
-        ),
+        (PG, "SELECT pg_terminate_backend(42)", "allow-list"),
         (PG, "SELECT * FROM other_db.public.post", "another database"),
         (MYSQL, "USE tenant_b", "only SELECT"),
         (MYSQL, "SELECT @x := 1", "operator"),
@@ -436,4 +432,94 @@ fn plans_are_cached_per_statement_and_shared_by_tenants() {
     assert_ne!(a.values, b.values);
     confiner.plans[2].run_pending_tasks();
     assert_eq!(confiner.plans[2].entry_count(), 1);
+}
+
+#[test]
+fn conditions_that_can_fail_are_evaluated_only_on_the_tenants_rows() {
+    // The README's example: the comparison keeps its index, the cast is
+    // guarded.
+    assert_eq!(
+        sql(PG, "SELECT id FROM post WHERE id > 10 AND title::int = 7"),
+        r#"SELECT id FROM post WHERE post."tenant_id" = $1 AND (id > 10 AND CASE WHEN post."tenant_id" = $1 THEN (title::INT = 7) END)"#
+    );
+    // Select items too (a planner may move them into a join condition),
+    // but in a grouped query only the aggregates' arguments.
+    assert_eq!(
+        sql(SQLITE, "SELECT json_extract(title, '$.a') FROM post"),
+        r#"SELECT CASE WHEN post."tenant_id" = ?1 THEN (json_extract(title, '$.a')) END FROM post WHERE post."tenant_id" = ?1"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "SELECT title, sum(length(title)) FROM post GROUP BY title"
+        ),
+        r#"SELECT title, sum(CASE WHEN post."tenant_id" = $1 THEN (length(title)) END) FROM post WHERE post."tenant_id" = $1 GROUP BY title"#
+    );
+    assert!(
+        refused(
+            PG,
+            "SELECT title FROM post GROUP BY title HAVING title::int > 1"
+        )
+        .contains("WHERE")
+    );
+    // A NULL-extended table lets NULL through its guard.
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT * FROM post LEFT JOIN comment ON comment.post_id = post.id WHERE abs(comment.id) > 1"
+        ),
+        r#"SELECT * FROM post LEFT JOIN comment ON comment."tenant_id" = ?2 AND (comment.post_id = post.id) WHERE post."tenant_id" = ?1 AND (CASE WHEN post."tenant_id" = ?1 AND (comment."tenant_id" = ?2 OR comment."tenant_id" IS NULL) THEN (abs(comment.id) > 1) END)"#
+    );
+    // Derived tables and CTE bodies are fenced.
+    assert_eq!(
+        sql(
+            MYSQL,
+            "SELECT * FROM (SELECT title FROM post) s WHERE s.title = 'x'"
+        ),
+        "SELECT * FROM (SELECT title FROM post WHERE post.`tenant_id` = BINARY(?) LIMIT 18446744073709551615) s WHERE (s.title = 'x')"
+    );
+}
+
+#[test]
+fn the_rewrite_keeps_the_meaning_of_joins_and_ctes() {
+    // SQLite joins a comma item before a RIGHT JOIN into it.
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT count(*) FROM post, country RIGHT JOIN country AS k ON 0"
+        ),
+        r#"SELECT count(*) FROM (SELECT * FROM post WHERE post."tenant_id" = ?1) AS post, country RIGHT JOIN country AS k ON 0"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "SELECT count(*) FROM post, country RIGHT JOIN country AS k ON false"
+        ),
+        r#"SELECT count(*) FROM post, country RIGHT JOIN country AS k ON false WHERE post."tenant_id" = $1"#
+    );
+    // A CTE shadows the table; in its own body the name is the table.
+    assert_eq!(
+        sql(SQLITE, "WITH post AS (SELECT 1 AS x) SELECT * FROM post"),
+        "WITH post AS (SELECT 1 AS x LIMIT -1 OFFSET 0) SELECT * FROM post"
+    );
+    assert_eq!(
+        sql(PG, "WITH post AS (SELECT id FROM post) SELECT * FROM post"),
+        r#"WITH post AS (SELECT id FROM post WHERE post."tenant_id" = $1 OFFSET 0) SELECT * FROM post"#
+    );
+    // A quoted name in another case is another CTE on Postgres: the table.
+    assert_eq!(
+        sql(PG, r#"WITH post AS (SELECT 1 AS x) SELECT * FROM "Post""#),
+        r#"WITH post AS (SELECT 1 AS x OFFSET 0) SELECT * FROM "Post" WHERE "Post"."tenant_id" = $1"#
+    );
+    assert!(
+        refused(PG, "SELECT * FROM post AS p(id, real_tenant, tenant_id)").contains("alias list")
+    );
+    assert!(
+        refused(SQLITE, "INSERT INTO post (id, tenant_id, title) SELECT *, 'acme' FROM (SELECT 99 AS a, 'globex' AS b) s")
+            .contains("one to one")
+    );
+    assert!(refused(SQLITE, "SELECT * FROM sea_orm_tenant_registry").contains("own table"));
+    assert!(refused(SQLITE, "SELECT * FROM audit_log").contains("global_table"));
+    assert!(refused(PG, "EXPLAIN ANALYZE SELECT * FROM post").contains("EXPLAIN"));
+    assert!(refused(MYSQL, "SELECT * FROM post WHERE id = 2 FOR UPDATE").contains("locking read"));
 }
