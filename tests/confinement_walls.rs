@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::confine::{Planted, planted, refused, stmt};
 use common::{Kind, TestDb, acme, each_backend, each_backend_of, globex};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionSession, TransactionTrait};
 use sea_orm_tenant::TenantConnection;
 
 async fn all(conn: &TenantConnection, t: &TestDb, sql: &str) -> Result<Vec<QueryResult>, DbErr> {
@@ -166,15 +166,22 @@ async fn the_rewrite_keeps_the_meaning_of_what_it_accepts() {
             .await
             .expect("a CTE shadowing a table");
         assert_eq!(rows.len(), 1, "{t}");
-        // ... but inside its own body the name is the table, confined.
+        // ... but inside its own body the name is the table, confined
+        // (SQLite takes it for the CTE itself: a circular reference).
         let rows = all(
             &conn,
             t,
             "WITH post AS (SELECT id FROM post) SELECT count(*) FROM post",
         )
-        .await
-        .expect("a CTE reading the table it shadows");
-        assert_eq!(count(rows), 2, "{t}");
+        .await;
+        match t.kind {
+            Kind::Sqlite => assert!(rows.is_err(), "{t}"),
+            _ => assert_eq!(
+                count(rows.expect("a CTE reading the table it shadows")),
+                2,
+                "{t}"
+            ),
+        }
         // A derived table and a set operation.
         let rows = all(
             &conn,
