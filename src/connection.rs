@@ -264,7 +264,7 @@ impl TenantConnection {
     }
 
     /// `stmt` as this connection sends it: confined to its tenant (see
-    /// the README, "What the connection confines and refuses"), or the
+    /// the README, "The first wall: what a `TenantConnection` lets through"), or the
     /// reason it is refused. Every statement the connection runs goes
     /// through this first; call it to see what a query becomes.
     ///

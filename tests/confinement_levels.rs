@@ -266,7 +266,10 @@ async fn database_per_tenant_refuses_other_databases_use_and_attach() {
         let dbs = Databases::new(t);
         let url_for = dbs.url_for();
         // No tenant table declared: the database is the only wall.
-        let tenancy = Tenancy::database_per_tenant(dbs.url_for()).with_migrator::<Migrator>();
+        // Declared global: every table of a tenant's own database is its own.
+        let tenancy = Tenancy::database_per_tenant(dbs.url_for())
+            .with_migrator::<Migrator>()
+            .global_table_named("post");
         let (a, g) = (acme(), globex());
         for tenant in [&a, &g] {
             tenancy.provision(tenant).await.expect("provision");

@@ -171,3 +171,49 @@ async fn casts_to_uuid_and_the_planner_uses_the_tenant_index() {
     drop((mine, app));
     env.cleanup().await;
 }
+
+/// Issue 21, item 9: with RLS policies in place, Postgres itself closes the
+/// error channel. Even with the first wall switched off, a function that is
+/// not `LEAKPROOF` (a cast of text to integer, which prints its input when
+/// it fails) cannot run on another tenant's row before the policy, however
+/// the planner is pushed (no index, a sequential scan forced).
+#[tokio::test]
+async fn rls_keeps_non_leakproof_functions_behind_the_policy() {
+    let Some(env) = PgEnv::new("rls_keeps_non_leakproof_functions_behind_the_policy").await else {
+        return;
+    };
+    env.admin_sql(TABLES).await;
+    env.admin_sql(
+        "INSERT INTO post (tenant_id, title) VALUES ('a', '7'), ('b', 'b secret');
+         ANALYZE post",
+    )
+    .await;
+    RlsPolicy::for_entity::<post::Entity>()
+        .grant_to(&env.role)
+        .apply(&env.admin)
+        .await
+        .expect("post policy");
+    env.admin_sql(&format!(
+        "ALTER ROLE \"{}\" SET enable_indexscan = off; ALTER ROLE \"{}\" SET enable_bitmapscan = off",
+        env.role, env.role
+    ))
+    .await;
+    let app = env.app(1).await;
+    // The channel is real: without RLS (as the owner) the cast fails on
+    // b's row and prints it.
+    let owner = env
+        .admin
+        .query_all_raw(stmt("SELECT id FROM post WHERE title::int = 7"))
+        .await
+        .expect_err("the owner's scan reaches b's row");
+    assert!(owner.to_string().contains("b secret"), "{owner}");
+    // The first wall off: only RLS stands, and it holds.
+    let a = TenantConnection::new(app.clone(), TenantId::from("a")).__unconfined();
+    let rows = a
+        .query_all_raw(stmt("SELECT id FROM post WHERE title::int = 7"))
+        .await
+        .expect("RLS evaluates the policy first");
+    assert_eq!(rows.len(), 1);
+    drop((a, app));
+    env.cleanup().await;
+}

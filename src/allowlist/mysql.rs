@@ -1,18 +1,288 @@
-//! The mysql allow-list; see [the module](super).
+//! The MySQL/MariaDB allow-list; see [the module](super).
+//!
+//! MariaDB keeps its built-in functions in no catalog, so
+//! `tests/allowlist.rs` calls each one: `SELECT name()` must fail with
+//! error 1582 (wrong argument count) or succeed, and a function with
+//! syntax of its own (aggregates, window functions, `DATE_ADD(.. INTERVAL
+//! ..)`, `VALUES(col)`) is called properly and must succeed. Checked on
+//! MariaDB 10.11; string results longer than `max_allowed_packet` become
+//! NULL on the server, so `repeat`, `lpad`, `rpad` and `space` stay.
 
 use super::{AllowedFunction, f};
 
 const AGGREGATE: &str = "an aggregate over the rows the statement already confines";
-const PURE: &str = "computes on its arguments alone";
+const ARITHMETIC: &str = "arithmetic on its arguments alone";
+const DATE_TIME: &str = "date and time arithmetic on its arguments, the statement's clock \
+     and the session's time_zone/lc_time_names; reads no table";
+const HASH: &str = "a hash or encoding of its arguments alone";
+const JSON: &str = "builds or reads the JSON value it is given; reads no table";
+const NULLS: &str = "chooses among its arguments; reads no table";
+const STRING: &str = "a string function: computes on its arguments alone";
+const WINDOW: &str = "a window function over the rows the statement already confines";
 
 /// Sorted by name.
 pub(super) const FUNCTIONS: &[AllowedFunction] = &[
+    f("abs", ARITHMETIC),
+    f("acos", ARITHMETIC),
+    f("adddate", DATE_TIME),
+    f("addtime", DATE_TIME),
+    f("ascii", STRING),
+    f("asin", ARITHMETIC),
+    f("atan", ARITHMETIC),
+    f("atan2", ARITHMETIC),
     f("avg", AGGREGATE),
-    f("coalesce", PURE),
+    f("bin", STRING),
+    f(
+        "binary",
+        "a cast to a binary string (byte-for-byte comparison); the scoped builders compare the tenant column with it",
+    ),
+    f("bit_and", AGGREGATE),
+    f("bit_count", ARITHMETIC),
+    f("bit_length", STRING),
+    f("bit_or", AGGREGATE),
+    f("bit_xor", AGGREGATE),
+    f("ceil", ARITHMETIC),
+    f("ceiling", ARITHMETIC),
+    f("char", STRING),
+    f("char_length", STRING),
+    f("character_length", STRING),
+    f("chr", STRING),
+    f("coalesce", NULLS),
+    f("concat", STRING),
+    f("concat_ws", STRING),
+    f("conv", ARITHMETIC),
+    f("cos", ARITHMETIC),
+    f("cot", ARITHMETIC),
     f("count", AGGREGATE),
-    f("lower", PURE),
+    f("crc32", HASH),
+    f("crc32c", HASH),
+    f("cume_dist", WINDOW),
+    f("curdate", DATE_TIME),
+    f("current_date", DATE_TIME),
+    f("current_time", DATE_TIME),
+    f("current_timestamp", DATE_TIME),
+    f("curtime", DATE_TIME),
+    f("date", DATE_TIME),
+    f("date_add", DATE_TIME),
+    f("date_format", DATE_TIME),
+    f("date_sub", DATE_TIME),
+    f("datediff", DATE_TIME),
+    f("day", DATE_TIME),
+    f("dayname", DATE_TIME),
+    f("dayofmonth", DATE_TIME),
+    f("dayofweek", DATE_TIME),
+    f("dayofyear", DATE_TIME),
+    f("degrees", ARITHMETIC),
+    f("dense_rank", WINDOW),
+    f("elt", STRING),
+    f("exp", ARITHMETIC),
+    f("extract", DATE_TIME),
+    f("field", STRING),
+    f("find_in_set", STRING),
+    f("first_value", WINDOW),
+    f("floor", ARITHMETIC),
+    f("format", STRING),
+    f("from_base64", HASH),
+    f("from_days", DATE_TIME),
+    f("from_unixtime", DATE_TIME),
+    f("greatest", NULLS),
+    f("group_concat", AGGREGATE),
+    f("hex", HASH),
+    f("hour", DATE_TIME),
+    f("if", NULLS),
+    f("ifnull", NULLS),
+    f("inet6_aton", STRING),
+    f("inet6_ntoa", STRING),
+    f("inet_aton", STRING),
+    f("inet_ntoa", STRING),
+    f("instr", STRING),
+    f("is_ipv4", STRING),
+    f("is_ipv6", STRING),
+    f("json_array", JSON),
+    f("json_array_append", JSON),
+    f("json_array_insert", JSON),
+    f("json_arrayagg", AGGREGATE),
+    f("json_compact", JSON),
+    f("json_contains", JSON),
+    f("json_contains_path", JSON),
+    f("json_depth", JSON),
+    f("json_detailed", JSON),
+    f("json_equals", JSON),
+    f("json_exists", JSON),
+    f("json_extract", JSON),
+    f("json_insert", JSON),
+    f("json_keys", JSON),
+    f("json_length", JSON),
+    f("json_loose", JSON),
+    f("json_merge", JSON),
+    f("json_merge_patch", JSON),
+    f("json_merge_preserve", JSON),
+    f("json_normalize", JSON),
+    f("json_object", JSON),
+    f("json_objectagg", AGGREGATE),
+    f("json_overlaps", JSON),
+    f("json_query", JSON),
+    f("json_quote", JSON),
+    f("json_remove", JSON),
+    f("json_replace", JSON),
+    f("json_search", JSON),
+    f("json_set", JSON),
+    f("json_type", JSON),
+    f("json_unquote", JSON),
+    f("json_valid", JSON),
+    f("json_value", JSON),
+    f("lag", WINDOW),
+    f("last_day", DATE_TIME),
+    f("last_value", WINDOW),
+    f("lcase", STRING),
+    f("lead", WINDOW),
+    f("least", NULLS),
+    f("left", STRING),
+    f("length", STRING),
+    f("ln", ARITHMETIC),
+    f("localtime", DATE_TIME),
+    f("localtimestamp", DATE_TIME),
+    f("locate", STRING),
+    f("log", ARITHMETIC),
+    f("log10", ARITHMETIC),
+    f("log2", ARITHMETIC),
+    f("lower", STRING),
+    f("lpad", STRING),
+    f("ltrim", STRING),
+    f("make_set", STRING),
+    f("makedate", DATE_TIME),
+    f("maketime", DATE_TIME),
     f("max", AGGREGATE),
+    f("md5", HASH),
+    f("median", WINDOW),
+    f("microsecond", DATE_TIME),
+    f("mid", STRING),
     f("min", AGGREGATE),
+    f("minute", DATE_TIME),
+    f("mod", ARITHMETIC),
+    f("month", DATE_TIME),
+    f("monthname", DATE_TIME),
+    f("natural_sort_key", STRING),
+    f("now", DATE_TIME),
+    f("nth_value", WINDOW),
+    f("ntile", WINDOW),
+    f("nullif", NULLS),
+    f("oct", STRING),
+    f("octet_length", STRING),
+    f("ord", STRING),
+    f("percent_rank", WINDOW),
+    f("percentile_cont", WINDOW),
+    f("percentile_disc", WINDOW),
+    f("period_add", DATE_TIME),
+    f("period_diff", DATE_TIME),
+    f("pi", ARITHMETIC),
+    f("position", STRING),
+    f("pow", ARITHMETIC),
+    f("power", ARITHMETIC),
+    f("quarter", DATE_TIME),
+    f("quote", STRING),
+    f("radians", ARITHMETIC),
+    f("rank", WINDOW),
+    f("regexp_instr", STRING),
+    f("regexp_replace", STRING),
+    f("regexp_substr", STRING),
+    f("repeat", STRING),
+    f("replace", STRING),
+    f("reverse", STRING),
+    f("right", STRING),
+    f("round", ARITHMETIC),
+    f("row_number", WINDOW),
+    f("rpad", STRING),
+    f("rtrim", STRING),
+    f("sec_to_time", DATE_TIME),
+    f("second", DATE_TIME),
+    f("sha", HASH),
+    f("sha1", HASH),
+    f("sha2", HASH),
+    f("sign", ARITHMETIC),
+    f("sin", ARITHMETIC),
+    f("soundex", STRING),
+    f("space", STRING),
+    f("sqrt", ARITHMETIC),
+    f("std", AGGREGATE),
+    f("stddev", AGGREGATE),
+    f("stddev_pop", AGGREGATE),
+    f("stddev_samp", AGGREGATE),
+    f("str_to_date", DATE_TIME),
+    f("strcmp", STRING),
+    f("subdate", DATE_TIME),
+    f("substr", STRING),
+    f("substring", STRING),
+    f("substring_index", STRING),
+    f("subtime", DATE_TIME),
     f("sum", AGGREGATE),
-    f("upper", PURE),
+    f("sysdate", DATE_TIME),
+    f("tan", ARITHMETIC),
+    f("time", DATE_TIME),
+    f("time_format", DATE_TIME),
+    f("time_to_sec", DATE_TIME),
+    f("timediff", DATE_TIME),
+    f("timestamp", DATE_TIME),
+    f("timestampadd", DATE_TIME),
+    f("timestampdiff", DATE_TIME),
+    f("to_base64", HASH),
+    f("to_char", DATE_TIME),
+    f("to_days", DATE_TIME),
+    f("to_seconds", DATE_TIME),
+    f("trim", STRING),
+    f("truncate", ARITHMETIC),
+    f("ucase", STRING),
+    f("unhex", HASH),
+    f("unix_timestamp", DATE_TIME),
+    f("upper", STRING),
+    f("utc_date", DATE_TIME),
+    f("utc_time", DATE_TIME),
+    f("utc_timestamp", DATE_TIME),
+    f(
+        "values",
+        "VALUES(col) in ON DUPLICATE KEY UPDATE: the value this statement inserts (the \
+         crate's own MySQL upserts use it)",
+    ),
+    f("var_pop", AGGREGATE),
+    f("var_samp", AGGREGATE),
+    f("variance", AGGREGATE),
+    f("week", DATE_TIME),
+    f("weekday", DATE_TIME),
+    f("weekofyear", DATE_TIME),
+    f("year", DATE_TIME),
+    f("yearweek", DATE_TIME),
 ];
+
+// Notable exclusions (declare one with `Tenancy::pure_function` if you
+// need it and accept the reason):
+//
+// - Session and server state: last_insert_id, row_count, found_rows,
+//   connection_id, get_lock, release_lock, release_all_locks,
+//   is_free_lock, is_used_lock, master_pos_wait, master_gtid_wait,
+//   nextval, lastval, setval (sequences: a caller's nextval is handled
+//   apart).
+// - Who and where: database, schema, user, current_user, session_user,
+//   system_user, current_role, version, charset, collation, coercibility.
+// - Time and files: sleep, benchmark (stall the connection), load_file
+//   (reads a server file).
+// - uuid_short: a server-wide counter, so consecutive values show how many
+//   other sessions (tenants) called it in between.
+// - sys_guid: uuid without dashes; not needed beside uuid.
+// - convert_tz: named zones are read from the mysql.time_zone* tables.
+// - sformat: fmt-library width specifiers build a string from a
+//   tenant-chosen count (the result is NULL past max_allowed_packet, but
+//   unlike repeat's that limit is not documented); concat and lpad do the
+//   job.
+// - Encryption and compression (aes_*, des_* reads a key file, encrypt,
+//   password, compress, uncompress: a small argument inflates).
+// - Dynamic columns (column_create, column_get, ...), default(col),
+//   name_const: not needed, and default reads the table definition.
+// - insert(str, pos, len, new): the name is a statement keyword to the
+//   parser; use concat, left, substring.
+// - json_table: a table expression with a grammar of its own, not a call.
+
+// - rand: its generator's state outlives the statement and is shared with the
+//   next borrower of the connection (rule 13); a tenant could learn how many
+//   values others drew. Use gen_random_uuid()/a value bound by the application.
+// - uuid: version 1, built from the server clock, a clock sequence and the
+//   server's MAC address: consecutive values show other sessions' calls.

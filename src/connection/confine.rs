@@ -13,11 +13,16 @@
 //! comment, say) reaches the database.
 //!
 //! What each statement becomes is in the README, "What the connection
-//! confines and refuses".
+//! lets through".
 
+mod bounds;
 mod catalog;
+mod expr;
+mod guard;
 mod params;
+mod query;
 mod rewrite;
+mod write;
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,8 +34,9 @@ use rewrite::Planned;
 
 use crate::{TenantError, TenantId};
 
-/// How many statement shapes a [`Confiner`] remembers per backend.
-const PLANS: u64 = 4096;
+/// How many bytes of plans (statement text, its confined text and what
+/// is checked when it runs) a [`Confiner`] remembers per backend.
+const PLAN_BYTES: u64 = 16 << 20;
 
 /// A plan, or why the statement cannot be confined.
 type Plan = Arc<Result<Planned, String>>;
@@ -135,7 +141,18 @@ impl Confinement {
 
 impl Confiner {
     pub(crate) fn new(catalog: Catalog) -> Self {
-        let cache = || moka::sync::Cache::new(PLANS);
+        let cache = || {
+            moka::sync::Cache::builder()
+                .max_capacity(PLAN_BYTES)
+                .weigher(|sql: &String, plan: &Plan| {
+                    let planned = match &**plan {
+                        Ok(planned) => planned.weight(),
+                        Err(reason) => reason.len(),
+                    };
+                    u32::try_from(sql.len() + planned).unwrap_or(u32::MAX)
+                })
+                .build()
+        };
         Confiner {
             catalog,
             plans: [cache(), cache(), cache()],

@@ -65,7 +65,8 @@ impl Tenancy {
                 TenantError::db("reading the catalog for undeclared tenant tables", e)
             })?;
             let name = name.to_ascii_lowercase();
-            let declared = catalog.tables().any(|t| t.name.eq_ignore_ascii_case(&name));
+            let declared = catalog.tables().any(|t| t.name.eq_ignore_ascii_case(&name))
+                || catalog.is_global(&name);
             if !declared && name != REGISTRY_TABLE && !found.contains(&name) {
                 found.push(name);
             }

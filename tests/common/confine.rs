@@ -44,6 +44,7 @@ pub fn shared_tenancy_on(db: DatabaseConnection) -> Tenancy {
         .tenant_table::<legacy::tag::Entity>()
         .tenant_table::<legacy::post::Entity>()
         .tenant_table::<handle::Entity>()
+        .global_table::<country::Entity>()
 }
 
 /// Provisions `tenant` (idempotent) and hands out its connection.

@@ -1,0 +1,138 @@
+//! Bounds on what the confinement will parse (rule 13): a statement longer
+//! or deeper than these is refused before any parsing work grows with it,
+//! so no tenant can overflow the stack or hold a core with one statement.
+//!
+//! The parser is iterative on chains (`1+1+…` builds a tree as deep as the
+//! chain without recursing), but walking, printing and dropping that tree
+//! recurse once per level, and a debug build spends kilobytes of stack per
+//! level. So the bound is counted on tokens, with the tokenizer (which does
+//! not recurse), and planning then runs on a stack segment of its own
+//! ([`STACK`]) that holds the deepest tree the bounds let through.
+
+use sea_orm::DbBackend;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::rewrite::dialect;
+
+/// The longest statement, in bytes.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+
+/// The most tokens in one statement.
+pub const MAX_TOKENS: usize = 100_000;
+
+/// The most operators (`+`, `AND`, `=`, `||`, …) in one statement: a chain
+/// of them is a tree as deep as it is long.
+pub const MAX_OPERATORS: usize = 1_000;
+
+/// The deepest nesting of parentheses.
+pub const MAX_NESTING: usize = 48;
+
+/// The stack segment planning runs on. The deepest tree the bounds allow
+/// (a chain of [`MAX_OPERATORS`] inside [`MAX_NESTING`] parentheses) needs
+/// a few megabytes in a debug build; the segment is mapped lazily, so only
+/// what is touched costs memory.
+pub(crate) const STACK: usize = 64 << 20;
+
+/// Why `sql` exceeds a bound, if it does.
+pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(format!(
+            "it is {} bytes long; the limit is {MAX_SQL_BYTES}",
+            sql.len()
+        ));
+    }
+    let tokens = Tokenizer::new(dialect(backend), sql)
+        .tokenize()
+        .map_err(|e| format!("it cannot be parsed ({e})"))?;
+    if tokens.len() > MAX_TOKENS {
+        return Err(format!(
+            "it has {} tokens; the limit is {MAX_TOKENS}",
+            tokens.len()
+        ));
+    }
+    let (mut depth, mut operators) = (0usize, 0usize);
+    for token in &tokens {
+        match token {
+            Token::LParen | Token::LBracket => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("it nests deeper than {MAX_NESTING} parentheses"));
+                }
+            }
+            Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
+            Token::Word(word) if is_operator_word(&word.value) && word.quote_style.is_none() => {
+                operators += 1;
+            }
+            Token::Whitespace(_)
+            | Token::Comma
+            | Token::Period
+            | Token::SemiColon
+            | Token::Word(_)
+            | Token::Number(..)
+            | Token::Placeholder(_)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::EOF => {}
+            _ => operators += 1,
+        }
+        if operators > MAX_OPERATORS {
+            return Err(format!(
+                "it has more than {MAX_OPERATORS} operators; split it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_operator_word(word: &str) -> bool {
+    [
+        "AND", "OR", "NOT", "XOR", "IS", "LIKE", "GLOB", "BETWEEN", "IN", "WHEN", "SELECT", "CASE",
+    ]
+    .iter()
+    .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_chains_deep_nesting_and_huge_statements_are_refused() {
+        let chain = format!("SELECT {}1", "1+".repeat(MAX_OPERATORS + 1));
+        assert!(
+            check(&chain, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("operators")
+        );
+        let and = format!("SELECT 1 WHERE {}1", "1 AND ".repeat(MAX_OPERATORS + 1));
+        assert!(
+            check(&and, DbBackend::Postgres)
+                .unwrap_err()
+                .contains("operators")
+        );
+        let nested = format!(
+            "SELECT {}1{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        assert!(
+            check(&nested, DbBackend::MySql)
+                .unwrap_err()
+                .contains("nests")
+        );
+        let huge = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
+        assert!(
+            check(&huge, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("bytes")
+        );
+        let many_rows = format!(
+            "INSERT INTO t (a, b) VALUES {}",
+            vec!["(1, 'x')"; 5_000].join(", ")
+        );
+        assert!(
+            check(&many_rows, DbBackend::Sqlite).is_ok(),
+            "a batch insert is fine"
+        );
+    }
+}
