@@ -737,7 +737,7 @@ impl Gen<'_> {
     /// `(SELECT agg(...) FROM ...)` or `(SELECT e FROM ... ORDER BY 1 LIMIT 1)`.
     fn scalar_subquery(&mut self, scope: &Scope) -> String {
         self.nested(|g| {
-            let (from, rels) = g.from_clause(scope);
+            let (from, rels) = g.sources(scope);
             let inner = scope.sub(rels);
             let filter = g.where_clause(&inner);
             if g.c.weighted(&[3, 2]) == 0 {
@@ -754,7 +754,7 @@ impl Gen<'_> {
     /// GROUP BY, so exactly one row.
     fn window_free_aggregate_subquery(&mut self, scope: &Scope) -> String {
         self.nested(|g| {
-            let (from, rels) = g.from_clause(scope);
+            let (from, rels) = g.sources(scope);
             let inner = scope.sub(rels);
             let filter = g.where_clause(&inner);
             format!("(SELECT count(*) FROM {from}{filter})")
@@ -764,7 +764,7 @@ impl Gen<'_> {
     /// A subquery for EXISTS: any columns.
     fn subquery_any(&mut self, scope: &Scope) -> String {
         self.nested(|g| {
-            let (from, rels) = g.from_clause(scope);
+            let (from, rels) = g.sources(scope);
             let inner = scope.sub(rels);
             let filter = g.where_clause(&inner);
             let proj = *g.c.pick(&["1", "*", "NULL"]);
@@ -782,7 +782,7 @@ impl Gen<'_> {
                     .collect();
                 return format!("VALUES {}", rows.join(", "));
             }
-            let (from, rels) = g.from_clause(scope);
+            let (from, rels) = g.sources(scope);
             let inner = scope.sub(rels);
             let e = match g.column(&Scope {
                 rels: inner.rels.clone(),
@@ -814,7 +814,7 @@ impl Gen<'_> {
 
     /// One item of a FROM clause; `left` is what comes before it (for
     /// `json_each` over a column of an earlier item).
-    fn from_item(&mut self, scope: &Scope, left: &[Rel]) -> (String, Vec<Rel>) {
+    fn source_item(&mut self, scope: &Scope, left: &[Rel]) -> (String, Vec<Rel>) {
         let sub_ok = self.depth < MAX_QUERY_DEPTH;
         match self.c.weighted(&[14, 2, 2, 1, 1, 1, 1]) {
             1 if sub_ok => {
@@ -922,14 +922,14 @@ impl Gen<'_> {
         }
     }
 
-    fn from_clause(&mut self, scope: &Scope) -> (String, Vec<Rel>) {
+    fn sources(&mut self, scope: &Scope) -> (String, Vec<Rel>) {
         let n = 1 + self.c.weighted(&[6, 3, 1]);
         self.join_chain(scope, n)
     }
 
     /// `n` FROM items joined.
     fn join_chain(&mut self, scope: &Scope, n: usize) -> (String, Vec<Rel>) {
-        let (mut text, mut rels) = self.from_item(scope, &[]);
+        let (mut text, mut rels) = self.source_item(scope, &[]);
         for _ in 1..n {
             let op = *self.c.pick(&[
                 ",",
@@ -946,7 +946,7 @@ impl Gen<'_> {
                 " RIGHT OUTER JOIN",
                 " NATURAL FULL JOIN",
             ]);
-            let (item, item_rels) = self.from_item(scope, &rels);
+            let (item, item_rels) = self.source_item(scope, &rels);
             let mut joined = rels.clone();
             joined.extend(item_rels.iter().cloned());
             let constraint = if op == "," || op.contains("CROSS") || op.contains("NATURAL") {
@@ -1007,7 +1007,7 @@ impl Gen<'_> {
         let (from, rels) = if no_from {
             (String::new(), Vec::new())
         } else {
-            let (f, r) = self.from_clause(outer);
+            let (f, r) = self.sources(outer);
             (format!(" FROM {f}"), r)
         };
         let scope = outer.sub(rels.clone());
@@ -1463,7 +1463,7 @@ impl Gen<'_> {
         };
         let mut rels = vec![target.clone()];
         let from = if self.c.chance(15) {
-            let (f, r) = self.from_clause(&Scope::default());
+            let (f, r) = self.sources(&Scope::default());
             rels.extend(r);
             format!(" FROM {f}")
         } else {
