@@ -63,6 +63,12 @@ pub fn generate(choices: &[u32]) -> Case {
         2 => g.update(),
         _ => g.delete(),
     };
+    let text = match g.c.weighted(&[30, 1, 1, 1]) {
+        0 => text,
+        1 => format!("/* c */ {text}"),
+        2 => format!("{text};"),
+        _ => format!("{text} /* ; */"),
+    };
     Case {
         sql: Sql {
             text,
@@ -137,6 +143,8 @@ struct Col {
 struct Rel {
     qual: Option<String>,
     cols: Vec<Col>,
+    /// A table with a rowid (`rowid`, `oid`, `_rowid_` name it).
+    rowid: bool,
 }
 
 /// The relations an expression may name: its query's, and the enclosing
@@ -505,7 +513,14 @@ impl Gen<'_> {
             return None;
         }
         let rel = (*self.c.pick(&with_cols)).clone();
-        let col = self.c.pick(&rel.cols).clone();
+        let col = if rel.rowid && self.c.chance(4) {
+            Col {
+                name: (*self.c.pick(&["rowid", "oid", "_rowid_"])).to_owned(),
+                ty: Ty::Int,
+            }
+        } else {
+            self.c.pick(&rel.cols).clone()
+        };
         let name = self.ident(&col.name);
         let qualify = use_outer || self.c.weighted(&[2, 3]) == 1;
         let text = match (&rel.qual, qualify) {
@@ -629,7 +644,15 @@ impl Gen<'_> {
             5 => {
                 let not = if self.c.chance(30) { " NOT" } else { "" };
                 let n = 1 + self.c.below(3);
-                let items: Vec<String> = (0..n).map(|_| self.literal(Ty::Any)).collect();
+                let items: Vec<String> = (0..n)
+                    .map(|_| {
+                        if self.c.chance(15) {
+                            self.param(Ty::Any)
+                        } else {
+                            self.literal(Ty::Any)
+                        }
+                    })
+                    .collect();
                 format!("{}{not} IN ({})", self.expr(scope, d), items.join(", "))
             }
             6 => {
@@ -797,6 +820,12 @@ impl Gen<'_> {
             } else {
                 ""
             };
+            if limit.is_empty() && g.c.chance(15) {
+                // A compound of one-column selects.
+                let op = *g.c.pick(&["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]);
+                let (other, _) = g.select(scope, Some(1), false);
+                return format!("SELECT {e} FROM {from}{filter} {op} {other}");
+            }
             format!("SELECT {e} FROM {from}{filter}{limit}")
         })
     }
@@ -818,7 +847,7 @@ impl Gen<'_> {
         let sub_ok = self.depth < MAX_QUERY_DEPTH;
         match self.c.weighted(&[14, 2, 2, 1, 1, 1, 1]) {
             1 if sub_ok => {
-                let (q, cols) = self.nested(|g| g.select(scope, None, true));
+                let (q, cols) = self.nested(|g| g.derived(scope));
                 let (alias, name) = match self.alias() {
                     Some(a) => a,
                     None => {
@@ -831,6 +860,7 @@ impl Gen<'_> {
                     vec![Rel {
                         qual: Some(name),
                         cols,
+                        rowid: false,
                     }],
                 )
             }
@@ -845,6 +875,7 @@ impl Gen<'_> {
                     vec![Rel {
                         qual: Some(qual),
                         cols,
+                        rowid: false,
                     }],
                 )
             }
@@ -859,6 +890,7 @@ impl Gen<'_> {
                     vec![Rel {
                         qual: Some(name),
                         cols: Self::cols(&[("column1", Ty::Int), ("column2", Ty::Text)]),
+                        rowid: false,
                     }],
                 )
             }
@@ -881,6 +913,7 @@ impl Gen<'_> {
                             ("type", Ty::Text),
                             ("fullkey", Ty::Text),
                         ]),
+                        rowid: false,
                     }],
                 )
             }
@@ -896,6 +929,7 @@ impl Gen<'_> {
                     vec![Rel {
                         qual: Some(qual),
                         cols: Self::cols(spec),
+                        rowid: false,
                     }],
                 )
             }
@@ -911,11 +945,13 @@ impl Gen<'_> {
                     Some((a, n)) => (a, n),
                     None => (String::new(), qual),
                 };
+                let hint = if self.c.chance(3) { " NOT INDEXED" } else { "" };
                 (
-                    format!("{text}{alias}"),
+                    format!("{text}{alias}{hint}"),
                     vec![Rel {
                         qual: Some(qual),
                         cols: Self::cols(spec),
+                        rowid: true,
                     }],
                 )
             }
@@ -1113,6 +1149,26 @@ impl Gen<'_> {
         (sql, cols)
     }
 
+    /// A query whose columns are named (a derived table's, a CTE's): a
+    /// SELECT, sometimes a compound one, or one ordered by every column
+    /// with a LIMIT.
+    fn derived(&mut self, outer: &Scope) -> (String, Vec<Col>) {
+        let (first, cols) = self.select(outer, None, true);
+        match self.c.weighted(&[8, 1, 1]) {
+            1 => {
+                let op = *self.c.pick(&["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]);
+                let (second, _) = self.select(outer, Some(cols.len()), false);
+                (format!("{first} {op} {second}"), cols)
+            }
+            2 => {
+                let all: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
+                let limit = *self.c.pick(&["1", "2", "1 OFFSET 1"]);
+                (format!("{first} ORDER BY {} LIMIT {limit}", all.join(", ")), cols)
+            }
+            _ => (first, cols),
+        }
+    }
+
     /// The statement's query: a SELECT, a compound SELECT or VALUES, with
     /// CTEs sometimes; and whether its rows are ordered by every column.
     fn top_query(&mut self) -> (String, bool) {
@@ -1223,7 +1279,7 @@ impl Gen<'_> {
                 self.ctes.push((name, cols));
                 continue;
             }
-            let (q, cols) = self.nested(|g| g.select(&Scope::default(), None, true));
+            let (q, cols) = self.nested(|g| g.derived(&Scope::default()));
             let hint = *self.c.pick(&["", "", "MATERIALIZED ", "NOT MATERIALIZED "]);
             defs.push(format!("{name} AS {hint}({q})"));
             self.ctes.push((name, cols));
@@ -1270,7 +1326,7 @@ impl Gen<'_> {
             },
             "post_id" | "tag_id" => (*self.c.pick(&["2", "5", "30", "3", "1", "4"])).to_owned(),
             "code" => (*self.c.pick(&["'FR'", "'NZ'", "'acme'"])).to_owned(),
-            _ if table == "item" && self.c.chance(20) => self.param(ty),
+            _ if self.c.chance(if table == "item" { 20 } else { 10 }) => self.param(ty),
             _ => self.literal(ty),
         }
     }
@@ -1288,6 +1344,7 @@ impl Gen<'_> {
             rels: vec![Rel {
                 qual: None,
                 cols: Self::cols(spec),
+                rowid: false,
             }],
             outer: vec![],
         };
@@ -1360,7 +1417,13 @@ impl Gen<'_> {
                     } else {
                         cols.len()
                     };
-                    if self.c.chance(20) {
+                    if self.c.chance(10) {
+                        // `SELECT *` from a table: the column count may
+                        // not match, the tenant column may be among them.
+                        let (t, _) = *self.c.pick(TABLES);
+                        let (t, _) = self.table_name(t);
+                        format!(" SELECT * FROM {t}")
+                    } else if self.c.chance(20) {
                         // `SELECT *` from a derived table of constants,
                         // maybe with more columns after the star.
                         let mut consts: Vec<String> = Vec::new();
@@ -1405,10 +1468,12 @@ impl Gen<'_> {
                         Rel {
                             qual: Some(table.to_owned()),
                             cols: Self::cols(spec),
+                            rowid: false,
                         },
                         Rel {
                             qual: Some("excluded".into()),
                             cols: Self::cols(spec),
+                            rowid: false,
                         },
                     ],
                     outer: vec![],
@@ -1460,6 +1525,7 @@ impl Gen<'_> {
         let target = Rel {
             qual: Some(qual),
             cols: Self::cols(spec),
+            rowid: true,
         };
         let mut rels = vec![target.clone()];
         let from = if self.c.chance(15) {
@@ -1535,6 +1601,7 @@ impl Gen<'_> {
             rels: vec![Rel {
                 qual: Some(qual),
                 cols: Self::cols(spec),
+                rowid: true,
             }],
             outer: vec![],
         };

@@ -2,6 +2,9 @@
 //! on A and on A', and directly (unconfined) on B; what must hold between
 //! the three answers and the three databases afterwards.
 //!
+//! A refusal must send nothing: SeaORM's metric callback on each
+//! database counts the statements that reach it.
+//!
 //! Tolerances, each because it must be:
 //!
 //! * a refusal (any `TenantError`: `Refused`, or `Mismatch` for a row of
@@ -35,10 +38,10 @@ pub struct Case {
 }
 
 /// How a case that passed went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Refused on A and A' alike, nothing changed.
-    Refused,
+    /// Refused on A and A' alike, nothing changed; the refusal's text.
+    Refused(String),
     /// Answered rows or a row count, as B did.
     Answered,
     /// Failed in the database with B's error.
@@ -54,6 +57,9 @@ pub struct Failure {
     pub diagnosis: String,
     /// The answers (A, A', B) and what differs.
     pub detail: String,
+    /// When the confined statement failed in the database: the class and
+    /// its message, to tell a failure already found from a new one.
+    pub signature: Option<String>,
 }
 
 impl std::fmt::Display for Failure {
@@ -71,9 +77,12 @@ pub async fn check(case: &Case) -> Result<Outcome, Failure> {
 }
 
 async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
+    let before = (w.a.sent(), w.a2.sent());
     let a = run(&w.a.conn, &case.sql, case.mode).await;
+    let sent_a = w.a.sent() - before.0;
     let snap_a = Snapshot::take(&w.a.db).await;
     let a2 = run(&w.a2.conn, &case.sql, case.mode).await;
+    let sent_a2 = w.a2.sent() - before.1;
     let snap_a2 = Snapshot::take(&w.a2.db).await;
     let b = run(&w.b.db, &case.sql, case.mode).await;
     let snap_b = Snapshot::take(&w.b.db).await;
@@ -90,10 +99,15 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
             detail.push_str("\n  ");
             detail.push_str(&line);
         }
+        let signature = match &a {
+            Answer::Error(e) => Some(format!("{class} {e}")),
+            _ => None,
+        };
         Err(Failure {
             class,
             diagnosis,
             detail,
+            signature,
         })
     };
 
@@ -131,6 +145,15 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
     }
 
     if a.is_refused() || a2.is_refused() {
+        if (a.is_refused() && sent_a > 0) || (a2.is_refused() && sent_a2 > 0) {
+            return fail(
+                "REFUSAL-SENT",
+                format!(
+                    "refused, yet statements reached the database ({sent_a} on A, {sent_a2} on A')"
+                ),
+                vec![],
+            );
+        }
         if a != a2 {
             return fail(
                 "A≠A'",
@@ -146,7 +169,10 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
                 prefixed("(+ after, - before) ", diff),
             );
         }
-        return Ok(Outcome::Refused);
+        return Ok(Outcome::Refused(match a {
+            Answer::Refused(why) => why,
+            _ => String::new(),
+        }));
     }
 
     // A and A' differ only in globex's rows: every answer must be the same.

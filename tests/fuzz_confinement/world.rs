@@ -18,6 +18,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -195,6 +197,9 @@ pub struct World {
     pub db: DatabaseConnection,
     pub conn: TenantConnection,
     pub baseline: Snapshot,
+    /// How many statements reached the database (through `db` or the
+    /// tenant connection), from SeaORM's metric callback.
+    pub sent: Arc<AtomicUsize>,
 }
 
 /// The three databases.
@@ -216,7 +221,8 @@ impl Worlds {
 
     pub async fn close(self) {
         for w in [self.a, self.a2, self.b] {
-            let _ = w.db.close().await;
+            // Not for ever: after a stall the connection is still busy.
+            let _ = tokio::time::timeout(Duration::from_secs(2), w.db.close()).await;
         }
     }
 }
@@ -234,6 +240,11 @@ pub fn tenancy(db: DatabaseConnection) -> Tenancy {
 }
 
 impl World {
+    /// How many statements have reached the database so far.
+    pub fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+
     pub async fn build(which: Which) -> World {
         let mut options = ConnectOptions::new("sqlite::memory:");
         // One connection: each connection of `sqlite::memory:` is a
@@ -244,7 +255,12 @@ impl World {
             .idle_timeout(None)
             .max_lifetime(None)
             .sqlx_logging(false);
-        let db = Database::connect(options).await.expect("sqlite::memory:");
+        let mut db = Database::connect(options).await.expect("sqlite::memory:");
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
         create_schema(&db).await;
         let globex_rows = match which {
             Which::A => Some(GLOBEX_A),
@@ -269,7 +285,12 @@ impl World {
             .await
             .expect("acme's connection");
         let baseline = Snapshot::take(&db).await;
-        World { db, conn, baseline }
+        World {
+            db,
+            conn,
+            baseline,
+            sent,
+        }
     }
 }
 
