@@ -959,7 +959,13 @@ impl Gen<'_> {
     }
 
     fn sources(&mut self, scope: &Scope) -> (String, Vec<Rel>) {
-        let n = 1 + self.c.weighted(&[6, 3, 1]);
+        // Up to three items at the top, two in a subquery: a correlated
+        // subquery runs once per outer row, and must stay cheap.
+        let n = if self.depth == 0 {
+            1 + self.c.weighted(&[6, 3, 1])
+        } else {
+            1 + self.c.weighted(&[6, 3])
+        };
         self.join_chain(scope, n)
     }
 
@@ -1163,7 +1169,10 @@ impl Gen<'_> {
             2 => {
                 let all: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
                 let limit = *self.c.pick(&["1", "2", "1 OFFSET 1"]);
-                (format!("{first} ORDER BY {} LIMIT {limit}", all.join(", ")), cols)
+                (
+                    format!("{first} ORDER BY {} LIMIT {limit}", all.join(", ")),
+                    cols,
+                )
             }
             _ => (first, cols),
         }
@@ -1324,6 +1333,11 @@ impl Gen<'_> {
                 6 => "\"acme\"".to_owned(),
                 _ => "NULL".to_owned(),
             },
+            // post_tag's key is (post_id, tag_id): only ids acme holds or
+            // nobody holds, so that no pair is globex's.
+            "post_id" | "tag_id" if table == "post_tag" => {
+                (*self.c.pick(&["2", "5", "30", "3", "99"])).to_owned()
+            }
             "post_id" | "tag_id" => (*self.c.pick(&["2", "5", "30", "3", "1", "4"])).to_owned(),
             "code" => (*self.c.pick(&["'FR'", "'NZ'", "'acme'"])).to_owned(),
             _ if self.c.chance(if table == "item" { 20 } else { 10 }) => self.param(ty),
@@ -1386,6 +1400,19 @@ impl Gen<'_> {
         if self.c.chance(20) && cols.len() > 1 {
             cols.rotate_left(1);
         }
+        // Where the rows come from: VALUES, `SELECT *` from a table,
+        // `SELECT *` from constants, or a generated SELECT. Only VALUES and
+        // constants write an explicit id (one of SAFE_IDS): an id read from
+        // rows may be one that globex holds.
+        let source_kind = match self.c.weighted(&[6, 3]) {
+            0 => 0,
+            _ if self.c.chance(10) => 1,
+            _ if self.c.chance(20) => 2,
+            _ => 3,
+        };
+        if source_kind == 1 || source_kind == 3 {
+            cols.retain(|(c, _)| *c != "id");
+        }
         let col_list: Vec<String> = cols.iter().map(|(c, _)| self.ident(c)).collect();
         let head = if cols.is_empty() {
             format!("{verb} INTO {name}")
@@ -1393,10 +1420,13 @@ impl Gen<'_> {
             format!("{verb} INTO {name} ({})", col_list.join(", "))
         };
         let mut select_source = false;
+        // Rows inserted from a SELECT get their ids in its order: ordered
+        // by every column, that order is the same in A and B.
+        let mut order = String::new();
         let source = if cols.is_empty() {
             " DEFAULT VALUES".to_owned()
         } else {
-            match self.c.weighted(&[6, 3]) {
+            match source_kind {
                 0 => {
                     let n = 1 + self.c.below(2);
                     let rows: Vec<String> = (0..n)
@@ -1417,13 +1447,14 @@ impl Gen<'_> {
                     } else {
                         cols.len()
                     };
-                    if self.c.chance(10) {
+                    if source_kind == 1 {
                         // `SELECT *` from a table: the column count may
                         // not match, the tenant column may be among them.
-                        let (t, _) = *self.c.pick(TABLES);
+                        let (t, spec) = *self.c.pick(TABLES);
                         let (t, _) = self.table_name(t);
+                        order = order_by_all(spec.len());
                         format!(" SELECT * FROM {t}")
-                    } else if self.c.chance(20) {
+                    } else if source_kind == 2 {
                         // `SELECT *` from a derived table of constants,
                         // maybe with more columns after the star.
                         let mut consts: Vec<String> = Vec::new();
@@ -1445,12 +1476,14 @@ impl Gen<'_> {
                     } else {
                         let (q, _) =
                             self.nested(|g| g.select(&Scope::default(), Some(want), false));
+                        order = order_by_all(want);
                         format!(" {q}")
                     }
                 }
             }
         };
         let mut upsert = String::new();
+        let mut glue = "";
         if !cols.is_empty() && verb == "INSERT" && self.c.chance(35) {
             // SQLite needs a WHERE to tell an upsert from a join's ON.
             let needs_where = select_source && !source.contains(" WHERE ");
@@ -1495,9 +1528,11 @@ impl Gen<'_> {
                 };
                 format!("DO UPDATE SET {} = {v}{cond}", self.ident(c))
             };
-            let glue = if needs_where { " WHERE 1" } else { "" };
+            if needs_where {
+                glue = " WHERE 1";
+            }
             upsert = format!(
-                "{glue} ON CONFLICT{} {action}",
+                " ON CONFLICT{} {action}",
                 if target.is_empty() {
                     String::new()
                 } else {
@@ -1506,7 +1541,11 @@ impl Gen<'_> {
             );
         }
         let (ret, mode) = self.returning(table);
-        (format!("{head}{source}{upsert}{ret}"), mode, false)
+        (
+            format!("{head}{source}{glue}{order}{upsert}{ret}"),
+            mode,
+            false,
+        )
     }
 
     fn update(&mut self) -> (String, Mode, bool) {
@@ -1564,7 +1603,7 @@ impl Gen<'_> {
         let mut sets = Vec::new();
         for i in 0..n {
             let (c, ty) = settable[(i + self.c.below(settable.len())) % settable.len()];
-            let v = if c == "id" || c == "tenant_id" || self.c.chance(40) {
+            let v = if c == "id" || c == "tenant_id" || table == "post_tag" || self.c.chance(40) {
                 self.value_for(table, c, ty)
             } else {
                 self.expr_of(&set_scope, 1, ty)
@@ -1617,6 +1656,12 @@ impl Gen<'_> {
             false,
         )
     }
+}
+
+/// ` ORDER BY 1, 2, ..., n`.
+fn order_by_all(n: usize) -> String {
+    let all: Vec<String> = (1..=n.max(1)).map(|i| i.to_string()).collect();
+    format!(" ORDER BY {}", all.join(", "))
 }
 
 #[cfg(test)]

@@ -21,10 +21,13 @@
 //!   `TRUE` its own way;
 //! * a database error is compared by the database's message, less the
 //!   `DbErr` wrapper of the entry point (`Query Error: ` ...);
+//! * a statement that stalls on B as well is too heavy for SQLite itself,
+//!   not stalled by the connection (counted with the database errors);
 //! * ids of rows inserted without one, and explicit keys: none needed,
 //!   by construction of the data (see `world.rs`): acme holds the largest
-//!   id and rowid of every table, and the generator writes only ids that
-//!   acme holds or nobody holds (`SAFE_IDS`).
+//!   id and rowid of every table, the generator writes only ids that
+//!   acme holds or nobody holds (`SAFE_IDS`), and an `INSERT ... SELECT`
+//!   it writes orders its rows by every column (so they get the same ids).
 
 use super::world::{Answer, Mode, Part, Snapshot, Sql, Worlds, run};
 
@@ -48,10 +51,25 @@ pub enum Outcome {
     Errored,
 }
 
+/// Whether a failure class can leak or sense another tenant's rows
+/// (anything that depends on globex's rows, writes them, sends a refused
+/// statement, or takes the process down), rather than answer acme
+/// differently from the statement on acme's rows alone (a wrong answer,
+/// an error of its own: fidelity).
+pub fn is_leak_class(class: &str) -> bool {
+    matches!(
+        class,
+        "PANIC" | "STALL" | "OTHERS-CHANGED" | "REFUSAL-SENT" | "REFUSAL-WROTE" | "A≠A'"
+    )
+}
+
 /// A broken property.
 #[derive(Clone, Debug)]
 pub struct Failure {
-    /// A short class: `PANIC`, `A≠A'`, `WRONG-ROWS`, ...
+    /// A short class: leaks and channels (`PANIC`, `STALL`,
+    /// `OTHERS-CHANGED`, `REFUSAL-SENT`, `REFUSAL-WROTE`, `A≠A'`, see
+    /// [`is_leak_class`]) or fidelity (`WRONG-ROWS`, `ROWS-FOR-ERROR`,
+    /// `ERROR-FOR-ROWS`, `OTHER-ERROR`, `NAMES`, `ACME-ROWS`).
     pub class: &'static str,
     /// A one-line diagnosis.
     pub diagnosis: String,
@@ -79,9 +97,30 @@ pub async fn check(case: &Case) -> Result<Outcome, Failure> {
 async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
     let before = (w.a.sent(), w.a2.sent());
     let a = run(&w.a.conn, &case.sql, case.mode).await;
+    if a == Answer::Stalled {
+        // Too heavy for SQLite itself (B stalls too) is no stall of the
+        // connection's making; the databases are left as they are.
+        if run(&w.b.db, &case.sql, case.mode).await == Answer::Stalled {
+            return Ok(Outcome::Errored);
+        }
+        return Err(Failure {
+            class: "STALL",
+            diagnosis: "no answer on A within the timeout, where B answers".into(),
+            detail: format!("  A : {}", a.brief()),
+            signature: None,
+        });
+    }
     let sent_a = w.a.sent() - before.0;
     let snap_a = Snapshot::take(&w.a.db).await;
     let a2 = run(&w.a2.conn, &case.sql, case.mode).await;
+    if a2 == Answer::Stalled {
+        return Err(Failure {
+            class: "STALL",
+            diagnosis: "no answer on A' within the timeout, where A answers".into(),
+            detail: format!("  A : {}\n  A': {}", a.brief(), a2.brief()),
+            signature: None,
+        });
+    }
     let sent_a2 = w.a2.sent() - before.1;
     let snap_a2 = Snapshot::take(&w.a2.db).await;
     let b = run(&w.b.db, &case.sql, case.mode).await;
@@ -196,21 +235,21 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
     match (&a, &b) {
         (Answer::Error(ea), Answer::Error(eb)) if ea != eb => {
             return fail(
-                "WRONG-ERROR",
+                "OTHER-ERROR",
                 "a different error from the statement on acme's rows alone".into(),
                 vec![],
             );
         }
         (Answer::Error(_), Answer::Rows(_) | Answer::Done(_)) => {
             return fail(
-                "WRONG-ERROR",
+                "ERROR-FOR-ROWS",
                 "an error where the statement on acme's rows alone answers".into(),
                 vec![],
             );
         }
         (Answer::Rows(_) | Answer::Done(_), Answer::Error(_)) => {
             return fail(
-                "WRONG-ROWS",
+                "ROWS-FOR-ERROR",
                 "an answer where the statement on acme's rows alone fails".into(),
                 vec![],
             );
