@@ -180,6 +180,11 @@ pub fn mode_of(sql: &str) -> Mode {
     }
 }
 
+/// The statement's first keyword, upper case (after comments).
+pub fn first_keyword(sql: &str) -> String {
+    top_level_words(sql).into_iter().next().unwrap_or_default()
+}
+
 /// The bare words of `sql` outside parentheses, upper case.
 fn top_level_words(sql: &str) -> Vec<String> {
     let chars: Vec<char> = sql.chars().collect();

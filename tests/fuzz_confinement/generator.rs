@@ -54,14 +54,15 @@ pub fn generate(choices: &[u32]) -> Case {
         depth: 0,
         names: 0,
     };
-    let (text, mode, ordered) = match g.c.weighted(&[14, 2, 2, 1]) {
+    let (text, mode, ordered) = match g.c.weighted(&[28, 4, 4, 2, 1]) {
         0 => {
             let (q, ordered) = g.top_query();
             (q, Mode::Query, ordered)
         }
         1 => g.insert(),
         2 => g.update(),
-        _ => g.delete(),
+        3 => g.delete(),
+        _ => (g.utility(), Mode::Execute, false),
     };
     let text = match g.c.weighted(&[30, 1, 1, 1]) {
         0 => text,
@@ -252,6 +253,11 @@ const TEXT_LITERALS: &[&str] = &[
     "'NZ'",
     "'*'",
     "'%'",
+    "'; DELETE FROM post --'",
+    "'/* x */'",
+    "'-- y'",
+    "'post'",
+    "'\"tenant_id\"'",
 ];
 
 const NUMBER_LITERALS: &[&str] = &[
@@ -494,6 +500,12 @@ impl Gen<'_> {
             return format!("?{n}");
         }
         self.params.push(value);
+        if self.c.chance(8) {
+            // A named one (SQLite numbers names in order of appearance; each
+            // name here is new, so it takes the next number, as `?` does).
+            let prefix = *self.c.pick(&[":", "@", "$"]);
+            return format!("{prefix}p{}", self.params.len());
+        }
         "?".to_owned()
     }
 
@@ -1295,6 +1307,37 @@ impl Gen<'_> {
         }
         let kw = if recursive { "WITH RECURSIVE" } else { "WITH" };
         format!("{kw} {} ", defs.join(", "))
+    }
+
+    /// A statement that is not SELECT, INSERT, UPDATE or DELETE: the
+    /// connection must refuse it.
+    fn utility(&mut self) -> String {
+        let table = self.c.pick(TABLES).0;
+        let (t, _) = self.table_name(table);
+        match self.c.below(12) {
+            0 => {
+                let (q, _) = self.select(&Scope::default(), None, false);
+                let explain = *self.c.pick(&["EXPLAIN", "EXPLAIN QUERY PLAN"]);
+                format!("{explain} {q}")
+            }
+            1 => format!("PRAGMA table_info({t})"),
+            2 => (*self
+                .c
+                .pick(&["PRAGMA foreign_keys = OFF", "PRAGMA query_only = 1"]))
+            .to_owned(),
+            3 => "ATTACH ':memory:' AS other".to_owned(),
+            4 => format!("CREATE TEMP VIEW v AS SELECT * FROM {t}"),
+            5 => format!("CREATE TEMP TABLE tt AS SELECT * FROM {t}"),
+            6 => format!("DROP TABLE {t}"),
+            7 => format!("ALTER TABLE {t} RENAME TO renamed"),
+            8 => (*self.c.pick(&["VACUUM", "ANALYZE", "REINDEX"])).to_owned(),
+            9 => (*self.c.pick(&["BEGIN", "SAVEPOINT s", "COMMIT", "ROLLBACK"])).to_owned(),
+            10 => format!("CREATE INDEX ix ON {t} (tenant_id)"),
+            _ => {
+                let (q, _) = self.select(&Scope::default(), None, false);
+                format!("{q}; DELETE FROM {t}")
+            }
+        }
     }
 
     // ---------------------------------------------------------------

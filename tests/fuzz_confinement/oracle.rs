@@ -59,7 +59,13 @@ pub enum Outcome {
 pub fn is_leak_class(class: &str) -> bool {
     matches!(
         class,
-        "PANIC" | "STALL" | "OTHERS-CHANGED" | "REFUSAL-SENT" | "REFUSAL-WROTE" | "A≠A'"
+        "PANIC"
+            | "STALL"
+            | "OTHERS-CHANGED"
+            | "REFUSAL-SENT"
+            | "REFUSAL-WROTE"
+            | "A≠A'"
+            | "NOT-REFUSED"
     )
 }
 
@@ -67,7 +73,8 @@ pub fn is_leak_class(class: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Failure {
     /// A short class: leaks and channels (`PANIC`, `STALL`,
-    /// `OTHERS-CHANGED`, `REFUSAL-SENT`, `REFUSAL-WROTE`, `A≠A'`, see
+    /// `OTHERS-CHANGED`, `REFUSAL-SENT`, `REFUSAL-WROTE`, `A≠A'`,
+    /// `NOT-REFUSED`, see
     /// [`is_leak_class`]) or fidelity (`WRONG-ROWS`, `ROWS-FOR-ERROR`,
     /// `ERROR-FOR-ROWS`, `OTHER-ERROR`, `NAMES`, `ACME-ROWS`).
     pub class: &'static str,
@@ -212,6 +219,19 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
             Answer::Refused(why) => why,
             _ => String::new(),
         }));
+    }
+
+    // Only SELECT, INSERT, UPDATE and DELETE are sent (rule 12).
+    let keyword = super::corpus::first_keyword(&case.sql.text);
+    if !matches!(
+        keyword.as_str(),
+        "SELECT" | "VALUES" | "WITH" | "INSERT" | "REPLACE" | "UPDATE" | "DELETE"
+    ) {
+        return fail(
+            "NOT-REFUSED",
+            format!("a {keyword} statement was sent, not refused"),
+            vec![],
+        );
     }
 
     // A and A' differ only in globex's rows: every answer must be the same.
