@@ -333,6 +333,13 @@ impl TenantConnection {
         self
     }
 
+    /// Declares the database type `name` one that statements may cast to;
+    /// see [`Tenancy::pure_type`](crate::Tenancy::pure_type).
+    pub fn pure_type(mut self, name: &str) -> Self {
+        self.confinement.declare_type(name);
+        self
+    }
+
     /// Runs every transaction of this connection in the Postgres schema
     /// `schema` (`SET LOCAL search_path TO "<schema>", public`, folded into
     /// the transaction's opening query). `schema` must come from

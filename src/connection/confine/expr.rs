@@ -694,7 +694,7 @@ impl Confine<'_> {
                         | "citext"
                         | "serial"
                         | "bigserial"
-                )
+                ) || self.catalog.declared_type(&key.to_ascii_lowercase())
             }
             _ => false,
         };
@@ -702,7 +702,9 @@ impl Confine<'_> {
             Ok(())
         } else {
             Err(format!(
-                "a cast to `{data_type}`, which is not a plain scalar type it lets through"
+                "a cast to `{data_type}`, which is not a plain scalar type it lets through; a type \
+                 of your own whose input reads no table (an enum) is declared with \
+                 `Tenancy::pure_type`"
             ))
         }
     }

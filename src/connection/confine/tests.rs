@@ -523,3 +523,24 @@ fn the_rewrite_keeps_the_meaning_of_joins_and_ctes() {
     assert!(refused(PG, "EXPLAIN ANALYZE SELECT * FROM post").contains("EXPLAIN"));
     assert!(refused(MYSQL, "SELECT * FROM post WHERE id = 2 FOR UPDATE").contains("locking read"));
 }
+
+#[test]
+fn casts_go_to_plain_types_or_declared_ones() {
+    assert!(refused(PG, "SELECT 'a'::tea").contains("pure_type"));
+    let confiner = Confiner::new(Catalog::default().with_type("tea"));
+    let stmt = Statement::from_string(PG, r#"SELECT CAST('a' AS "tea")"#);
+    assert!(
+        confiner
+            .confine(stmt, &TenantId::from("acme"), &Boundary::Shared)
+            .is_ok()
+    );
+    assert!(refused(PG, "SELECT 'post'::regclass").to_lowercase().contains("regclass"));
+    // An upsert's condition is evaluated on the row it conflicts with.
+    assert_eq!(
+        sql(
+            PG,
+            "INSERT INTO post (id, title) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET title = 'b' WHERE post.title::int > 1"
+        ),
+        r#"INSERT INTO post (id, title, "tenant_id") VALUES (1, 'a', $1) ON CONFLICT(id) DO UPDATE SET title = 'b' WHERE post."tenant_id" = $1 AND (CASE WHEN post."tenant_id" = $1 THEN (post.title::INT > 1) END)"#
+    );
+}
