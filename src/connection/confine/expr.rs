@@ -367,7 +367,11 @@ impl Confine<'_> {
                 }
                 Ok(())
             }
-            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.query(subquery),
+            Expr::Exists { subquery, .. } => self.query(subquery),
+            Expr::Subquery(subquery) => {
+                self.scalar_next = true;
+                self.query(subquery)
+            }
             Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => {
                 sets.iter_mut().flatten().try_for_each(|e| self.expr(e))
             }

@@ -109,7 +109,7 @@ fn every_tenant_table_is_confined_wherever_it_appears() {
             SQLITE,
             "SELECT (SELECT count(*) FROM comment WHERE comment.post_id = post.id) FROM post WHERE EXISTS (SELECT 1 FROM comment)"
         ),
-        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2))"#
+        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE comment."tenant_id" = ?2))"#
     );
     assert_eq!(
         sql(
@@ -534,7 +534,11 @@ fn casts_go_to_plain_types_or_declared_ones() {
             .confine(stmt, &TenantId::from("acme"), &Boundary::Shared)
             .is_ok()
     );
-    assert!(refused(PG, "SELECT 'post'::regclass").to_lowercase().contains("regclass"));
+    assert!(
+        refused(PG, "SELECT 'post'::regclass")
+            .to_lowercase()
+            .contains("regclass")
+    );
     // An upsert's condition is evaluated on the row it conflicts with.
     assert_eq!(
         sql(
