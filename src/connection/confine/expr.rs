@@ -85,9 +85,14 @@ impl Confine<'_> {
                             "it uses a session variable, which outlives the statement".into()
                         );
                     }
-                    if self.backend != DbBackend::Sqlite
-                        && SESSION_WORDS.contains(&ident.value.to_ascii_lowercase().as_str())
-                    {
+                    let word = ident.value.to_ascii_lowercase();
+                    let session = match self.backend {
+                        DbBackend::Postgres => SESSION_WORDS.contains(&word.as_str()),
+                        // `user` is an ordinary column name on MySQL.
+                        DbBackend::MySql => word == "current_user",
+                        _ => false,
+                    };
+                    if session {
                         return Err(format!("`{}` reads the session", ident.value));
                     }
                 }

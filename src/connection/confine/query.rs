@@ -483,6 +483,14 @@ impl Confine<'_> {
                     _ => return Err(format!("`{name}` names another database")),
                 }
                 let (value, quoted) = (last.value.clone(), last.quote_style.is_some());
+                if self.backend == DbBackend::MySql
+                    && parts.len() == 1
+                    && !quoted
+                    && value.eq_ignore_ascii_case("dual")
+                {
+                    // MySQL's one-row pseudo-table.
+                    return Ok(());
+                }
                 let table = match self.catalog.lookup(&value, quoted, self.backend) {
                     Lookup::Tenant(table) => table.clone(),
                     Lookup::Global => return Ok(()),
