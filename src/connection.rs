@@ -264,7 +264,7 @@ impl TenantConnection {
     }
 
     /// `stmt` as this connection sends it: confined to its tenant (see
-    /// the README, "What the connection confines and refuses"), or the
+    /// the README, "The first wall: what a `TenantConnection` lets through"), or the
     /// reason it is refused. Every statement the connection runs goes
     /// through this first; call it to see what a query becomes.
     ///
@@ -330,6 +330,13 @@ impl TenantConnection {
     /// [`Tenancy::pure_function`](crate::Tenancy::pure_function).
     pub fn pure_function(mut self, name: &str) -> Self {
         self.confinement.declare_function(name);
+        self
+    }
+
+    /// Declares the database type `name` one that statements may cast to;
+    /// see [`Tenancy::pure_type`](crate::Tenancy::pure_type).
+    pub fn pure_type(mut self, name: &str) -> Self {
+        self.confinement.declare_type(name);
         self
     }
 

@@ -87,11 +87,11 @@ pub mod __private {
     pub use sea_orm;
 }
 
+pub use allowlist::{AllowedFunction, allowed_functions};
 pub use connection::{
     HotTenants, TENANT_SETTING, TenantConnection, TenantStream, TenantTransaction,
     UnconfinedTransaction,
 };
-pub use allowlist::{AllowedFunction, allowed_functions};
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
 pub use error::TenantError;
 pub use scope::{

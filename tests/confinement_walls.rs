@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::confine::{Planted, planted, refused, stmt};
 use common::{Kind, TestDb, acme, each_backend, each_backend_of, globex};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionSession, TransactionTrait};
 use sea_orm_tenant::TenantConnection;
 
 async fn all(conn: &TenantConnection, t: &TestDb, sql: &str) -> Result<Vec<QueryResult>, DbErr> {
@@ -26,7 +26,11 @@ async fn assert_all_refused(t: &TestDb, conn: &TenantConnection, statements: &[&
             other => through.push(format!("{sql}: {other:?}")),
         }
     }
-    assert!(through.is_empty(), "{t}: not refused:\n{}", through.join("\n"));
+    assert!(
+        through.is_empty(),
+        "{t}: not refused:\n{}",
+        through.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -52,7 +56,9 @@ async fn only_declared_tables_pass_and_the_crates_own_never_do() {
             "{t}: the refusal names the table and how to declare it: {err}"
         );
         // Declared global: passes.
-        let rows = all(&conn, t, "SELECT code FROM country").await.expect("country");
+        let rows = all(&conn, t, "SELECT code FROM country")
+            .await
+            .expect("country");
         assert_eq!(rows.len(), 1, "{t}");
     })
     .await;
@@ -160,15 +166,22 @@ async fn the_rewrite_keeps_the_meaning_of_what_it_accepts() {
             .await
             .expect("a CTE shadowing a table");
         assert_eq!(rows.len(), 1, "{t}");
-        // ... but inside its own body the name is the table, confined.
+        // ... but inside its own body the name is the table, confined
+        // (SQLite takes it for the CTE itself: a circular reference).
         let rows = all(
             &conn,
             t,
             "WITH post AS (SELECT id FROM post) SELECT count(*) FROM post",
         )
-        .await
-        .expect("a CTE reading the table it shadows");
-        assert_eq!(count(rows), 2, "{t}");
+        .await;
+        match t.kind {
+            Kind::Sqlite => assert!(rows.is_err(), "{t}"),
+            _ => assert_eq!(
+                count(rows.expect("a CTE reading the table it shadows")),
+                2,
+                "{t}"
+            ),
+        }
         // A derived table and a set operation.
         let rows = all(
             &conn,
@@ -200,6 +213,21 @@ async fn no_error_depends_on_another_tenants_rows() {
         };
         plain.execute_unprepared(set_a).await.expect("acme's titles");
         plain.execute_unprepared(index).await.expect("an index on title");
+        // Postgres orders a scan's conditions by cost: an application's
+        // function declared cheap runs before the tenant predicate unless
+        // the wall guards it.
+        let conn = if t.kind == Kind::Postgres {
+            plain
+                .execute_unprepared(
+                    "CREATE FUNCTION sot_fail(text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE \
+                     COST 0.0001 AS $$ BEGIN RETURN $1::int > 0; END $$",
+                )
+                .await
+                .expect("a cheap function");
+            conn.pure_function("sot_fail")
+        } else {
+            conn
+        };
         let probes: &[&str] = match t.kind {
             Kind::Sqlite => &[
                 "SELECT id FROM post WHERE json_extract('{}', title) IS NULL",
@@ -217,12 +245,15 @@ async fn no_error_depends_on_another_tenants_rows() {
                 "SELECT id FROM post p WHERE (SELECT count(*) FROM post q WHERE q.id > p.id) < 1000 AND p.title::int = 7",
                 "UPDATE post SET title = title WHERE title::int = 7",
                 "DELETE FROM post WHERE title::int = 8",
+                "SELECT id FROM post WHERE sot_fail(title)",
+                "UPDATE post SET title = title WHERE sot_fail(title)",
             ],
             _ => &[
                 "UPDATE post SET title = title WHERE CAST(title AS DECIMAL(10,0)) = 7",
                 "UPDATE post SET title = title WHERE title >= '' AND CAST(title AS DECIMAL(10,0)) = 7",
                 "DELETE FROM post WHERE CAST(title AS DECIMAL(10,0)) = 8",
                 "SELECT id FROM post WHERE CAST(title AS DECIMAL(10,0)) = 7",
+                "UPDATE post SET title = title WHERE title BETWEEN 'g' AND 'h' AND title = 0",
             ],
         };
         let mut leaks = Vec::new();
@@ -241,22 +272,25 @@ async fn no_error_depends_on_another_tenants_rows() {
 #[tokio::test]
 async fn a_locking_read_never_locks_another_tenants_row() {
     each_backend_of(&[Kind::Postgres, Kind::MySql], async |t| {
-        let Planted { conn, g1, globex, .. } = planted(t).await;
+        let Planted {
+            conn, g1, globex, ..
+        } = planted(t).await;
         let sql = format!("SELECT * FROM post WHERE id = {} FOR UPDATE", g1.id);
         if t.kind == Kind::MySql {
             assert_all_refused(t, &conn, &[&sql]).await;
             return;
         }
         let txn = conn.begin().await.expect("acme's transaction");
-        let rows = txn.query_all_raw(stmt(t, &sql)).await.expect("locking read");
+        let rows = txn
+            .query_all_raw(stmt(t, &sql))
+            .await
+            .expect("locking read");
         assert!(rows.is_empty(), "{t}: acme saw globex's row");
         // globex's own update does not wait for acme.
         let update = format!("UPDATE post SET title = 'g1 again' WHERE id = {}", g1.id);
-        let done = tokio::time::timeout(
-            Duration::from_secs(5),
-            globex.execute_raw(stmt(t, &update)),
-        )
-        .await;
+        let done =
+            tokio::time::timeout(Duration::from_secs(5), globex.execute_raw(stmt(t, &update)))
+                .await;
         assert!(
             matches!(done, Ok(Ok(_))),
             "{t}: globex's update waited on acme's lock: {done:?}"
@@ -296,26 +330,37 @@ async fn deep_statements_child() {
     if std::env::var_os("SOT_DEEP_CHILD").is_none() {
         return;
     }
-    let db = sea_orm::Database::connect("sqlite::memory:").await.expect("sqlite");
+    let db = sea_orm::Database::connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
     let conn = TenantConnection::new(db, acme());
     for n in [2_000, 100_000] {
         let sql = format!("SELECT {}1", "1+".repeat(n));
         let err = conn
-            .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                sql,
+            ))
             .await
             .expect_err("refused");
         assert!(refused(&err), "{err}");
     }
     let nested = format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000));
     let err = conn
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, nested))
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            nested,
+        ))
         .await
         .expect_err("refused");
     assert!(refused(&err), "{err}");
     // Just under the bounds: planned without overflowing, and run.
     let sql = format!("SELECT {}1", "1+".repeat(900));
     let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            sql,
+        ))
         .await
         .expect("900 operators run");
     assert_eq!(rows.len(), 1);
@@ -326,7 +371,12 @@ async fn deep_statements_child() {
 fn a_statement_too_deep_is_refused_and_the_process_lives() {
     let exe = std::env::current_exe().expect("the test binary");
     let out = std::process::Command::new(exe)
-        .args(["--exact", "deep_statements_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "deep_statements_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SOT_DEEP_CHILD", "1")
         .output()
         .expect("the child runs");

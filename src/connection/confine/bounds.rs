@@ -17,8 +17,9 @@ use super::rewrite::dialect;
 /// The longest statement, in bytes.
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 
-/// The most tokens in one statement.
-pub const MAX_TOKENS: usize = 100_000;
+/// The most tokens (white space and comments not counted) in one
+/// statement.
+pub const MAX_TOKENS: usize = 250_000;
 
 /// The most operators (`+`, `AND`, `=`, `||`, …) in one statement: a chain
 /// of them is a tree as deep as it is long.
@@ -44,10 +45,13 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
     let tokens = Tokenizer::new(dialect(backend), sql)
         .tokenize()
         .map_err(|e| format!("it cannot be parsed ({e})"))?;
-    if tokens.len() > MAX_TOKENS {
+    let counted = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .count();
+    if counted > MAX_TOKENS {
         return Err(format!(
-            "it has {} tokens; the limit is {MAX_TOKENS}",
-            tokens.len()
+            "it has {counted} tokens; the limit is {MAX_TOKENS}"
         ));
     }
     let (mut depth, mut operators) = (0usize, 0usize);
@@ -56,9 +60,7 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
             Token::LParen | Token::LBracket => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!(
-                        "it nests deeper than {MAX_NESTING} parentheses"
-                    ));
+                    return Err(format!("it nests deeper than {MAX_NESTING} parentheses"));
                 }
             }
             Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
@@ -87,9 +89,11 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
 }
 
 fn is_operator_word(word: &str) -> bool {
-    ["AND", "OR", "NOT", "XOR", "IS", "LIKE", "GLOB", "BETWEEN", "IN", "WHEN", "SELECT", "CASE"]
-        .iter()
-        .any(|w| w.eq_ignore_ascii_case(word))
+    [
+        "AND", "OR", "NOT", "XOR", "IS", "LIKE", "GLOB", "BETWEEN", "IN", "WHEN", "SELECT", "CASE",
+    ]
+    .iter()
+    .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]
@@ -99,17 +103,40 @@ mod tests {
     #[test]
     fn long_chains_deep_nesting_and_huge_statements_are_refused() {
         let chain = format!("SELECT {}1", "1+".repeat(MAX_OPERATORS + 1));
-        assert!(check(&chain, DbBackend::Sqlite).unwrap_err().contains("operators"));
+        assert!(
+            check(&chain, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("operators")
+        );
         let and = format!("SELECT 1 WHERE {}1", "1 AND ".repeat(MAX_OPERATORS + 1));
-        assert!(check(&and, DbBackend::Postgres).unwrap_err().contains("operators"));
-        let nested = format!("SELECT {}1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
-        assert!(check(&nested, DbBackend::MySql).unwrap_err().contains("nests"));
+        assert!(
+            check(&and, DbBackend::Postgres)
+                .unwrap_err()
+                .contains("operators")
+        );
+        let nested = format!(
+            "SELECT {}1{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        assert!(
+            check(&nested, DbBackend::MySql)
+                .unwrap_err()
+                .contains("nests")
+        );
         let huge = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
-        assert!(check(&huge, DbBackend::Sqlite).unwrap_err().contains("bytes"));
+        assert!(
+            check(&huge, DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("bytes")
+        );
         let many_rows = format!(
             "INSERT INTO t (a, b) VALUES {}",
-            vec!["(1, 'x')"; 5_000].join(", ")
+            vec!["(?, ?)"; 30_000].join(", ")
         );
-        assert!(check(&many_rows, DbBackend::Sqlite).is_ok(), "a batch insert is fine");
+        assert!(
+            check(&many_rows, DbBackend::Sqlite).is_ok(),
+            "a batch insert is fine"
+        );
     }
 }

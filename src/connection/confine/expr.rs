@@ -11,8 +11,8 @@
 use sea_orm::DbBackend;
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArguments, InTarget, NamedWindowDefinition, NamedWindowExpr, ObjectName,
-    UnaryOperator, Value, WindowSpec, WindowType,
+    FunctionArguments, InTarget, NamedWindowDefinition, NamedWindowExpr, ObjectName, UnaryOperator,
+    Value, WindowSpec, WindowType,
 };
 
 use std::ops::ControlFlow;
@@ -81,11 +81,18 @@ impl Confine<'_> {
             Expr::Identifier(ident) => {
                 if ident.quote_style.is_none() {
                     if ident.value.starts_with('@') {
-                        return Err("it uses a session variable, which outlives the statement".into());
+                        return Err(
+                            "it uses a session variable, which outlives the statement".into()
+                        );
                     }
-                    if self.backend != DbBackend::Sqlite
-                        && SESSION_WORDS.contains(&ident.value.to_ascii_lowercase().as_str())
-                    {
+                    let word = ident.value.to_ascii_lowercase();
+                    let session = match self.backend {
+                        DbBackend::Postgres => SESSION_WORDS.contains(&word.as_str()),
+                        // `user` is an ordinary column name on MySQL.
+                        DbBackend::MySql => word == "current_user",
+                        _ => false,
+                    };
+                    if session {
                         return Err(format!("`{}` reads the session", ident.value));
                     }
                 }
@@ -106,7 +113,11 @@ impl Confine<'_> {
                     }
                     _ => Err(format!(
                         "`{}` names another database",
-                        parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
+                        parts
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(".")
                     )),
                 }
             }
@@ -301,7 +312,8 @@ impl Confine<'_> {
                         return Err(format!("`{}` called on a subquery", function.name));
                     }
                 };
-                if !matches!(function.parameters, FunctionArguments::None) || function.uses_odbc_syntax
+                if !matches!(function.parameters, FunctionArguments::None)
+                    || function.uses_odbc_syntax
                 {
                     return Err(format!("a call of `{}` it does not know", function.name));
                 }
@@ -360,11 +372,14 @@ impl Confine<'_> {
                 }
                 Ok(())
             }
-            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.query(subquery),
-            Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => sets
-                .iter_mut()
-                .flatten()
-                .try_for_each(|e| self.expr(e)),
+            Expr::Exists { subquery, .. } => self.query(subquery),
+            Expr::Subquery(subquery) => {
+                self.scalar_next = true;
+                self.query(subquery)
+            }
+            Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => {
+                sets.iter_mut().flatten().try_for_each(|e| self.expr(e))
+            }
             Expr::Tuple(list) => list.iter_mut().try_for_each(|e| self.expr(e)),
             Expr::Array(array) => array.elem.iter_mut().try_for_each(|e| self.expr(e)),
             Expr::Interval(interval) => self.expr(&mut interval.value),
@@ -393,7 +408,9 @@ impl Confine<'_> {
                 "full-text MATCH … AGAINST: its relevance is computed over every tenant's rows"
                     .into(),
             ),
-            other => Err(format!("the expression `{other}` is not one it lets through")),
+            other => Err(format!(
+                "the expression `{other}` is not one it lets through"
+            )),
         }
     }
 
@@ -419,7 +436,10 @@ impl Confine<'_> {
         Ok(())
     }
 
-    pub(crate) fn named_window(&mut self, window: &mut NamedWindowDefinition) -> Result<(), String> {
+    pub(crate) fn named_window(
+        &mut self,
+        window: &mut NamedWindowDefinition,
+    ) -> Result<(), String> {
         match &mut window.1 {
             NamedWindowExpr::NamedWindow(_) => Ok(()),
             NamedWindowExpr::WindowSpec(spec) => self.window_spec(spec),
@@ -498,7 +518,8 @@ impl Confine<'_> {
         let FunctionArguments::List(list) = &function.args else {
             return Err("nextval without its sequence".into());
         };
-        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(value)))] = list.args.as_slice()
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(value)))] =
+            list.args.as_slice()
         else {
             return Err("nextval takes one literal sequence name on a tenant connection".into());
         };
@@ -670,9 +691,19 @@ impl Confine<'_> {
                     .join(".");
                 matches!(
                     key.as_str(),
-                    "int4" | "int8" | "int2" | "float4" | "float8" | "timestamptz" | "timetz"
-                        | "varchar" | "bpchar" | "citext" | "serial" | "bigserial"
-                )
+                    "int4"
+                        | "int8"
+                        | "int2"
+                        | "float4"
+                        | "float8"
+                        | "timestamptz"
+                        | "timetz"
+                        | "varchar"
+                        | "bpchar"
+                        | "citext"
+                        | "serial"
+                        | "bigserial"
+                ) || self.catalog.declared_type(&key.to_ascii_lowercase())
             }
             _ => false,
         };
@@ -680,7 +711,9 @@ impl Confine<'_> {
             Ok(())
         } else {
             Err(format!(
-                "a cast to `{data_type}`, which is not a plain scalar type it lets through"
+                "a cast to `{data_type}`, which is not a plain scalar type it lets through; a type \
+                 of your own whose input reads no table (an enum) is declared with \
+                 `Tenancy::pure_type`"
             ))
         }
     }

@@ -120,7 +120,11 @@ impl Confine<'_> {
     }
 
     /// Guards each conjunct of a `WHERE` or `ON` that is not inert.
-    pub(crate) fn guard_condition(&mut self, cond: &mut Expr, tables: &[Visible]) -> Result<(), String> {
+    pub(crate) fn guard_condition(
+        &mut self,
+        cond: &mut Expr,
+        tables: &[Visible],
+    ) -> Result<(), String> {
         if tables.is_empty() {
             return Ok(());
         }
@@ -133,7 +137,15 @@ impl Confine<'_> {
                 self.guard_condition(left, tables)?;
                 self.guard_condition(right, tables)
             }
-            Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            Expr::Nested(inner)
+                if matches!(
+                    **inner,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::And,
+                        ..
+                    }
+                ) =>
+            {
                 self.guard_condition(inner, tables)
             }
             _ if self.inert(cond) => Ok(()),
@@ -149,7 +161,12 @@ impl Confine<'_> {
     /// key). In a grouped query only the arguments of aggregates are
     /// computed per row; the rest is computed per group of the tenant's
     /// rows.
-    pub(crate) fn guard_value(&mut self, expr: &mut Expr, tables: &[Visible], grouped: bool) -> Result<(), String> {
+    pub(crate) fn guard_value(
+        &mut self,
+        expr: &mut Expr,
+        tables: &[Visible],
+        grouped: bool,
+    ) -> Result<(), String> {
         if tables.is_empty() || self.inert(expr) {
             return Ok(());
         }
@@ -162,7 +179,11 @@ impl Confine<'_> {
     }
 
     /// Guards the per-row arguments of every aggregate in `expr`.
-    fn guard_aggregate_arguments(&mut self, expr: &mut Expr, tables: &[Visible]) -> Result<(), String> {
+    fn guard_aggregate_arguments(
+        &mut self,
+        expr: &mut Expr,
+        tables: &[Visible],
+    ) -> Result<(), String> {
         let mut result = Ok(());
         let _ = sqlparser::ast::visit_expressions_mut(expr, |e| {
             if let Expr::Function(f) = e
@@ -199,7 +220,11 @@ impl Confine<'_> {
     /// `HAVING`: a conjunct with an aggregate is computed per group (its
     /// aggregates' arguments are guarded); one without may be moved into
     /// `WHERE` by the planner, so it must be inert.
-    pub(crate) fn guard_having(&mut self, having: &mut Expr, tables: &[Visible]) -> Result<(), String> {
+    pub(crate) fn guard_having(
+        &mut self,
+        having: &mut Expr,
+        tables: &[Visible],
+    ) -> Result<(), String> {
         if tables.is_empty() {
             return Ok(());
         }

@@ -72,6 +72,14 @@ fn constraint(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
 impl Confine<'_> {
     /// Confines a query (a statement of its own, a subquery, a CTE body).
     pub(crate) fn query(&mut self, query: &mut Query) -> Result<(), String> {
+        let scalar = std::mem::take(&mut self.scalar_next);
+        let outer = std::mem::replace(&mut self.scalar, scalar);
+        let walked = self.query_scoped(query);
+        self.scalar = outer;
+        walked
+    }
+
+    fn query_scoped(&mut self, query: &mut Query) -> Result<(), String> {
         if query.for_clause.is_some()
             || query.settings.is_some()
             || query.format_clause.is_some()
@@ -80,10 +88,12 @@ impl Confine<'_> {
             return Err("a query clause it does not know".into());
         }
         if !query.locks.is_empty() && self.backend != DbBackend::Postgres {
-            return Err("a locking read (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) on \
+            return Err(
+                "a locking read (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) on \
                         MySQL or MariaDB: InnoDB locks every row it visits, other tenants' \
                         too; lock by writing (UPDATE … WHERE) instead"
-                .into());
+                    .into(),
+            );
         }
         for lock in &query.locks {
             if let Some(of) = &lock.of {
@@ -173,7 +183,11 @@ impl Confine<'_> {
     pub(crate) fn set_expr(&mut self, body: &mut SetExpr) -> Result<(), String> {
         match body {
             SetExpr::Select(select) => self.select(select, Vec::new()),
-            SetExpr::Query(query) => self.query(query),
+            SetExpr::Query(query) => {
+                // A branch of a scalar subquery is one too.
+                self.scalar_next = self.scalar;
+                self.query(query)
+            }
             SetExpr::SetOperation { left, right, .. } => {
                 self.set_expr(left)?;
                 self.set_expr(right)
@@ -241,11 +255,10 @@ impl Confine<'_> {
         }
         let mut from = From::default();
         let sqlite_commas = self.backend == DbBackend::Sqlite
-            && select.from.iter().any(|item| {
-                item.joins
-                    .iter()
-                    .any(|j| !preserves_left(&j.join_operator))
-            });
+            && select
+                .from
+                .iter()
+                .any(|item| item.joins.iter().any(|j| !preserves_left(&j.join_operator)));
         let last = select.from.len().saturating_sub(1);
         for (i, item) in select.from.iter_mut().enumerate() {
             // On SQLite a comma is a join like any other, so an item before
@@ -258,10 +271,16 @@ impl Confine<'_> {
         let mut guard_tables: Vec<Visible> = self.outer.clone();
         guard_tables.extend(from.visible.iter().cloned());
         let mut first = std::mem::take(&mut from.wheres);
-        // A correlated subquery answers nothing for another tenant's outer
-        // row: the enclosing tables' predicates come first here too.
-        for visible in self.outer.clone() {
-            first.insert(0, self.predicate(&visible, true)?);
+        // A scalar subquery answers nothing for another tenant's outer row
+        // (its "more than one row" could count rows against another
+        // tenant's value): the enclosing tables' predicates come first here
+        // too. Other subqueries are left uncorrelated, so that a planner
+        // can still join or hash them: their conditions that can fail are
+        // guarded with the enclosing tables' predicates all the same.
+        if self.scalar {
+            for visible in self.outer.clone() {
+                first.insert(0, self.predicate(&visible, true)?);
+            }
         }
         self.outer.extend(from.visible.iter().cloned());
         let walked = self.select_parts(select, order, &guard_tables);
@@ -292,7 +311,10 @@ impl Confine<'_> {
                     self.guard_value(expr, tables, grouped)?;
                 }
                 SelectItem::Wildcard(options) => wildcard(options)?,
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options) => {
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    options,
+                ) => {
                     idents(name)?;
                     wildcard(options)?;
                 }
@@ -461,6 +483,14 @@ impl Confine<'_> {
                     _ => return Err(format!("`{name}` names another database")),
                 }
                 let (value, quoted) = (last.value.clone(), last.quote_style.is_some());
+                if self.backend == DbBackend::MySql
+                    && parts.len() == 1
+                    && !quoted
+                    && value.eq_ignore_ascii_case("dual")
+                {
+                    // MySQL's one-row pseudo-table.
+                    return Ok(());
+                }
                 let table = match self.catalog.lookup(&value, quoted, self.backend) {
                     Lookup::Tenant(table) => table.clone(),
                     Lookup::Global => return Ok(()),
@@ -656,4 +686,3 @@ fn wildcard(options: &WildcardAdditionalOptions) -> Result<(), String> {
     }
     Ok(())
 }
-

@@ -48,7 +48,11 @@ impl Planned {
             + self.tenants.len() * 8
             + self.order.as_ref().map_or(0, |o| o.len() * 8)
             + self.qualifiers.iter().map(|q| q.len() + 24).sum::<usize>()
-            + self.literals.iter().map(|(l, _)| l.len() + 32).sum::<usize>()
+            + self
+                .literals
+                .iter()
+                .map(|(l, _)| l.len() + 32)
+                .sum::<usize>()
             + self.bound.len() * 16
             + 128
     }
@@ -160,6 +164,11 @@ pub(crate) struct Confine<'a> {
     /// The tenant tables of the enclosing queries (for correlated
     /// subqueries), innermost last.
     pub(crate) outer: Vec<Visible>,
+    /// Set by a scalar subquery for the query it starts.
+    pub(crate) scalar_next: bool,
+    /// Whether the query being walked is a scalar subquery: its `SELECT`s
+    /// get the enclosing tables' predicates too.
+    pub(crate) scalar: bool,
 }
 
 /// The name Postgres, MySQL or SQLite resolves an identifier to, for
@@ -217,6 +226,8 @@ impl<'a> Confine<'a> {
             literals: Vec::new(),
             ctes: Vec::new(),
             outer: Vec::new(),
+            scalar_next: false,
+            scalar: false,
         }
     }
 
@@ -266,7 +277,11 @@ impl<'a> Confine<'a> {
     /// `<reference>.<tenant column> = <tenant>` (with `OR … IS NULL` for a
     /// NULL-extended table, in a guard).
     pub(crate) fn predicate(&mut self, visible: &Visible, or_null: bool) -> Result<Expr, String> {
-        let column = format!("{}.{}", visible.reference, self.quote(&visible.table.column));
+        let column = format!(
+            "{}.{}",
+            visible.reference,
+            self.quote(&visible.table.column)
+        );
         let value = self.tenant_value_sql(&visible.table);
         let sql = if or_null && visible.nullable {
             format!("({column} = {value} OR {column} IS NULL)")

@@ -1,5 +1,5 @@
 //! What statements become, per backend, and what is refused: the README's
-//! "What it confines" and "What it refuses" lists, one test each. The
+//! "What it lets through", one test each. The
 //! database tests (tests/confinement*.rs) check that the result runs and
 //! sees only the tenant's rows.
 
@@ -109,7 +109,7 @@ fn every_tenant_table_is_confined_wherever_it_appears() {
             SQLITE,
             "SELECT (SELECT count(*) FROM comment WHERE comment.post_id = post.id) FROM post WHERE EXISTS (SELECT 1 FROM comment)"
         ),
-        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2))"#
+        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE comment."tenant_id" = ?2))"#
     );
     assert_eq!(
         sql(
@@ -351,11 +351,7 @@ fn what_it_cannot_confine_is_refused() {
         ),
         (MYSQL, "SHOW BINLOG EVENTS", "only SELECT"),
         (PG, "SELECT setval('tenant_b.post_id_seq', 1)", "allow-list"),
-        (
-            PG,
-            "SELECT pg_terminate_backend(42)",
-            "allow-list",
-        ),
+        (PG, "SELECT pg_terminate_backend(42)", "allow-list"),
         (PG, "SELECT * FROM other_db.public.post", "another database"),
         (MYSQL, "USE tenant_b", "only SELECT"),
         (MYSQL, "SELECT @x := 1", "operator"),
@@ -436,4 +432,176 @@ fn plans_are_cached_per_statement_and_shared_by_tenants() {
     assert_ne!(a.values, b.values);
     confiner.plans[2].run_pending_tasks();
     assert_eq!(confiner.plans[2].entry_count(), 1);
+}
+
+#[test]
+fn conditions_that_can_fail_are_evaluated_only_on_the_tenants_rows() {
+    // The README's example: the comparison keeps its index, the cast is
+    // guarded.
+    assert_eq!(
+        sql(PG, "SELECT id FROM post WHERE id > 10 AND title::int = 7"),
+        r#"SELECT id FROM post WHERE post."tenant_id" = $1 AND (id > 10 AND CASE WHEN post."tenant_id" = $1 THEN (title::INT = 7) END)"#
+    );
+    // Select items too (a planner may move them into a join condition),
+    // but in a grouped query only the aggregates' arguments.
+    assert_eq!(
+        sql(SQLITE, "SELECT json_extract(title, '$.a') FROM post"),
+        r#"SELECT CASE WHEN post."tenant_id" = ?1 THEN (json_extract(title, '$.a')) END FROM post WHERE post."tenant_id" = ?1"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "SELECT title, sum(length(title)) FROM post GROUP BY title"
+        ),
+        r#"SELECT title, sum(CASE WHEN post."tenant_id" = $1 THEN (length(title)) END) FROM post WHERE post."tenant_id" = $1 GROUP BY title"#
+    );
+    assert!(
+        refused(
+            PG,
+            "SELECT title FROM post GROUP BY title HAVING title::int > 1"
+        )
+        .contains("WHERE")
+    );
+    // A NULL-extended table lets NULL through its guard.
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT * FROM post LEFT JOIN comment ON comment.post_id = post.id WHERE abs(comment.id) > 1"
+        ),
+        r#"SELECT * FROM post LEFT JOIN comment ON comment."tenant_id" = ?2 AND (comment.post_id = post.id) WHERE post."tenant_id" = ?1 AND (CASE WHEN post."tenant_id" = ?1 AND (comment."tenant_id" = ?2 OR comment."tenant_id" IS NULL) THEN (abs(comment.id) > 1) END)"#
+    );
+    // Derived tables and CTE bodies are fenced.
+    assert_eq!(
+        sql(
+            MYSQL,
+            "SELECT * FROM (SELECT title FROM post) s WHERE s.title = 'x'"
+        ),
+        "SELECT * FROM (SELECT title FROM post WHERE post.`tenant_id` = BINARY(?) LIMIT 18446744073709551615) s WHERE (s.title = 'x')"
+    );
+}
+
+#[test]
+fn the_rewrite_keeps_the_meaning_of_joins_and_ctes() {
+    // SQLite joins a comma item before a RIGHT JOIN into it.
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT count(*) FROM post, country RIGHT JOIN country AS k ON 0"
+        ),
+        r#"SELECT count(*) FROM (SELECT * FROM post WHERE post."tenant_id" = ?1) AS post, country RIGHT JOIN country AS k ON 0"#
+    );
+    assert_eq!(
+        sql(
+            PG,
+            "SELECT count(*) FROM post, country RIGHT JOIN country AS k ON false"
+        ),
+        r#"SELECT count(*) FROM post, country RIGHT JOIN country AS k ON false WHERE post."tenant_id" = $1"#
+    );
+    // A CTE shadows the table; in its own body the name is the table.
+    assert_eq!(
+        sql(SQLITE, "WITH post AS (SELECT 1 AS x) SELECT * FROM post"),
+        "WITH post AS (SELECT 1 AS x LIMIT -1 OFFSET 0) SELECT * FROM post"
+    );
+    assert_eq!(
+        sql(PG, "WITH post AS (SELECT id FROM post) SELECT * FROM post"),
+        r#"WITH post AS (SELECT id FROM post WHERE post."tenant_id" = $1 OFFSET 0) SELECT * FROM post"#
+    );
+    // A quoted name in another case is another CTE on Postgres: the table.
+    assert_eq!(
+        sql(PG, r#"WITH post AS (SELECT 1 AS x) SELECT * FROM "Post""#),
+        r#"WITH post AS (SELECT 1 AS x OFFSET 0) SELECT * FROM "Post" WHERE "Post"."tenant_id" = $1"#
+    );
+    assert!(
+        refused(PG, "SELECT * FROM post AS p(id, real_tenant, tenant_id)").contains("alias list")
+    );
+    assert!(
+        refused(SQLITE, "INSERT INTO post (id, tenant_id, title) SELECT *, 'acme' FROM (SELECT 99 AS a, 'globex' AS b) s")
+            .contains("one to one")
+    );
+    assert!(refused(SQLITE, "SELECT * FROM sea_orm_tenant_registry").contains("own table"));
+    assert!(refused(SQLITE, "SELECT * FROM audit_log").contains("global_table"));
+    assert!(refused(PG, "EXPLAIN ANALYZE SELECT * FROM post").contains("EXPLAIN"));
+    assert!(refused(MYSQL, "SELECT * FROM post WHERE id = 2 FOR UPDATE").contains("locking read"));
+}
+
+#[test]
+fn casts_go_to_plain_types_or_declared_ones() {
+    assert!(refused(PG, "SELECT 'a'::tea").contains("pure_type"));
+    let confiner = Confiner::new(Catalog::default().with_type("tea"));
+    let stmt = Statement::from_string(PG, r#"SELECT CAST('a' AS "tea")"#);
+    assert!(
+        confiner
+            .confine(stmt, &TenantId::from("acme"), &Boundary::Shared)
+            .is_ok()
+    );
+    assert!(
+        refused(PG, "SELECT 'post'::regclass")
+            .to_lowercase()
+            .contains("regclass")
+    );
+    // An upsert's condition is evaluated on the row it conflicts with.
+    assert_eq!(
+        sql(
+            PG,
+            "INSERT INTO post (id, title) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET title = 'b' WHERE post.title::int > 1"
+        ),
+        r#"INSERT INTO post (id, title, "tenant_id") VALUES (1, 'a', $1) ON CONFLICT(id) DO UPDATE SET title = 'b' WHERE post."tenant_id" = $1 AND (CASE WHEN post."tenant_id" = $1 THEN (post.title::INT > 1) END)"#
+    );
+}
+
+#[test]
+fn global_tables_match_only_as_the_backend_resolves_names() {
+    // Declared `country`: Postgres folds unquoted names, keeps quoted ones.
+    assert_eq!(sql(PG, "SELECT * FROM COUNTRY"), "SELECT * FROM COUNTRY");
+    assert!(refused(PG, r#"SELECT * FROM "Country""#).contains("not declared"));
+    // MySQL compares table names exactly; SQLite ignores case.
+    assert!(refused(MYSQL, "SELECT * FROM COUNTRY").contains("not declared"));
+    assert_eq!(
+        sql(SQLITE, "SELECT * FROM COUNTRY"),
+        "SELECT * FROM COUNTRY"
+    );
+    // A tenant table is confined in any case or quoting.
+    assert!(sql(MYSQL, "SELECT * FROM `POST`").contains("`POST`.`tenant_id` = BINARY(?)"));
+    // Catalogs and table functions off the list.
+    for (backend, statement) in [
+        (SQLITE, "SELECT * FROM sqlite_master"),
+        (SQLITE, "SELECT * FROM main.sqlite_schema"),
+        (SQLITE, "SELECT * FROM pragma_table_info('post')"),
+        (PG, "SELECT * FROM information_schema.tables"),
+        (PG, "SELECT * FROM pg_catalog.pg_class"),
+        (MYSQL, "SELECT * FROM information_schema.processlist"),
+        (MYSQL, "SELECT * FROM mysql.user"),
+    ] {
+        assert!(
+            run(backend, statement, vec![], &Boundary::Shared).is_err(),
+            "{statement}"
+        );
+    }
+    // MySQL's DUAL is no table; `user` is a column name there.
+    assert_eq!(sql(MYSQL, "SELECT 1 FROM DUAL"), "SELECT 1 FROM DUAL");
+    assert!(sql(MYSQL, "SELECT user FROM country").contains("user"));
+    assert!(refused(MYSQL, "SELECT current_user FROM country").contains("session"));
+    // A table function's arguments are confined too.
+    assert!(
+        sql(
+            SQLITE,
+            "SELECT * FROM json_each((SELECT group_concat(title) FROM post))"
+        )
+        .contains(r#"post."tenant_id" = ?1"#)
+    );
+    // A tenant value read from a column cannot be checked.
+    assert!(
+        refused(
+            SQLITE,
+            "INSERT INTO post (title, tenant_id) SELECT title, tenant_id FROM post"
+        )
+        .contains("cannot check")
+    );
+    assert!(
+        refused(
+            PG,
+            "SELECT * FROM (post p JOIN comment c ON c.post_id = p.id) AS x"
+        )
+        .contains("FROM")
+    );
 }

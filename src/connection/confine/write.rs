@@ -80,12 +80,14 @@ impl Confine<'_> {
         self.check_assignments(&update.assignments, &from.visible)?;
         let outer_len = self.outer.len();
         self.outer.extend(from.visible.iter().cloned());
-        let walked = self.assignment_values(&mut update.assignments).and_then(|()| {
-            update
-                .order_by
-                .iter_mut()
-                .try_for_each(|o| self.expr(&mut o.expr))
-        });
+        let walked = self
+            .assignment_values(&mut update.assignments)
+            .and_then(|()| {
+                update
+                    .order_by
+                    .iter_mut()
+                    .try_for_each(|o| self.expr(&mut o.expr))
+            });
         let walked = walked.and_then(|()| self.returning(&mut update.returning));
         let walked = walked.and_then(|()| update.limit.as_mut().map_or(Ok(()), |l| self.expr(l)));
         self.outer.truncate(outer_len);
@@ -134,7 +136,11 @@ impl Confine<'_> {
 
     /// Refuses an assignment to a tenant column of any tenant table the
     /// statement touches.
-    fn check_assignments(&self, assignments: &[Assignment], tables: &[Visible]) -> Result<(), String> {
+    fn check_assignments(
+        &self,
+        assignments: &[Assignment],
+        tables: &[Visible],
+    ) -> Result<(), String> {
         for assignment in assignments {
             let targets: Vec<&ObjectName> = match &assignment.target {
                 AssignmentTarget::ColumnName(name) => vec![name],
@@ -144,7 +150,10 @@ impl Confine<'_> {
                 let Some(column) = target.0.last().and_then(ObjectNamePart::as_ident) else {
                     return Err("an assignment it cannot read".into());
                 };
-                if is_tenant_column(&column.value, tables.iter().map(|v| v.table.column.as_str())) {
+                if is_tenant_column(
+                    &column.value,
+                    tables.iter().map(|v| v.table.column.as_str()),
+                ) {
                     return Err(format!(
                         "it writes the tenant column `{}`; a row never moves to another tenant",
                         column.value
@@ -332,7 +341,10 @@ impl Confine<'_> {
                         self.check_assignments(&update.assignments, tenant)?;
                         self.assignment_values(&mut update.assignments)?;
                         if let Some(selection) = &mut update.selection {
+                            // Evaluated on the row it conflicts with, which
+                            // may be another tenant's.
                             self.expr(selection)?;
+                            self.guard_condition(selection, tenant)?;
                         }
                         if let Some(visible) = tenant.first() {
                             let pred = self.predicate(visible, false)?;
@@ -399,4 +411,3 @@ impl Confine<'_> {
 fn is_tenant_column<'a>(name: &str, mut columns: impl Iterator<Item = &'a str>) -> bool {
     !name.is_ascii() || columns.any(|c| c.eq_ignore_ascii_case(name))
 }
-
