@@ -660,6 +660,8 @@ impl Tenancy {
     /// let failures = Arc::new(AtomicUsize::new(0));
     /// let counter = failures.clone();
     /// let tenancy = Tenancy::shared_schema(Database::connect("sqlite::memory:").await?)
+    ///     // Declared, so the database (not the wall) fails the statement below.
+    ///     .global_table_named("missing")
     ///     .metric_callback(move |info: &sea_orm::metric::Info<'_>| {
     ///         if info.failed {
     ///             counter.fetch_add(1, Ordering::Relaxed);

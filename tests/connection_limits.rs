@@ -415,14 +415,13 @@ async fn the_database_time_hook_sees_each_tenant() {
         // `no_such_table` is declared global so that the wall lets it
         // through and the database fails it (an undeclared table is
         // refused before anything is sent, and takes no database time).
-        let declared = devices(Tenancy::shared_schema(t.db.clone())).global_table_named("no_such_table");
-        let tenants = provisioned(declared.on_database_time(
-            move |tenant, elapsed| {
-                sink.lock()
-                    .expect("lock")
-                    .push((tenant.to_string(), elapsed));
-            },
-        ))
+        let declared =
+            devices(Tenancy::shared_schema(t.db.clone())).global_table_named("no_such_table");
+        let tenants = provisioned(declared.on_database_time(move |tenant, elapsed| {
+            sink.lock()
+                .expect("lock")
+                .push((tenant.to_string(), elapsed));
+        }))
         .await;
         let taken = || std::mem::take(&mut *seen.lock().expect("lock"));
         let backend = t.backend();
@@ -653,11 +652,14 @@ async fn cancelled_statements_stay_within_the_tenant_cap() {
     };
     let app = env.app(3).await;
     let sleep = "SELECT pg_sleep(20)";
-    let [strict, hot] = env.tenancies_with(&app, &["a", "b"], devices).await.map(|tenancy| {
-        tenancy
-            .max_concurrent_per_tenant(1)
-            .concurrency_wait(Duration::from_millis(50))
-    });
+    let [strict, hot] = env
+        .tenancies_with(&app, &["a", "b"], devices)
+        .await
+        .map(|tenancy| {
+            tenancy
+                .max_concurrent_per_tenant(1)
+                .concurrency_wait(Duration::from_millis(50))
+        });
     for tenants in [&strict, &hot] {
         let conn_a = tenants.connection(&a()).await.expect("conn a");
         let conn_b = tenants.connection(&b()).await.expect("conn b");

@@ -133,7 +133,8 @@ async fn raw_sql_is_not_guarded_on_sqlite() {
 #[tokio::test]
 async fn transactions_keep_seaorm_semantics() {
     let db = db().await;
-    let acme = TenantConnection::new(db.clone(), TenantId::from("acme")).tenant_table::<post::Entity>();
+    let acme =
+        TenantConnection::new(db.clone(), TenantId::from("acme")).tenant_table::<post::Entity>();
     let txn = acme.begin().await.expect("begin");
     assert_eq!(txn.tenant().to_string(), "acme");
     txn.scoped::<post::Entity>()

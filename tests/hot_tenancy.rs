@@ -53,7 +53,10 @@ async fn schema_per_tenant_parks_and_keeps_each_tenant_in_its_schema() {
     .await;
     let app = env.app(6).await;
     let tenancy = env
-        .provisioned(reading_settings(Tenancy::schema_per_tenant(app.clone())), &["a", "b"])
+        .provisioned(
+            reading_settings(Tenancy::schema_per_tenant(app.clone())),
+            &["a", "b"],
+        )
         .await;
     let a = tenancy.connection(&TenantId::from("a")).await.expect("a");
     let sql = "SELECT current_setting('search_path') || ' ' || current_setting('app.tenant_id')";
@@ -98,7 +101,10 @@ async fn a_tenant_deprovisioned_while_hot_loses_its_parked_transactions() {
     };
     let app = env.app(6).await;
     let tenancy = env
-        .provisioned(reading_settings(Tenancy::shared_schema(app.clone())), &["a", "b"])
+        .provisioned(
+            reading_settings(Tenancy::shared_schema(app.clone())),
+            &["a", "b"],
+        )
         .await;
     let a = tenancy.connection(&TenantId::from("a")).await.expect("a");
     heat(&tenancy, &a, "SELECT current_setting('app.tenant_id')").await;

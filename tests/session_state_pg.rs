@@ -228,7 +228,8 @@ async fn visible_session_changes_are_refused_before_sending() {
     let role = f.other.clone();
     // post declared, so that a refusal below is the session check's, not
     // the one of a table declared nowhere (rule 12).
-    let strict = TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
+    let strict =
+        TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
     for attack in visible_attacks(&role) {
         let what = format!("execute_unprepared({attack:?})");
         let result = strict.execute_unprepared(&attack).await;
@@ -320,7 +321,8 @@ async fn transaction_local_settings_are_refused_and_lookalikes_still_run() {
     else {
         return;
     };
-    let a = TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
+    let a =
+        TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
     for sql in [
         "SET LOCAL app.tenant_id = 'a'",
         "SET LOCAL search_path TO public",

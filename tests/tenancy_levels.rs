@@ -158,7 +158,8 @@ async fn shared_schema_level() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_per_tenant_level() {
     each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
-        let tenancy = declared(Tenancy::schema_per_tenant(t.db.clone())).with_migrator::<Migrator>();
+        let tenancy =
+            declared(Tenancy::schema_per_tenant(t.db.clone())).with_migrator::<Migrator>();
         core_behaviours(t, &tenancy, Placement::SchemaPerTenant).await;
         // Nothing landed in public's post table.
         assert_eq!(common::all_posts(t).await.len(), 0, "{t}");
@@ -194,7 +195,8 @@ async fn database_per_tenant_level() {
 async fn database_per_tenant_without_registry() {
     each_backend(async |t: &TestDb| {
         let dbs = Databases::new(t);
-        let tenancy = declared(Tenancy::database_per_tenant(dbs.url_for())).with_migrator::<Migrator>();
+        let tenancy =
+            declared(Tenancy::database_per_tenant(dbs.url_for())).with_migrator::<Migrator>();
         // Asking for an unprovisioned tenant creates nothing.
         assert!(unknown(tenancy.connection(&acme()).await), "{t}");
         assert!(!dbs.exists(t, "acme").await, "{t}: no database created");
