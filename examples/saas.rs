@@ -205,7 +205,10 @@ pub fn directory(db: DatabaseConnection) -> TenantDirectory {
 /// `DB_CONCURRENCY_PER_TENANT` (default 4) at once per tenant, waiting up to
 /// a second for a slot; SQLite runs without them.
 pub fn tenancy(db: DatabaseConnection) -> Tenancy {
-    let tenants = Tenancy::shared_schema(db.clone());
+    // Every table a tenant connection names is declared (rule 12): `note`
+    // belongs to tenants. (`/countries` reads `country` on the shared
+    // connection, not through a tenant connection.)
+    let tenants = Tenancy::shared_schema(db.clone()).tenant_table::<note::Entity>();
     if db.get_database_backend() != DbBackend::Postgres {
         return tenants;
     }

@@ -276,7 +276,7 @@ impl TenantConnection {
     /// let conn = TenantConnection::new(DatabaseConnection::default(), TenantId::from("acme"))
     ///     .tenant_table::<post::Entity>();
     /// let stmt = conn.confine(post::Entity::find_by_id(7).build(DbBackend::Postgres))?;
-    /// assert!(stmt.sql.ends_with(r#"WHERE ("post"."id" = $1) AND "post"."tenant_id" = $2"#));
+    /// assert!(stmt.sql.ends_with(r#"WHERE "post"."tenant_id" = $2 AND ("post"."id" = $1)"#));
     /// # Ok::<(), TenantError>(())
     /// ```
     pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
@@ -330,6 +330,13 @@ impl TenantConnection {
     /// [`Tenancy::pure_function`](crate::Tenancy::pure_function).
     pub fn pure_function(mut self, name: &str) -> Self {
         self.confinement.declare_function(name);
+        self
+    }
+
+    /// Declares the database type `name` one that statements may cast to;
+    /// see [`Tenancy::pure_type`](crate::Tenancy::pure_type).
+    pub fn pure_type(mut self, name: &str) -> Self {
+        self.confinement.declare_type(name);
         self
     }
 
@@ -538,7 +545,8 @@ impl TenantConnection {
     /// Like [`new`](Self::new), but first checks that `tenant` fits the
     /// type of `E`'s tenant column, so a policy's cast cannot fail later:
     /// `acme` for an integer column is a [`TenantError::ColumnType`] here,
-    /// before any statement runs.
+    /// before any statement runs. `E` is declared a tenant table of the
+    /// connection, as [`tenant_table`](Self::tenant_table) does.
     ///
     /// ```
     /// use sea_orm::DatabaseConnection;
@@ -553,7 +561,7 @@ impl TenantConnection {
         tenant: TenantId,
     ) -> Result<Self, TenantError> {
         E::tenant_value(&tenant)?;
-        Ok(Self::new(db, tenant))
+        Ok(Self::new(db, tenant).tenant_table::<E>())
     }
 
     /// The tenant this connection is bound to.

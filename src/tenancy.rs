@@ -372,6 +372,24 @@ impl Tenancy {
         self
     }
 
+    /// Declares the database type `name` one that statements may cast to:
+    /// a promise that its input function reads no table (a Postgres enum,
+    /// as SeaORM's `ActiveEnum` casts to; a domain whose checks read
+    /// nothing). Casts to any other type but the plain scalar ones are
+    /// refused (a cast to `regclass` looks up catalog objects).
+    ///
+    /// ```
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// let tenancy = Tenancy::shared_schema(DatabaseConnection::default()).pure_type("tea");
+    /// # let _ = tenancy;
+    /// ```
+    pub fn pure_type(mut self, name: &str) -> Self {
+        self.confiner = self.confiner.with_type(name);
+        self
+    }
+
     /// Runs every statement of every tenant under a Postgres
     /// `statement_timeout` of `timeout`, set with `SET LOCAL` in the
     /// transaction's opening round trip (also in hot tenants' parked
@@ -642,6 +660,8 @@ impl Tenancy {
     /// let failures = Arc::new(AtomicUsize::new(0));
     /// let counter = failures.clone();
     /// let tenancy = Tenancy::shared_schema(Database::connect("sqlite::memory:").await?)
+    ///     // Declared, so the database (not the wall) fails the statement below.
+    ///     .global_table_named("missing")
     ///     .metric_callback(move |info: &sea_orm::metric::Info<'_>| {
     ///         if info.failed {
     ///             counter.fetch_add(1, Ordering::Relaxed);

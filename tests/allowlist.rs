@@ -281,6 +281,9 @@ const MYSQL_PROBES: &[(&str, &str)] = &[
     ("bit_and", "SELECT bit_and(x) FROM (SELECT 1 AS x) AS t"),
     ("bit_or", "SELECT bit_or(x) FROM (SELECT 1 AS x) AS t"),
     ("bit_xor", "SELECT bit_xor(x) FROM (SELECT 1 AS x) AS t"),
+    // An operator in the grammar (`BINARY expr`), not a native function:
+    // `SELECT binary()` is a syntax error. The form the scoped builders send.
+    ("binary", "SELECT /*!BINARY*/('a') = 'a'"),
     ("char", "SELECT char(65, 66)"),
     ("count", "SELECT count(*) FROM (SELECT 1 AS x) AS t"),
     (

@@ -67,6 +67,9 @@ async fn other_sessions_statements_are_not_readable() {
             Kind::Postgres => format!("SELECT '{SECRET}' AS s, pg_sleep(3)::text AS z FROM post"),
             _ => format!("SELECT '{SECRET}' AS s, SLEEP(3) AS z FROM post LIMIT 1"),
         };
+        // pg_sleep / SLEEP only make globex's statement last: a test device,
+        // declared on globex's connection alone (the wall refuses them).
+        let globex = globex.pure_function("pg_sleep").pure_function("SLEEP");
         let running = tokio::spawn({
             let slow = stmt(t, &slow);
             async move { globex.query_all_raw(slow).await.map(|rows| rows.len()) }

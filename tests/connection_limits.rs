@@ -21,11 +21,14 @@ fn pg(sql: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, sql)
 }
 
-/// `SHOW statement_timeout` as the statement sees it.
+/// `statement_timeout` as the statement sees it. `SHOW` is refused on a
+/// tenant connection (rule 12); `current_setting` returns the same text and
+/// is declared on the tenancies of this file as a test device (see
+/// [`devices`]).
 async fn shown_timeout<C: ConnectionTrait>(c: &C) -> String {
-    c.query_one_raw(pg("SHOW statement_timeout"))
+    c.query_one_raw(pg("SELECT current_setting('statement_timeout')"))
         .await
-        .expect("SHOW statement_timeout")
+        .expect("current_setting('statement_timeout')")
         .expect("a row")
         .try_get_by_index::<String>(0)
         .expect("text")
@@ -42,6 +45,17 @@ fn sqlstate(err: &DbErr) -> Option<String> {
             .map(|c| c.into_owned()),
         _ => None,
     }
+}
+
+/// The functions this file uses only as test devices, declared on the
+/// tenancies under test because the wall refuses them by default (rule
+/// 12): `pg_sleep` / `SLEEP` make slow statements, `current_setting` shows
+/// which `statement_timeout` a statement runs under.
+fn devices(tenancy: Tenancy) -> Tenancy {
+    tenancy
+        .pure_function("pg_sleep")
+        .pure_function("SLEEP")
+        .pure_function("current_setting")
 }
 
 fn a() -> TenantId {
@@ -77,8 +91,9 @@ async fn statement_timeout_never_outlives_its_transaction_on_a_pool_of_one() {
     let app = env.app(1).await;
     let default = shown_timeout(&app).await;
     assert_ne!(default, "250ms");
+    let declared = |tenancy: Tenancy| devices(tenancy).global_table_named("counter");
     let [strict, hot] = env
-        .tenancies(&app, &["a", "b"])
+        .tenancies_with(&app, &["a", "b"], declared)
         .await
         .map(|tenancy| tenancy.statement_timeout_for(a_only)); // hot parks nothing on a pool of one
     for round in 0..40 {
@@ -141,7 +156,7 @@ async fn a_slow_statement_is_cancelled_for_one_tenant_and_not_another() {
     let slow = "SELECT pg_sleep(1.5)";
     let small = |t: &TenantId| (t.as_str() == "a").then_some(Duration::from_millis(100));
     let [strict, hot] = env
-        .tenancies(&app, &["a", "b"])
+        .tenancies_with(&app, &["a", "b"], devices)
         .await
         .map(|tenancy| tenancy.statement_timeout_for(small));
     for tenants in [&strict, &hot] {
@@ -304,7 +319,12 @@ async fn a_waiting_statement_runs_once_a_permit_is_returned() {
 #[tokio::test]
 async fn permits_come_back_after_errors_cancellations_and_streams() {
     each_backend(async |t: &TestDb| {
-        let tenants = capped(&t.db, 2, Duration::ZERO).await;
+        let tenants = provisioned(
+            devices(Tenancy::shared_schema(t.db.clone()))
+                .max_concurrent_per_tenant(2)
+                .concurrency_wait(Duration::ZERO),
+        )
+        .await;
         let conn = tenants.connection(&a()).await.expect("conn");
         let backend = t.backend();
         let bad = Statement::from_string(backend, "SELECT * FROM no_such_table");
@@ -330,11 +350,15 @@ async fn permits_come_back_after_errors_cancellations_and_streams() {
             both_permits_back(&conn, "the cancelled statements' permits").await;
         }
         // Streams hold a permit until finished or dropped (1000 rows: more
-        // than a Postgres stream buffers ahead of its reader).
+        // than a Postgres stream buffers ahead of its reader). Ten digits
+        // cross-joined thrice, not a recursive CTE, which the wall refuses
+        // on SQLite (nothing bounds it inside the process).
         let rows = Statement::from_string(
             backend,
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) \
-             SELECT x FROM c",
+            "WITH d(x) AS (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+             UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+             UNION ALL SELECT 8 UNION ALL SELECT 9) \
+             SELECT a.x * 100 + b.x * 10 + c.x AS x FROM d a, d b, d c",
         );
         {
             let stream = conn.stream_raw(rows.clone()).await.expect("stream");
@@ -388,13 +412,16 @@ async fn the_database_time_hook_sees_each_tenant() {
     each_backend(async |t: &TestDb| {
         let seen: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
         let sink = seen.clone();
-        let tenants = provisioned(Tenancy::shared_schema(t.db.clone()).on_database_time(
-            move |tenant, elapsed| {
-                sink.lock()
-                    .expect("lock")
-                    .push((tenant.to_string(), elapsed));
-            },
-        ))
+        // `no_such_table` is declared global so that the wall lets it
+        // through and the database fails it (an undeclared table is
+        // refused before anything is sent, and takes no database time).
+        let declared =
+            devices(Tenancy::shared_schema(t.db.clone())).global_table_named("no_such_table");
+        let tenants = provisioned(declared.on_database_time(move |tenant, elapsed| {
+            sink.lock()
+                .expect("lock")
+                .push((tenant.to_string(), elapsed));
+        }))
         .await;
         let taken = || std::mem::take(&mut *seen.lock().expect("lock"));
         let backend = t.backend();
@@ -539,7 +566,7 @@ async fn a_tenant_cannot_lift_its_own_statement_timeout() {
     let app = env.app(2).await;
     let limit = |_: &TenantId| Some(Duration::from_millis(300));
     let [strict, hot] = env
-        .tenancies(&app, &["a", "b"])
+        .tenancies_with(&app, &["a", "b"], devices)
         .await
         .map(|tenancy| tenancy.statement_timeout_for(limit));
     // The three reported ways, then other spellings of the same change.
@@ -625,11 +652,14 @@ async fn cancelled_statements_stay_within_the_tenant_cap() {
     };
     let app = env.app(3).await;
     let sleep = "SELECT pg_sleep(20)";
-    let [strict, hot] = env.tenancies(&app, &["a", "b"]).await.map(|tenancy| {
-        tenancy
-            .max_concurrent_per_tenant(1)
-            .concurrency_wait(Duration::from_millis(50))
-    });
+    let [strict, hot] = env
+        .tenancies_with(&app, &["a", "b"], devices)
+        .await
+        .map(|tenancy| {
+            tenancy
+                .max_concurrent_per_tenant(1)
+                .concurrency_wait(Duration::from_millis(50))
+        });
     for tenants in [&strict, &hot] {
         let conn_a = tenants.connection(&a()).await.expect("conn a");
         let conn_b = tenants.connection(&b()).await.expect("conn b");
@@ -690,7 +720,7 @@ async fn cancelled_statements_stay_within_the_tenant_cap_on_mysql() {
     each_backend_of(&[Kind::MySql], async |t: &TestDb| {
         let db = t.pool_of(3).await;
         let tenants = provisioned(
-            Tenancy::shared_schema(db.clone())
+            devices(Tenancy::shared_schema(db.clone()))
                 .max_concurrent_per_tenant(1)
                 .concurrency_wait(Duration::from_millis(50)),
         )

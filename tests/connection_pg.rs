@@ -87,6 +87,27 @@ fn own_posts(tenant: &str) -> i64 {
     }
 }
 
+/// The text-tenant tables of this file (`ledger`, with its integer tenant,
+/// is declared where it is used) declared on a tenancy (rule 12: a tenant
+/// connection names only declared tables), and `current_setting`, which
+/// `setting` reads to check which tenant a statement runs as: a test
+/// device, refused by default as a session function.
+fn declared(tenancy: Tenancy) -> Tenancy {
+    tenancy
+        .tenant_table::<comment::Entity>()
+        .tenant_table::<post::Entity>()
+        .global_table_named("country")
+        .pure_function("current_setting")
+}
+
+/// A tenant connection with the first wall (the confinement) off: this
+/// file tests the second wall, RLS, alone (as rls_pg does), so these
+/// connections send their statements as written, as every connection did
+/// on undeclared tables before issue 21.
+fn rls_only(app: &DatabaseConnection, tenant: &str) -> TenantConnection {
+    TenantConnection::new(app.clone(), TenantId::from(tenant)).__unconfined()
+}
+
 fn stmt(sql: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, sql)
 }
@@ -124,7 +145,7 @@ async fn raw_select_insert_update_delete_are_isolated() {
     let Some((env, app)) = start("raw_select_insert_update_delete_are_isolated").await else {
         return;
     };
-    for tenancy in env.tenancies(&app, &TENANTS).await {
+    for tenancy in env.tenancies_with(&app, &TENANTS, declared).await {
         for t in TENANTS {
             let conn = tenancy.connection(&TenantId::from(t)).await.expect("conn");
             assert_eq!(
@@ -134,7 +155,7 @@ async fn raw_select_insert_update_delete_are_isolated() {
             assert_eq!(setting(&conn).await, t);
         }
     }
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    let a = rls_only(&app, "a");
     let res = a
         .execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('a', 'a4')")
         .await
@@ -174,7 +195,7 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
     let Some((env, app)) = start("unscoped_builders_loaders_and_joins_are_isolated").await else {
         return;
     };
-    for tenancy in env.tenancies(&app, &TENANTS).await {
+    for tenancy in env.tenancies_with(&app, &TENANTS, declared).await {
         let a = tenancy
             .connection(&TenantId::from("a"))
             .await
@@ -234,7 +255,7 @@ async fn unscoped_builders_loaders_and_joins_are_isolated() {
             .expect("update many");
         assert_eq!(n.rows_affected, 2);
     }
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    let a = rls_only(&app, "a");
     let inserted = post::ActiveModel {
         tenant_id: Set("a".into()),
         title: Set("via seaorm".into()),
@@ -278,7 +299,7 @@ async fn no_tenant_sees_no_rows_and_writes_nothing() {
             .await
             .is_err()
     );
-    let stranger = TenantConnection::new(app.clone(), TenantId::from("zzz"));
+    let stranger = rls_only(&app, "zzz");
     assert_eq!(count(&stranger, "SELECT count(*) FROM post").await, 0);
     assert_eq!(count(&env.admin, "SELECT count(*) FROM post").await, 6);
     drop((stranger, app));
@@ -290,7 +311,7 @@ async fn with_check_refuses_writes_for_another_tenant() {
     let Some((env, app)) = start("with_check_refuses_writes_for_another_tenant").await else {
         return;
     };
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    let a = rls_only(&app, "a");
     let err = a
         .execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('b', 'sneaky')")
         .await
@@ -336,7 +357,11 @@ async fn user_rollback_savepoints_and_transaction_closures() {
     let Some((env, app)) = start("user_rollback_savepoints_and_transaction_closures").await else {
         return;
     };
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    // Both walls: the refusal of a user's set_config below is the first's.
+    let a = TenantConnection::new(app.clone(), TenantId::from("a"))
+        .tenant_table::<comment::Entity>()
+        .tenant_table::<post::Entity>()
+        .pure_function("current_setting");
     let insert = "INSERT INTO post (tenant_id, title) VALUES ('a', 'txn')";
 
     // User rollback.
@@ -414,7 +439,7 @@ async fn pool_of_one_alternates_tenants_without_carry_over() {
     };
     setup(&env).await;
     let app = env.app(1).await;
-    let [strict, hot] = env.tenancies(&app, &TENANTS).await; // a pool of one parks nothing
+    let [strict, hot] = env.tenancies_with(&app, &TENANTS, declared).await; // a pool of one parks nothing
     for round in 0..1000 {
         let tenancy = if round % 2 == 0 { &strict } else { &hot };
         for t in TENANTS {
@@ -461,7 +486,7 @@ async fn hot_tenants_alternate_without_carry_over() {
     let tenants = ["a", "b", "c", "zzz"];
     let hot = env
         .provisioned(
-            Tenancy::shared_schema(app.clone()).hot_tenants(HotTenants {
+            declared(Tenancy::shared_schema(app.clone())).hot_tenants(HotTenants {
                 max_parked: Some(2),
                 per_tenant: 1,
                 max_idle: Duration::from_secs(5),
@@ -515,7 +540,10 @@ async fn a_future_dropped_mid_query_leaves_nothing_behind() {
     };
     setup(&env).await;
     let app = env.app(1).await;
-    for tenancy in env.tenancies(&app, &TENANTS).await {
+    // pg_sleep makes the slow statements this test drops: a test device,
+    // declared here because the wall refuses it by default.
+    let with_sleep = |tenancy| declared(tenancy).pure_function("pg_sleep");
+    for tenancy in env.tenancies_with(&app, &TENANTS, with_sleep).await {
         let a = tenancy
             .connection(&TenantId::from("a"))
             .await
@@ -571,7 +599,7 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     };
     setup(&env).await;
     let app = env.app(1).await;
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    let a = rls_only(&app, "a");
     let txn = a.begin().await.expect("begin");
     txn.execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('a', 'doomed')")
         .await
@@ -608,7 +636,7 @@ async fn a_connection_killed_mid_transaction_surfaces_and_recovers() {
     // A parked connection killed while idle: the read is retried on a fresh one.
     let app4 = env.app(4).await;
     let hot = env
-        .provisioned(Tenancy::shared_schema(app4.clone()), &["b"])
+        .provisioned(declared(Tenancy::shared_schema(app4.clone())), &["b"])
         .await;
     let b = hot.connection(&TenantId::from("b")).await.expect("conn");
     // Seen twice: admitted to the parked set.
@@ -670,7 +698,28 @@ async fn a_select_that_writes_is_rerun_as_a_write() {
          $$ INSERT INTO post (tenant_id, title) VALUES (t, 'fn') RETURNING id $$",
     )
     .await;
-    for tenancy in env.tenancies(&app, &TENANTS).await {
+    // Undeclared, a function that writes is refused before anything is sent
+    // (rule 12).
+    for tenancy in env.tenancies_with(&app, &TENANTS, declared).await {
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
+        let err = a
+            .query_one_raw(stmt("SELECT add_post('a')"))
+            .await
+            .expect_err("an undeclared function is refused");
+        assert!(TenantError::is_refused(&err), "{err}");
+    }
+    assert_eq!(
+        count(&env.admin, "SELECT count(*) FROM post WHERE title = 'fn'").await,
+        0
+    );
+    // Declared pure (wrongly, on purpose: the test device is a SELECT that
+    // writes), the hot path must still rerun it as a write, and RLS's WITH
+    // CHECK still refuses it for another tenant.
+    let lying = |tenancy| declared(tenancy).pure_function("add_post");
+    for tenancy in env.tenancies_with(&app, &TENANTS, lying).await {
         let a = tenancy
             .connection(&TenantId::from("a"))
             .await
@@ -696,7 +745,7 @@ async fn streams_are_isolated_and_can_be_dropped() {
     let Some((env, app)) = start("streams_are_isolated_and_can_be_dropped").await else {
         return;
     };
-    let a = TenantConnection::new(app.clone(), TenantId::from("a"));
+    let a = rls_only(&app, "a");
     let rows: Vec<post::Model> = post::Entity::find()
         .stream(&a)
         .await
@@ -766,7 +815,8 @@ async fn an_id_that_does_not_fit_the_column_is_refused_before_any_statement() {
         30
     );
     let eight = TenantConnection::checked::<ledger::Entity>(app.clone(), TenantId::from("8"))
-        .expect("fits");
+        .expect("fits")
+        .tenant_table::<ledger::Entity>();
     let rows = ledger::Entity::find().all(&eight).await.expect("find");
     assert_eq!(rows.len(), 1);
     drop((seven, eight, tenancy, app));
@@ -783,7 +833,7 @@ async fn odd_tenant_ids_are_bound_not_spliced() {
         "INSERT INTO post (tenant_id, title) VALUES ('o''brien; DROP TABLE post; --', 'odd')",
     )
     .await;
-    for tenancy in env.tenancies(&app, &[odd]).await {
+    for tenancy in env.tenancies_with(&app, &[odd], declared).await {
         let conn = tenancy
             .connection(&TenantId::from(odd))
             .await

@@ -32,7 +32,7 @@ fn title(t: &str) -> post::ActiveModel {
 #[tokio::test]
 async fn scoped_builders_through_the_connection() {
     let db = db().await;
-    let tenants = Tenancy::shared_schema(db.clone());
+    let tenants = Tenancy::shared_schema(db.clone()).tenant_table::<post::Entity>();
     let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
     tenants.provision(&acme).await.expect("provision");
     tenants.provision(&globex).await.expect("provision");
@@ -82,17 +82,44 @@ async fn scoped_builders_through_the_connection() {
 #[tokio::test]
 async fn raw_sql_is_not_guarded_on_sqlite() {
     let db = db().await;
+    // No RLS on SQLite: the connection's confinement is the only wall. Before
+    // issue 21 a table the connection did not know passed through unconfined
+    // (raw SQL and unscoped builders saw every tenant); rule 12 now refuses a
+    // table declared nowhere, so a forgotten declaration is not a leak.
     let acme = TenantConnection::new(db.clone(), TenantId::from("acme"));
-    acme.execute_unprepared(
+    db.execute_unprepared(
         "INSERT INTO post (tenant_id, title) VALUES ('acme', 'a'), ('globex', 'g')",
     )
     .await
     .expect("insert");
-    // Documented: without RLS, raw SQL and unscoped builders see every tenant.
+    let err = acme
+        .execute_unprepared("INSERT INTO post (tenant_id, title) VALUES ('globex', 'g2')")
+        .await
+        .expect_err("an undeclared table is refused");
+    assert!(TenantError::is_refused(&err), "{err}");
+    let err = post::Entity::find()
+        .all(&acme)
+        .await
+        .expect_err("an undeclared table is refused");
+    assert!(TenantError::is_refused(&err), "{err}");
+    let err = acme
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT * FROM post",
+        ))
+        .await
+        .expect_err("an undeclared table is refused");
+    assert!(TenantError::is_refused(&err), "{err}");
     assert_eq!(
-        post::Entity::find().all(&acme).await.expect("find").len(),
-        2
+        post::Entity::find().all(&db).await.expect("find").len(),
+        2,
+        "nothing was sent: globex's second row was never written"
     );
+    // Declared, the same raw SQL and unscoped builder see only acme's row.
+    let acme = acme.tenant_table::<post::Entity>();
+    let mine = post::Entity::find().all(&acme).await.expect("find");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].tenant_id, "acme");
     let rows = acme
         .query_all_raw(Statement::from_string(
             DbBackend::Sqlite,
@@ -100,13 +127,14 @@ async fn raw_sql_is_not_guarded_on_sqlite() {
         ))
         .await
         .expect("raw");
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 1);
 }
 
 #[tokio::test]
 async fn transactions_keep_seaorm_semantics() {
     let db = db().await;
-    let acme = TenantConnection::new(db.clone(), TenantId::from("acme"));
+    let acme =
+        TenantConnection::new(db.clone(), TenantId::from("acme")).tenant_table::<post::Entity>();
     let txn = acme.begin().await.expect("begin");
     assert_eq!(txn.tenant().to_string(), "acme");
     txn.scoped::<post::Entity>()

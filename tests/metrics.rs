@@ -155,7 +155,12 @@ async fn statements_are_timed_per_tenant_and_backend() {
     each_backend(async |t: &TestDb| {
         let tenant = fresh();
         let id = tenant.to_string();
-        let conn = TenantConnection::new(t.db.clone(), tenant.clone());
+        // `no_such_table` is declared global so that the wall lets it
+        // through and the database fails it: the failed statement measured
+        // below (a table declared nowhere is refused before it is sent).
+        let conn = TenantConnection::new(t.db.clone(), tenant.clone())
+            .tenant_table::<post::Entity>()
+            .global_table_named("no_such_table");
         let one = Statement::from_string(t.backend(), "SELECT 1");
 
         conn.query_one_raw(one.clone()).await.expect("select 1");

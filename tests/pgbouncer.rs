@@ -86,7 +86,10 @@ enum Level {
 }
 
 impl Level {
-    /// A tenancy of this level on `db` (post declared as a tenant table).
+    /// A tenancy of this level on `db` (post declared as a tenant table),
+    /// with `current_setting` declared: [`session`] reads the tenant and
+    /// `search_path` each statement runs under, the test's device for a
+    /// carry-over (the wall refuses the function by default, rule 12).
     fn on(self, db: DatabaseConnection) -> Tenancy {
         match self {
             Level::Shared => Tenancy::shared_schema(db),
@@ -94,6 +97,7 @@ impl Level {
         }
         .with_migrator::<Migrator>()
         .tenant_table::<post::Entity>()
+        .pure_function("current_setting")
     }
 
     /// Where tenant `t`'s posts are, for reading them straight from Postgres.

@@ -26,6 +26,18 @@ use sea_orm_tenant::rls::RlsPolicy;
 /// (as SeaORM's `set_schema_search_path` does): it must survive too.
 const POOL_PATH: &str = "\"$user\", public, pool_default";
 
+/// Declares the fixture's `leak` and `leak_and_write` pure, which they are
+/// not: on purpose. Rule 12 refuses an undeclared function, so they are
+/// now stopped by the first wall; these tests are about the backstop
+/// behind it (a function that changes session state is undone before the
+/// transaction commits), which must hold for a function an application
+/// declared wrongly.
+fn lying(tenancy: Tenancy) -> Tenancy {
+    tenancy
+        .pure_function("leak")
+        .pure_function("leak_and_write")
+}
+
 fn stmt(sql: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, sql)
 }
@@ -214,7 +226,10 @@ async fn visible_session_changes_are_refused_before_sending() {
         return;
     };
     let role = f.other.clone();
-    let strict = TenantConnection::new(f.app.clone(), TenantId::from("a"));
+    // post declared, so that a refusal below is the session check's, not
+    // the one of a table declared nowhere (rule 12).
+    let strict =
+        TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
     for attack in visible_attacks(&role) {
         let what = format!("execute_unprepared({attack:?})");
         let result = strict.execute_unprepared(&attack).await;
@@ -306,7 +321,8 @@ async fn transaction_local_settings_are_refused_and_lookalikes_still_run() {
     else {
         return;
     };
-    let a = TenantConnection::new(f.app.clone(), TenantId::from("a"));
+    let a =
+        TenantConnection::new(f.app.clone(), TenantId::from("a")).tenant_table::<post::Entity>();
     for sql in [
         "SET LOCAL app.tenant_id = 'a'",
         "SET LOCAL search_path TO public",
@@ -357,7 +373,21 @@ async fn hidden_session_changes_never_outlive_the_transaction() {
     let leak = format!("SELECT leak('{}')", f.other);
     let do_block = "DO $$ BEGIN EXECUTE 'SE' || 'T app.tenant_id = ''b'''; \
                     PERFORM set_config('search_path', 'evil', false); END $$";
+    // Undeclared, the functions are refused before anything is sent.
     for tenancy in f.env.tenancies(&f.app, &["a"]).await {
+        let a = tenancy
+            .connection(&TenantId::from("a"))
+            .await
+            .expect("conn");
+        for sql in [leak.as_str(), "SELECT leak_and_write()"] {
+            let err = a.execute_unprepared(sql).await.expect_err(sql);
+            assert!(TenantError::is_refused(&err), "{sql}: {err}");
+            let err = a.query_one_raw(stmt(sql)).await.expect_err(sql);
+            assert!(TenantError::is_refused(&err), "{sql}: {err}");
+            assert_clean(&f, sql).await;
+        }
+    }
+    for tenancy in f.env.tenancies_with(&f.app, &["a"], lying).await {
         let a = tenancy
             .connection(&TenantId::from("a"))
             .await
@@ -444,7 +474,7 @@ async fn hot_tenant_writes_leave_nothing_behind() {
     let hot = f
         .env
         .provisioned(
-            Tenancy::shared_schema(two.clone()).hot_tenants(HotTenants {
+            lying(Tenancy::shared_schema(two.clone())).hot_tenants(HotTenants {
                 max_parked: Some(1),
                 per_tenant: 1,
                 max_idle: Duration::from_secs(5),

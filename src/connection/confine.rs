@@ -121,6 +121,13 @@ impl Confinement {
         }
     }
 
+    /// Declares the type `name` pure too.
+    pub(crate) fn declare_type(&mut self, name: &str) {
+        if let Some(confiner) = &self.confiner {
+            self.confiner = Some(confiner.with_type(name));
+        }
+    }
+
     /// Sends statements as written.
     pub(crate) fn off(&mut self) {
         self.confiner = None;
@@ -187,6 +194,11 @@ impl Confiner {
     /// A confiner of this catalog with the pure function `name` too.
     pub(crate) fn with_function(&self, name: &str) -> Arc<Confiner> {
         Arc::new(Confiner::new(self.catalog.with_function(name)))
+    }
+
+    /// A confiner of this catalog with the pure type `name` too.
+    pub(crate) fn with_type(&self, name: &str) -> Arc<Confiner> {
+        Arc::new(Confiner::new(self.catalog.with_type(name)))
     }
 
     fn plan(&self, sql: &str, backend: DbBackend) -> Plan {

@@ -102,13 +102,24 @@ impl PgEnv {
     /// hot tenants off (every statement opens its own transaction) and on
     /// (the defaults), with `tenants` provisioned in each.
     pub async fn tenancies(&self, app: &DatabaseConnection, tenants: &[&str]) -> [Tenancy; 2] {
+        self.tenancies_with(app, tenants, |tenancy| tenancy).await
+    }
+
+    /// [`tenancies`](Self::tenancies), each built through `declare` (the
+    /// tables and functions the test's statements name, rule 12).
+    pub async fn tenancies_with(
+        &self,
+        app: &DatabaseConnection,
+        tenants: &[&str],
+        declare: impl Fn(Tenancy) -> Tenancy,
+    ) -> [Tenancy; 2] {
         [
             self.provisioned(
-                Tenancy::shared_schema(app.clone()).hot_tenants(HotTenants::off()),
+                declare(Tenancy::shared_schema(app.clone()).hot_tenants(HotTenants::off())),
                 tenants,
             )
             .await,
-            self.provisioned(Tenancy::shared_schema(app.clone()), tenants)
+            self.provisioned(declare(Tenancy::shared_schema(app.clone())), tenants)
                 .await,
         ]
     }

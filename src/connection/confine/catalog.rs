@@ -106,6 +106,7 @@ pub(crate) struct Catalog {
     tables: HashMap<String, Option<Arc<TenantTable>>>,
     globals: HashSet<String>,
     functions: HashSet<String>,
+    types: HashSet<String>,
 }
 
 impl Catalog {
@@ -144,6 +145,19 @@ impl Catalog {
         let mut catalog = self.clone();
         catalog.functions.insert(name.to_ascii_lowercase());
         catalog
+    }
+
+    /// This catalog with the type `name` declared pure too.
+    pub(crate) fn with_type(&self, name: &str) -> Catalog {
+        let mut catalog = self.clone();
+        catalog.types.insert(name.to_ascii_lowercase());
+        catalog
+    }
+
+    /// Whether the application declared the type `name` (lower case) one
+    /// a value may be cast to.
+    pub(crate) fn declared_type(&self, name: &str) -> bool {
+        self.types.contains(name)
     }
 
     fn add(&mut self, table: TenantTable) {

@@ -85,9 +85,14 @@ impl Confine<'_> {
                             "it uses a session variable, which outlives the statement".into()
                         );
                     }
-                    if self.backend != DbBackend::Sqlite
-                        && SESSION_WORDS.contains(&ident.value.to_ascii_lowercase().as_str())
-                    {
+                    let word = ident.value.to_ascii_lowercase();
+                    let session = match self.backend {
+                        DbBackend::Postgres => SESSION_WORDS.contains(&word.as_str()),
+                        // `user` is an ordinary column name on MySQL.
+                        DbBackend::MySql => word == "current_user",
+                        _ => false,
+                    };
+                    if session {
                         return Err(format!("`{}` reads the session", ident.value));
                     }
                 }
@@ -367,7 +372,11 @@ impl Confine<'_> {
                 }
                 Ok(())
             }
-            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.query(subquery),
+            Expr::Exists { subquery, .. } => self.query(subquery),
+            Expr::Subquery(subquery) => {
+                self.scalar_next = true;
+                self.query(subquery)
+            }
             Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => {
                 sets.iter_mut().flatten().try_for_each(|e| self.expr(e))
             }
@@ -694,7 +703,7 @@ impl Confine<'_> {
                         | "citext"
                         | "serial"
                         | "bigserial"
-                )
+                ) || self.catalog.declared_type(&key.to_ascii_lowercase())
             }
             _ => false,
         };
@@ -702,7 +711,9 @@ impl Confine<'_> {
             Ok(())
         } else {
             Err(format!(
-                "a cast to `{data_type}`, which is not a plain scalar type it lets through"
+                "a cast to `{data_type}`, which is not a plain scalar type it lets through; a type \
+                 of your own whose input reads no table (an enum) is declared with \
+                 `Tenancy::pure_type`"
             ))
         }
     }

@@ -72,6 +72,14 @@ fn constraint(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
 impl Confine<'_> {
     /// Confines a query (a statement of its own, a subquery, a CTE body).
     pub(crate) fn query(&mut self, query: &mut Query) -> Result<(), String> {
+        let scalar = std::mem::take(&mut self.scalar_next);
+        let outer = std::mem::replace(&mut self.scalar, scalar);
+        let walked = self.query_scoped(query);
+        self.scalar = outer;
+        walked
+    }
+
+    fn query_scoped(&mut self, query: &mut Query) -> Result<(), String> {
         if query.for_clause.is_some()
             || query.settings.is_some()
             || query.format_clause.is_some()
@@ -175,7 +183,11 @@ impl Confine<'_> {
     pub(crate) fn set_expr(&mut self, body: &mut SetExpr) -> Result<(), String> {
         match body {
             SetExpr::Select(select) => self.select(select, Vec::new()),
-            SetExpr::Query(query) => self.query(query),
+            SetExpr::Query(query) => {
+                // A branch of a scalar subquery is one too.
+                self.scalar_next = self.scalar;
+                self.query(query)
+            }
             SetExpr::SetOperation { left, right, .. } => {
                 self.set_expr(left)?;
                 self.set_expr(right)
@@ -259,10 +271,16 @@ impl Confine<'_> {
         let mut guard_tables: Vec<Visible> = self.outer.clone();
         guard_tables.extend(from.visible.iter().cloned());
         let mut first = std::mem::take(&mut from.wheres);
-        // A correlated subquery answers nothing for another tenant's outer
-        // row: the enclosing tables' predicates come first here too.
-        for visible in self.outer.clone() {
-            first.insert(0, self.predicate(&visible, true)?);
+        // A scalar subquery answers nothing for another tenant's outer row
+        // (its "more than one row" could count rows against another
+        // tenant's value): the enclosing tables' predicates come first here
+        // too. Other subqueries are left uncorrelated, so that a planner
+        // can still join or hash them: their conditions that can fail are
+        // guarded with the enclosing tables' predicates all the same.
+        if self.scalar {
+            for visible in self.outer.clone() {
+                first.insert(0, self.predicate(&visible, true)?);
+            }
         }
         self.outer.extend(from.visible.iter().cloned());
         let walked = self.select_parts(select, order, &guard_tables);
@@ -465,6 +483,14 @@ impl Confine<'_> {
                     _ => return Err(format!("`{name}` names another database")),
                 }
                 let (value, quoted) = (last.value.clone(), last.quote_style.is_some());
+                if self.backend == DbBackend::MySql
+                    && parts.len() == 1
+                    && !quoted
+                    && value.eq_ignore_ascii_case("dual")
+                {
+                    // MySQL's one-row pseudo-table.
+                    return Ok(());
+                }
                 let table = match self.catalog.lookup(&value, quoted, self.backend) {
                     Lookup::Tenant(table) => table.clone(),
                     Lookup::Global => return Ok(()),

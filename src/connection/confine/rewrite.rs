@@ -164,6 +164,11 @@ pub(crate) struct Confine<'a> {
     /// The tenant tables of the enclosing queries (for correlated
     /// subqueries), innermost last.
     pub(crate) outer: Vec<Visible>,
+    /// Set by a scalar subquery for the query it starts.
+    pub(crate) scalar_next: bool,
+    /// Whether the query being walked is a scalar subquery: its `SELECT`s
+    /// get the enclosing tables' predicates too.
+    pub(crate) scalar: bool,
 }
 
 /// The name Postgres, MySQL or SQLite resolves an identifier to, for
@@ -221,6 +226,8 @@ impl<'a> Confine<'a> {
             literals: Vec::new(),
             ctes: Vec::new(),
             outer: Vec::new(),
+            scalar_next: false,
+            scalar: false,
         }
     }
 

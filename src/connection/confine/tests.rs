@@ -109,7 +109,7 @@ fn every_tenant_table_is_confined_wherever_it_appears() {
             SQLITE,
             "SELECT (SELECT count(*) FROM comment WHERE comment.post_id = post.id) FROM post WHERE EXISTS (SELECT 1 FROM comment)"
         ),
-        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2))"#
+        r#"SELECT (SELECT count(*) FROM comment WHERE post."tenant_id" = ?1 AND comment."tenant_id" = ?2 AND (comment.post_id = post.id)) FROM post WHERE post."tenant_id" = ?1 AND (EXISTS (SELECT 1 FROM comment WHERE comment."tenant_id" = ?2))"#
     );
     assert_eq!(
         sql(
@@ -522,4 +522,86 @@ fn the_rewrite_keeps_the_meaning_of_joins_and_ctes() {
     assert!(refused(SQLITE, "SELECT * FROM audit_log").contains("global_table"));
     assert!(refused(PG, "EXPLAIN ANALYZE SELECT * FROM post").contains("EXPLAIN"));
     assert!(refused(MYSQL, "SELECT * FROM post WHERE id = 2 FOR UPDATE").contains("locking read"));
+}
+
+#[test]
+fn casts_go_to_plain_types_or_declared_ones() {
+    assert!(refused(PG, "SELECT 'a'::tea").contains("pure_type"));
+    let confiner = Confiner::new(Catalog::default().with_type("tea"));
+    let stmt = Statement::from_string(PG, r#"SELECT CAST('a' AS "tea")"#);
+    assert!(
+        confiner
+            .confine(stmt, &TenantId::from("acme"), &Boundary::Shared)
+            .is_ok()
+    );
+    assert!(
+        refused(PG, "SELECT 'post'::regclass")
+            .to_lowercase()
+            .contains("regclass")
+    );
+    // An upsert's condition is evaluated on the row it conflicts with.
+    assert_eq!(
+        sql(
+            PG,
+            "INSERT INTO post (id, title) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET title = 'b' WHERE post.title::int > 1"
+        ),
+        r#"INSERT INTO post (id, title, "tenant_id") VALUES (1, 'a', $1) ON CONFLICT(id) DO UPDATE SET title = 'b' WHERE post."tenant_id" = $1 AND (CASE WHEN post."tenant_id" = $1 THEN (post.title::INT > 1) END)"#
+    );
+}
+
+#[test]
+fn global_tables_match_only_as_the_backend_resolves_names() {
+    // Declared `country`: Postgres folds unquoted names, keeps quoted ones.
+    assert_eq!(sql(PG, "SELECT * FROM COUNTRY"), "SELECT * FROM COUNTRY");
+    assert!(refused(PG, r#"SELECT * FROM "Country""#).contains("not declared"));
+    // MySQL compares table names exactly; SQLite ignores case.
+    assert!(refused(MYSQL, "SELECT * FROM COUNTRY").contains("not declared"));
+    assert_eq!(
+        sql(SQLITE, "SELECT * FROM COUNTRY"),
+        "SELECT * FROM COUNTRY"
+    );
+    // A tenant table is confined in any case or quoting.
+    assert!(sql(MYSQL, "SELECT * FROM `POST`").contains("`POST`.`tenant_id` = BINARY(?)"));
+    // Catalogs and table functions off the list.
+    for (backend, statement) in [
+        (SQLITE, "SELECT * FROM sqlite_master"),
+        (SQLITE, "SELECT * FROM main.sqlite_schema"),
+        (SQLITE, "SELECT * FROM pragma_table_info('post')"),
+        (PG, "SELECT * FROM information_schema.tables"),
+        (PG, "SELECT * FROM pg_catalog.pg_class"),
+        (MYSQL, "SELECT * FROM information_schema.processlist"),
+        (MYSQL, "SELECT * FROM mysql.user"),
+    ] {
+        assert!(
+            run(backend, statement, vec![], &Boundary::Shared).is_err(),
+            "{statement}"
+        );
+    }
+    // MySQL's DUAL is no table; `user` is a column name there.
+    assert_eq!(sql(MYSQL, "SELECT 1 FROM DUAL"), "SELECT 1 FROM DUAL");
+    assert!(sql(MYSQL, "SELECT user FROM country").contains("user"));
+    assert!(refused(MYSQL, "SELECT current_user FROM country").contains("session"));
+    // A table function's arguments are confined too.
+    assert!(
+        sql(
+            SQLITE,
+            "SELECT * FROM json_each((SELECT group_concat(title) FROM post))"
+        )
+        .contains(r#"post."tenant_id" = ?1"#)
+    );
+    // A tenant value read from a column cannot be checked.
+    assert!(
+        refused(
+            SQLITE,
+            "INSERT INTO post (title, tenant_id) SELECT title, tenant_id FROM post"
+        )
+        .contains("cannot check")
+    );
+    assert!(
+        refused(
+            PG,
+            "SELECT * FROM (post p JOIN comment c ON c.post_id = p.id) AS x"
+        )
+        .contains("FROM")
+    );
 }

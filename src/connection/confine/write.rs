@@ -341,7 +341,10 @@ impl Confine<'_> {
                         self.check_assignments(&update.assignments, tenant)?;
                         self.assignment_values(&mut update.assignments)?;
                         if let Some(selection) = &mut update.selection {
+                            // Evaluated on the row it conflicts with, which
+                            // may be another tenant's.
                             self.expr(selection)?;
+                            self.guard_condition(selection, tenant)?;
                         }
                         if let Some(visible) = tenant.first() {
                             let pred = self.predicate(visible, false)?;
