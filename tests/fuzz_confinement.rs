@@ -200,8 +200,8 @@ fn corpus() {
     }
 }
 
-/// The data keeps the promise the generator relies on: no id that the
-/// generator writes explicitly is globex's in A or A'.
+/// The data keeps the promises the generator relies on: no id of
+/// `SAFE_IDS` is globex's in A or A', and every id of `COLLIDING_IDS` is.
 #[test]
 fn globex_holds_no_safe_id() {
     runtime().block_on(async {
@@ -216,6 +216,7 @@ fn globex_holds_no_safe_id() {
                 else {
                     panic!("{which:?}: {table}: no rows");
                 };
+                let mut ids = Vec::new();
                 for row in rows.rows {
                     let world::Cell::Int(id) = row[0] else {
                         panic!("{which:?}: {table}: id {:?}", row[0]);
@@ -223,6 +224,13 @@ fn globex_holds_no_safe_id() {
                     assert!(
                         !world::SAFE_IDS.contains(&id),
                         "{which:?}: {table}: globex holds id {id}, one of SAFE_IDS"
+                    );
+                    ids.push(id);
+                }
+                for id in world::COLLIDING_IDS {
+                    assert!(
+                        ids.contains(id),
+                        "{which:?}: {table}: globex does not hold id {id} of COLLIDING_IDS"
                     );
                 }
             }
@@ -305,7 +313,13 @@ struct Checker {
 
 impl Checker {
     fn check(&self, case: &Case) -> Result<Outcome, Failure> {
-        let key = format!("{:?} {} {}", case.mode, case.ordered, case.sql.show());
+        let key = format!(
+            "{:?} {} {} {}",
+            case.mode,
+            case.ordered,
+            case.collides,
+            case.sql.show()
+        );
         if let Some(result) = self.seen.borrow().get(&key) {
             return result.clone();
         }
@@ -603,6 +617,9 @@ fn record_found(case: &Case, failure: &Failure) {
     }
     if case.ordered {
         entry.push_str("-- ordered\n");
+    }
+    if case.collides {
+        entry.push_str("-- collides\n");
     }
     entry.push_str(&case.sql.text.replace('\n', " "));
     entry.push('\n');

@@ -10,6 +10,9 @@
 //! --   while it fails; the summary shows the mark)
 //! -- ordered
 //! --   its rows are ordered by every output column: compare their order too
+//! -- collides
+//! --   it writes a key globex holds in A and A' (world::COLLIDING_IDS): not
+//! --   compared with B
 //! SELECT * FROM post WHERE id = ?
 //! ```
 //!
@@ -62,6 +65,7 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
     let mut params = Vec::new();
     let mut known = None;
     let mut ordered = false;
+    let mut collides = false;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
@@ -76,6 +80,8 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
                 known = Some(why.trim().to_owned());
             } else if comment == "ordered" {
                 ordered = true;
+            } else if comment == "collides" {
+                collides = true;
             }
             continue;
         }
@@ -88,6 +94,7 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
                 },
                 mode: mode_of(line),
                 ordered: std::mem::take(&mut ordered),
+                collides: std::mem::take(&mut collides),
             },
             known: known.take(),
         });

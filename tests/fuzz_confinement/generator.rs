@@ -32,7 +32,7 @@
 use sea_orm::Value;
 
 use super::oracle::Case;
-use super::world::{Mode, SAFE_IDS, Sql};
+use super::world::{COLLIDING_IDS, Mode, SAFE_IDS, Sql};
 
 /// How many choices a statement may consume at most.
 pub const MAX_CHOICES: usize = 240;
@@ -53,6 +53,7 @@ pub fn generate(choices: &[u32]) -> Case {
         ctes: Vec::new(),
         depth: 0,
         names: 0,
+        collides: false,
     };
     let (text, mode, ordered) = match g.c.weighted(&[28, 4, 4, 2, 1]) {
         0 => {
@@ -77,6 +78,7 @@ pub fn generate(choices: &[u32]) -> Case {
         },
         mode,
         ordered,
+        collides: g.collides,
     }
 }
 
@@ -373,6 +375,8 @@ struct Gen<'a> {
     depth: u32,
     /// Counter for fresh names.
     names: u32,
+    /// It wrote a key of `COLLIDING_IDS`.
+    collides: bool,
 }
 
 impl Gen<'_> {
@@ -1351,6 +1355,15 @@ impl Gen<'_> {
     /// A value for column `col` of `table` in an INSERT or UPDATE.
     fn value_for(&mut self, table: &str, col: &str, ty: Ty) -> String {
         match col {
+            "id" if self.c.chance(8) => {
+                // A key globex holds: the write must leave globex's row alone.
+                self.collides = true;
+                self.c.pick(COLLIDING_IDS).to_string()
+            }
+            "post_id" | "tag_id" if table == "post_tag" && self.c.chance(8) => {
+                self.collides = true;
+                "1".to_owned()
+            }
             "id" => {
                 if self.c.chance(15) {
                     let id = *self.c.pick(SAFE_IDS);
@@ -1559,10 +1572,12 @@ impl Gen<'_> {
                     .filter(|(c, _)| *c != "id" && (*c != "tenant_id" || self.c.chance(10)))
                     .collect();
                 let (c, ty) = **self.c.pick(&settable);
-                let v = match self.c.below(3) {
+                let v = match self.c.below(4) {
                     0 => format!("excluded.{c}"),
                     1 => self.value_for(table, c, ty),
-                    _ => format!("{c} || 'x'"),
+                    2 => format!("{c} || 'x'"),
+                    // Over the row in the way (globex's, when it collides).
+                    _ => self.expr_of(&scope, 1, ty),
                 };
                 let cond = if self.c.chance(25) {
                     format!(" WHERE {}", self.pred(&scope, 1))

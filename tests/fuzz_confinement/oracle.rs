@@ -23,6 +23,9 @@
 //!   `DbErr` wrapper of the entry point (`Query Error: ` ...);
 //! * a statement that stalls on B as well is too heavy for SQLite itself,
 //!   not stalled by the connection (counted with the database errors);
+//! * a write marked `collides` names a key that globex holds in A and in
+//!   A' (to check that an upsert or a conflict never touches globex's
+//!   row): it is not compared with B, where the key is free;
 //! * ids of rows inserted without one, and explicit keys: none needed,
 //!   by construction of the data (see `world.rs`): acme holds the largest
 //!   id and rowid of every table, the generator writes only ids that
@@ -38,6 +41,10 @@ pub struct Case {
     pub mode: Mode,
     /// Its rows are ordered by every output column (compare the order).
     pub ordered: bool,
+    /// It writes a key that globex holds in A and in A' (`COLLIDING_IDS`):
+    /// compared between A and A' and checked for globex's rows, but not
+    /// against B, where that key is free.
+    pub collides: bool,
 }
 
 /// How a case that passed went.
@@ -249,6 +256,13 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
             "acme's rows after the statement depend on globex's rows".into(),
             prefixed("(+ A, - A') ", diff),
         );
+    }
+
+    if case.collides {
+        return Ok(match a {
+            Answer::Error(_) => Outcome::Errored,
+            _ => Outcome::Answered,
+        });
     }
 
     // A against B: what the statement does on acme's rows alone.

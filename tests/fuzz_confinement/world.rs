@@ -163,6 +163,11 @@ pub const COUNTRY_ROWS: &str = "INSERT INTO country (rowid, code, name) VALUES \
 /// confinement does: a shared table's keys are shared).
 pub const SAFE_IDS: &[i64] = &[2, 3, 5, 30, 31, 40, 99, 1000];
 
+/// Ids that globex holds in every tenant table of A and of A' (and
+/// post_tag's pair (1, 1)): a write that names one must leave globex's row
+/// alone, whatever it answers (rule 5).
+pub const COLLIDING_IDS: &[i64] = &[1, 4];
+
 /// The tables a snapshot reads, with the tenant column of the tenant
 /// tables.
 const TABLES: &[(&str, Option<&str>)] = &[

@@ -180,3 +180,32 @@ SELECT "tenant_id" FROM post WHERE "title" = "a1"
 SELECT * FROM post WHERE tenant_id = :t
 -- params: 'globex', 2
 SELECT * FROM post WHERE tenant_id = @t OR id = $i
+
+-- Rule 5: a write that meets globex's key (post, tag, comment and item 1
+-- and 4 are globex's in A and A') leaves globex's row as it was.
+-- collides
+INSERT INTO post (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = 'pwned'
+-- collides
+INSERT INTO post (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING *
+-- collides
+INSERT INTO post (id, title) VALUES (1, 'x') ON CONFLICT DO NOTHING
+-- collides
+INSERT OR IGNORE INTO post (id, title) VALUES (1, 'x')
+-- collides
+INSERT INTO post (id, title) VALUES (1, 'x')
+-- collides
+INSERT INTO tag (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE tag.name <> 'zzz'
+-- collides
+INSERT INTO tag (id, name) VALUES (4, 'x') ON CONFLICT (id, tenant_id) DO UPDATE SET name = 'y'
+-- collides
+UPDATE post SET id = 1 WHERE id = 2
+-- collides
+INSERT INTO post_tag (post_id, tag_id) VALUES (1, 1) ON CONFLICT DO NOTHING
+-- collides
+INSERT INTO item (id, n) VALUES (4, 1) ON CONFLICT (id) DO UPDATE SET n = excluded.n + item.n RETURNING n
+-- collides
+INSERT INTO item (id, n) VALUES (4, 1) ON CONFLICT (id) DO UPDATE SET n = abs(item.n)
+-- collides
+INSERT INTO item (id, data) VALUES (1, '{}') ON CONFLICT (id) DO UPDATE SET data = json_extract(item.data, '$.a')
+-- collides
+INSERT INTO comment (id, post_id, body) VALUES (4, 2, 'x') ON CONFLICT (id) DO UPDATE SET body = excluded.body WHERE comment.body = 'same'
