@@ -325,6 +325,10 @@ const FUNCTIONS: &[(&str, usize)] = &[
     ("json_array_length", 1),
     ("json_array", 2),
     ("json_quote", 1),
+    ("json_remove", 2),
+    ("json_set", 3),
+    ("json_array_length", 2),
+    ("json_group_array", 1),
     ("zeroblob", 1),
     ("unhex", 1),
     ("date", 1),
@@ -625,7 +629,7 @@ impl Gen<'_> {
         }
         let d = depth + 1;
         let sub_ok = self.depth < MAX_QUERY_DEPTH;
-        match self.c.weighted(&[10, 3, 2, 1, 2, 1, 2, 1, 1, 2, 2, 1]) {
+        match self.c.weighted(&[10, 3, 2, 1, 2, 1, 2, 1, 1, 2, 2, 1, 1]) {
             0 => {
                 let (a, ty) = match self.column(scope) {
                     Some(c) => c,
@@ -648,8 +652,22 @@ impl Gen<'_> {
             2 => format!("NOT ({})", self.pred(scope, d)),
             3 => {
                 let op = *self.c.pick(&["LIKE", "GLOB", "NOT LIKE", "LIKE"]);
-                let pattern = *self.c.pick(&["'%e%'", "'a%'", "'*e*'", "'globex%'", "'%'"]);
-                format!("{} {op} {pattern}", self.expr_of(scope, d, Ty::Text))
+                let pattern = if self.c.chance(20) {
+                    self.expr_of(scope, d, Ty::Text)
+                } else {
+                    (*self.c.pick(&["'%e%'", "'a%'", "'*e*'", "'globex%'", "'%'"])).to_owned()
+                };
+                // An ESCAPE of a column fails on a value that is not one
+                // character: a channel unless the tenant predicate comes first.
+                let escape = if op.ends_with("LIKE") && self.c.chance(15) {
+                    format!(" ESCAPE {}", self.terminal(scope, Ty::Text))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} {op} {pattern}{escape}",
+                    self.expr_of(scope, d, Ty::Text)
+                )
             }
             4 => format!(
                 "{} BETWEEN {} AND {}",
@@ -699,6 +717,19 @@ impl Gen<'_> {
                     self.expr(scope, d),
                     self.scalar_subquery(scope)
                 )
+            }
+            12 => {
+                // Row values, the tenant column among them sometimes.
+                let a = self.terminal(scope, Ty::Any);
+                let b = self.terminal(scope, Ty::Any);
+                if sub_ok && self.c.chance(40) {
+                    let inner = self.nested(|g| g.select(scope, Some(2), false).0);
+                    format!("({a}, {b}) IN ({inner})")
+                } else {
+                    let (x, y) = (self.literal(Ty::Any), self.literal(Ty::Any));
+                    let op = *self.c.pick(&["=", "<>", "<", "IS"]);
+                    format!("({a}, {b}) {op} ({x}, {y})")
+                }
             }
             _ => {
                 let a = self.terminal(scope, Ty::Any);
@@ -1175,6 +1206,14 @@ impl Gen<'_> {
     /// SELECT, sometimes a compound one, or one ordered by every column
     /// with a LIMIT.
     fn derived(&mut self, outer: &Scope) -> (String, Vec<Col>) {
+        if self.c.chance(8) {
+            // A WITH of its own, in scope only inside.
+            let in_scope = self.ctes.len();
+            let with = self.with_clause();
+            let (body, cols) = self.select(outer, None, true);
+            self.ctes.truncate(in_scope);
+            return (format!("{with}{body}"), cols);
+        }
         let (first, cols) = self.select(outer, None, true);
         match self.c.weighted(&[8, 1, 1]) {
             1 => {
@@ -1666,8 +1705,17 @@ impl Gen<'_> {
             } else {
                 self.expr_of(&set_scope, 1, ty)
             };
-            sets.push(format!("{} = {v}", self.ident(c)));
+            sets.push((self.ident(c), v));
         }
+        let sets: Vec<String> = if sets.len() > 1 && self.c.chance(25) {
+            // The row-value form: (a, b) = (x, y).
+            let (names, values): (Vec<String>, Vec<String>) = sets.into_iter().unzip();
+            vec![format!("({}) = ({})", names.join(", "), values.join(", "))]
+        } else {
+            sets.into_iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect()
+        };
         let filter = if self.c.weighted(&[1, 3]) == 1 {
             format!(" WHERE {}", self.pred(&scope, 0))
         } else {

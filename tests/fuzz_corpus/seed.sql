@@ -209,3 +209,25 @@ INSERT INTO item (id, n) VALUES (4, 1) ON CONFLICT (id) DO UPDATE SET n = abs(it
 INSERT INTO item (id, data) VALUES (1, '{}') ON CONFLICT (id) DO UPDATE SET data = json_extract(item.data, '$.a')
 -- collides
 INSERT INTO comment (id, post_id, body) VALUES (4, 2, 'x') ON CONFLICT (id) DO UPDATE SET body = excluded.body WHERE comment.body = 'same'
+
+-- More shapes of reads and writes.
+UPDATE post SET title = p2.title FROM post AS p2 WHERE p2.id = post.id + 1
+DELETE FROM comment WHERE post_id IN (SELECT id FROM post WHERE title = 'globex secret')
+UPDATE post SET (title, tenant_id) = ('x', 'globex')
+UPDATE post SET ("TITLE", "TENANT_ID") = ('x', 'acme')
+SELECT * FROM post WHERE (tenant_id, id) IN (VALUES ('globex', 1))
+SELECT * FROM post WHERE (id, title) = (2, 'a1')
+SELECT * FROM post WHERE title LIKE 'a%' ESCAPE title
+SELECT * FROM item WHERE data LIKE '%' ESCAPE data
+SELECT * FROM post LIMIT (SELECT count(*) FROM comment)
+SELECT * FROM (WITH w AS (SELECT * FROM post) SELECT * FROM w) AS s
+SELECT count(*) FILTER (WHERE title <> 'x') OVER () FROM post
+SELECT json_remove(data, '$.a') FROM item
+SELECT * FROM post WHERE json_remove('{}', title) IS NULL
+SELECT * FROM item WHERE json_array_length(data) > 0
+SELECT * FROM item WHERE zeroblob(n) IS NOT NULL
+SELECT * FROM post p WHERE EXISTS (SELECT 1 FROM country WHERE json_extract(p.title, '$.a') = 1)
+SELECT * FROM post p LEFT JOIN comment c ON json_extract(c.body, '$.a') = 1
+SELECT * FROM comment c RIGHT JOIN post p ON abs(p.id) = c.post_id
+SELECT max(abs(n)) OVER (PARTITION BY tenant_id) FROM item
+SELECT (SELECT sum(n) FROM item i2 WHERE i2.id >= i.id) FROM item i
