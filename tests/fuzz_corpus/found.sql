@@ -16,6 +16,18 @@ INSERT INTO item (n) VALUES (1), (0x10)
 UPDATE item SET n = 0x10
 -- known: [ACME-ROWS] 0x10 stored as the blob X'10' instead of the text '16'
 INSERT INTO post (title) VALUES (0x10)
+-- known: [WRONG-ROWS] 0x10 sent as the blob X'10': every integer is below a blob, one more row
+SELECT id FROM post WHERE id BETWEEN 1 AND 0x10
+-- known: [WRONG-ROWS] 0x10 sent as the blob X'10' in VALUES
+-- params: 2
+VALUES (0x10, ?)
+-- known: [WRONG-ROWS] 0x10 sent as the blob X'10' in VALUES
+-- params: 2, 2
+VALUES (1, ?), (0x10, ?)
+-- known: [ACME-ROWS] 0x10 stored as the blob X'10' instead of the text '16'
+INSERT INTO post (id, tenant_id, title) VALUES (31, 'acme', 0x10)
+-- known: [ACME-ROWS] 0x10 stored as the blob X'10' instead of the text '16'
+UPDATE post SET title = 0x10
 
 -- VALUES as a derived table.
 -- known: [ERROR-FOR-ROWS] a derived table of VALUES is sent as invalid SQL: near "LIMIT": syntax error
@@ -34,6 +46,13 @@ SELECT c1 FROM (SELECT id AS c1 FROM post) AS s2, post, post
 SELECT count(*) FROM post JOIN post ON id = id WHERE id = coalesce(id, id)
 -- known: [OTHER-ERROR] ambiguous column name: *.post.id (a rewritten name in the message), not main.post.id
 SELECT id FROM post, (post RIGHT JOIN post ON id = id)
+-- known: [OTHER-ERROR] ambiguous column name: post.tenant_id, where the statement's own error names main.post.tenant_id
+SELECT post.* FROM post JOIN post USING (id) WHERE id = id
+-- known: [OTHER-ERROR] ambiguous column name: post.tenant_id, where the statement's own error is about id
+SELECT code FROM (country JOIN post ON code = id), post
+-- known: [ERROR-FOR-ROWS] UPDATE post ... FROM post AS post: the added post.tenant_id is ambiguous (4 rows changed on acme's rows alone)
+-- params: 'acme'
+UPDATE post SET title = ? FROM post AS post
 
 -- A table fenced into a derived table loses its rowid.
 -- known: [ROWS-FOR-ERROR] rowid of a fenced post no longer clashes: answers where acme's rows alone give "ambiguous column name: rowid"
@@ -42,6 +61,14 @@ SELECT id FROM post RIGHT OUTER JOIN country ON rowid = code
 SELECT rowid FROM post NATURAL JOIN post WHERE EXISTS (SELECT 1 FROM post AS a1 JOIN post USING (id) WHERE id = id)
 -- known: [ROWS-FOR-ERROR] rowid of a fenced post no longer clashes: answers where acme's rows alone give "ambiguous column name: rowid"
 SELECT id FROM post WHERE NOT (id + id IN (SELECT id FROM post RIGHT JOIN country ON id = code WHERE id = rowid))
+-- known: [ROWS-FOR-ERROR] rowid of a fenced post no longer clashes (a CTE in front changes nothing)
+WITH w AS (SELECT id AS c1, id AS c2 FROM post WHERE id = id) SELECT rowid FROM post NATURAL JOIN post
+-- known: [ROWS-FOR-ERROR] a comma item before a RIGHT JOIN is fenced: its rowid no longer clashes with country's
+SELECT id FROM post, post_tag RIGHT JOIN country ON rowid = code
+-- known: [ROWS-FOR-ERROR] rowid in a subquery over a fenced NATURAL JOIN: 0 rows where acme's rows alone give "ambiguous column name: rowid"
+SELECT id FROM post WHERE (SELECT count(*) FROM post NATURAL JOIN post WHERE rowid = id) IN (1)
+-- known: [ERROR-FOR-ROWS] post under a RIGHT JOIN is fenced and has no rowid: "no such column: rowid" (4 rows on acme's rows alone)
+SELECT rowid FROM post RIGHT JOIN (SELECT id AS c2 FROM (SELECT post.* FROM post) AS s1) AS s3 ON id = c2
 
 -- Aliases and schema names in rewritten statements.
 -- known: [OTHER-ERROR] a subquery in RETURNING of an aliased DELETE: no such column: d1.tenant_id
