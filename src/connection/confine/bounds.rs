@@ -10,7 +10,7 @@
 //! ([`STACK`]) that holds the deepest tree the bounds let through.
 
 use sea_orm::DbBackend;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::rewrite::dialect;
 
@@ -43,8 +43,10 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
         ));
     }
     let tokens = Tokenizer::new(dialect(backend), sql)
-        .tokenize()
+        .tokenize_with_location()
         .map_err(|e| format!("it cannot be parsed ({e})"))?;
+    hex_integers(sql, &tokens)?;
+    let tokens: Vec<Token> = tokens.into_iter().map(|t| t.token).collect();
     let counted = tokens
         .iter()
         .filter(|t| !matches!(t, Token::Whitespace(_)))
@@ -83,6 +85,35 @@ pub(crate) fn check(sql: &str, backend: DbBackend) -> Result<(), String> {
             return Err(format!(
                 "it has more than {MAX_OPERATORS} operators; split it"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `0x10`: the parser reads it as the blob `X'10'` (SQLite: an
+/// integer; Postgres 15: `0 AS x10`), and `0X10` as `0 AS X10`, so what
+/// would be sent is not what was written.
+fn hex_integers(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), String> {
+    let lines: Vec<&str> = sql.split('\n').collect();
+    let source = |t: &TokenWithSpan| {
+        let start = t.span.start;
+        let line = lines.get((start.line as usize).saturating_sub(1))?;
+        let column = (start.column as usize).saturating_sub(1);
+        line.char_indices().nth(column).map(|(i, _)| &line[i..])
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        let zero_x = match &t.token {
+            Token::HexStringLiteral(_) => source(t).is_some_and(|s| s.starts_with('0')),
+            Token::Number(n, _) if n == "0" => matches!(
+                tokens.get(i + 1).map(|n| &n.token),
+                Some(Token::Word(w)) if w.quote_style.is_none() && w.value.starts_with(['x', 'X'])
+            ),
+            _ => false,
+        };
+        if zero_x {
+            return Err(
+                "a hexadecimal integer (`0x…`): write it in decimal, or a blob as `X'…'`".into(),
+            );
         }
     }
     Ok(())
