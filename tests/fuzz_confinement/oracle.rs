@@ -89,8 +89,9 @@ pub struct Failure {
     pub diagnosis: String,
     /// The answers (A, A', B) and what differs.
     pub detail: String,
-    /// When the confined statement failed in the database: the class and
-    /// its message, to tell a failure already found from a new one.
+    /// When the confined statement (or else the statement on B) failed in
+    /// the database: the class and that message, to tell a failure already
+    /// found from a new one.
     pub signature: Option<String>,
 }
 
@@ -152,8 +153,9 @@ async fn check_on(w: &Worlds, case: &Case) -> Result<Outcome, Failure> {
             detail.push_str("\n  ");
             detail.push_str(&line);
         }
-        let signature = match &a {
-            Answer::Error(e) => Some(format!("{class} {e}")),
+        let signature = match (&a, &b) {
+            (Answer::Error(e), _) => Some(format!("{class} {e}")),
+            (_, Answer::Error(e)) => Some(format!("{class} / {e}")),
             _ => None,
         };
         Err(Failure {
