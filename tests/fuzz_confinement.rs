@@ -462,11 +462,13 @@ fn generated() {
     // generator looks for new ones, so their failures count as found.
     let mut preloaded = 0;
     for entry in corpus::load().iter().filter(|e| e.known.is_some()) {
-        if let Err(failure) = checker.check(&entry.case) {
-            if let Some(signature) = failure.signature {
-                checker.known.borrow_mut().insert(signature);
-                preloaded += 1;
-            }
+        if let Err(Failure {
+            signature: Some(signature),
+            ..
+        }) = checker.check(&entry.case)
+        {
+            checker.known.borrow_mut().insert(signature);
+            preloaded += 1;
         }
     }
     println!("generated: {preloaded} signature(s) of known holes taken from the corpus");
