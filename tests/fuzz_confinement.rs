@@ -63,6 +63,7 @@ mod world;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -240,13 +241,42 @@ fn globex_holds_no_safe_id() {
     });
 }
 
-/// Saves failures to the regression file (unless told not to); loads them
-/// only when asked (the first batch), so that a persisted failure is
-/// replayed once, not before every batch.
-#[derive(Debug, Clone, PartialEq)]
+/// The regression file, for proptest: loads the persisted failures only
+/// when asked (the first batch), so that each is replayed once, not before
+/// every batch; keeps the seed of a new failure aside, to be written only
+/// if the failure is recorded (a failure like a known one is not).
+#[derive(Debug, Clone)]
 struct Persist {
     load: bool,
-    save: bool,
+    pending: Arc<Mutex<Option<(PersistedSeed, String)>>>,
+}
+
+impl PartialEq for Persist {
+    fn eq(&self, other: &Self) -> bool {
+        self.load == other.load && Arc::ptr_eq(&self.pending, &other.pending)
+    }
+}
+
+/// A value's `Debug` text, as proptest writes it in the regression file.
+struct Shown(String);
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Persist {
+    /// Writes the seed kept aside, if any, to the regression file.
+    fn write_pending(&self) {
+        if let Some((seed, value)) = self.pending.lock().expect("pending seed").take() {
+            FileFailurePersistence::Direct(REGRESSIONS).save_persisted_failure2(
+                None,
+                seed,
+                &Shown(value),
+            );
+        }
+    }
 }
 
 impl FailurePersistence for Persist {
@@ -260,18 +290,11 @@ impl FailurePersistence for Persist {
 
     fn save_persisted_failure2(
         &mut self,
-        source_file: Option<&'static str>,
+        _source_file: Option<&'static str>,
         seed: PersistedSeed,
         shrunken_value: &dyn std::fmt::Debug,
     ) {
-        if !self.save {
-            return;
-        }
-        FileFailurePersistence::Direct(REGRESSIONS).save_persisted_failure2(
-            source_file,
-            seed,
-            shrunken_value,
-        );
+        *self.pending.lock().expect("pending seed") = Some((seed, format!("{shrunken_value:?}")));
     }
 
     fn box_clone(&self) -> Box<dyn FailurePersistence> {
@@ -487,12 +510,13 @@ fn generated() {
             (_, Some(_)) => 50,
             (_, None) => cases,
         };
+        let persist = Persist {
+            load: batch == 0,
+            pending: Arc::new(Mutex::new(None)),
+        };
         let config = Config {
             cases: batch_cases,
-            failure_persistence: Some(Box::new(Persist {
-                load: batch == 0,
-                save: record,
-            })),
+            failure_persistence: Some(Box::new(persist.clone())),
             rng_seed: RngSeed::Fixed(seed.wrapping_add(batch)),
             max_shrink_iters: if long { 3000 } else { 1000 },
             max_shrink_time: shrink_budget(&start, budget).as_millis() as u32,
@@ -535,6 +559,7 @@ fn generated() {
                             );
                             if record {
                                 record_found(&case, &failure);
+                                persist.write_pending();
                             }
                             checker.learn(&failure, per_class);
                             found.push(Found { case, failure });

@@ -66,6 +66,8 @@ SELECT id FROM post WHERE (SELECT count(*) FROM post NATURAL JOIN post WHERE row
 SELECT rowid FROM post RIGHT JOIN (SELECT id AS c2 FROM (SELECT post.* FROM post) AS s1) AS s3 ON id = c2
 -- known: [ERROR-FOR-ROWS] post_tag under a RIGHT JOIN is fenced: "no such column: post_tag.rowid" (4 rows on acme's rows alone)
 WITH w AS (SELECT id AS c1 FROM post WHERE id = 1) SELECT post_id FROM post_tag RIGHT JOIN post ON post_tag.rowid = id
+-- known: [ERROR-FOR-ROWS] post under a RIGHT JOIN in parentheses is fenced: "no such column: post.rowid"
+SELECT id FROM (post RIGHT JOIN country ON post.rowid = code)
 
 -- Aliases and schema names in rewritten statements.
 -- known: [OTHER-ERROR] a subquery in RETURNING of an aliased DELETE: no such column: d1.tenant_id
