@@ -33,7 +33,7 @@
 //!   `cargo test` runs a quick pass; `.ci/run` runs it for a time budget.
 //!   Each failure found (shrunk) is printed with the three answers and a
 //!   diagnosis, appended to `tests/fuzz_corpus/found.sql` (unless
-//!   `SEA_ORM_TENANT_FUZZ_RECORD=0`), and its proptest seed to
+//!   `SEA_ORM_TENANT_FUZZ_RECORD=1`), and its proptest seed to
 //!   `tests/fuzz_confinement.proptest-regressions`, so it runs from then on.
 //!
 //! Environment of `generated`:
@@ -45,7 +45,7 @@
 //! | `SEA_ORM_TENANT_FUZZ_SEED` | from the clock | the first batch's seed (printed) |
 //! | `SEA_ORM_TENANT_FUZZ_MAX_FAILURES` | 1, or 25 with SECONDS | stop after this many new distinct failures |
 //! | `SEA_ORM_TENANT_FUZZ_PER_CLASS` | 3 | fidelity failures (not leaks) kept per class; more are counted |
-//! | `SEA_ORM_TENANT_FUZZ_RECORD` | 1 | 0: record no failure (neither `found.sql` nor the regressions) |
+//! | `SEA_ORM_TENANT_FUZZ_RECORD` | 0 | 1: append each new failure to `found.sql` and its seed to the regressions |
 //! | `SEA_ORM_TENANT_FUZZ_VERBOSE` | 0 | 1: print every statement and its outcome |
 //!
 //! A long run: `SEA_ORM_TENANT_FUZZ_SECONDS=600 cargo test --release --test
@@ -151,10 +151,14 @@ fn corpus() {
         let result = rt.block_on(oracle::check(&entry.case));
         tally.add(&result);
         let known = if entry.known.is_some() { "known" } else { "" };
+        let tolerated = |f: &oracle::Failure| {
+            entry.tolerated.is_some() && matches!(f.class, "ROWS-FOR-ERROR" | "ERROR-FOR-ROWS")
+        };
         let (status, what) = match &result {
             Ok(Outcome::Refused(_)) => ("ok", "refused".to_owned()),
             Ok(Outcome::Answered) => ("ok", "answered".to_owned()),
             Ok(Outcome::Errored) => ("ok", "db error".to_owned()),
+            Err(f) if tolerated(f) => ("tol", f.class.to_owned()),
             Err(f) => ("FAIL", f.class.to_owned()),
         };
         table.push(format!(
@@ -162,7 +166,9 @@ fn corpus() {
             entry.at,
             one_line(&entry.case.sql.show(), 110)
         ));
-        if let Err(f) = result {
+        if let Err(f) = result
+            && !tolerated(&f)
+        {
             let mark = match &entry.known {
                 Some(why) => format!(" (known: {why})"),
                 None => String::new(),
@@ -457,7 +463,8 @@ fn generated() {
         1
     }) as usize;
     let per_class = env_u64("SEA_ORM_TENANT_FUZZ_PER_CLASS").unwrap_or(3) as usize;
-    let record = std::env::var("SEA_ORM_TENANT_FUZZ_RECORD").map_or(true, |v| v != "0");
+    // Opt-in, so that a plain `cargo test` changes no file of the tree.
+    let record = std::env::var("SEA_ORM_TENANT_FUZZ_RECORD").is_ok_and(|v| v == "1");
     let verbose = std::env::var("SEA_ORM_TENANT_FUZZ_VERBOSE").is_ok_and(|v| v == "1");
     let seed = env_u64("SEA_ORM_TENANT_FUZZ_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -614,12 +621,18 @@ fn generated() {
             .iter()
             .filter(|f| oracle::is_leak_class(f.failure.class))
             .count();
-        panic!(
+        // A leak or a channel fails the run; a difference of fidelity (the
+        // confined statement answers or fails otherwise than on acme's rows
+        // alone, with A and A' agreeing) is reported and recorded in the
+        // corpus for triage, and does not stop CI.
+        let report = format!(
             "{} distinct failure(s), {leaks} of them leaks or channels (by class: {classes:?}); \
              seed {seed}:\n{}",
             found.len(),
             list.join("\n")
         );
+        assert!(leaks == 0, "{report}");
+        println!("fidelity differences (recorded, not failed):\n{report}");
     }
 }
 

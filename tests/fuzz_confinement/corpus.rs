@@ -5,6 +5,11 @@
 //! -- statement:
 //! -- params: 2, 'acme', NULL, 1.5, x'41'
 //! --   binds these values to the statement's placeholders, in order
+//! -- tolerated: one line on why
+//! --   a difference in which of the statement's own errors happen (classes
+//! --   ROWS-FOR-ERROR and ERROR-FOR-ROWS only: the statement fails on its own
+//! --   input, and a guard or fence decides whether that input is evaluated);
+//! --   reported, not failed. Any other class still fails.
 //! -- known: one line on the hole
 //! --   marks it as a known hole of the confinement (it still fails the test
 //! --   while it fails; the summary shows the mark)
@@ -35,6 +40,8 @@ pub struct Entry {
     pub case: Case,
     /// The `-- known:` mark, if any.
     pub known: Option<String>,
+    /// The `-- tolerated:` mark, if any.
+    pub tolerated: Option<String>,
 }
 
 /// The folder of the corpus.
@@ -64,6 +71,7 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut params = Vec::new();
     let mut known = None;
+    let mut tolerated = None;
     let mut ordered = false;
     let mut collides = false;
     for (n, line) in text.lines().enumerate() {
@@ -78,6 +86,8 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
                     .unwrap_or_else(|e| panic!("{name}:{}: params: {e}", n + 1));
             } else if let Some(why) = comment.strip_prefix("known:") {
                 known = Some(why.trim().to_owned());
+            } else if let Some(why) = comment.strip_prefix("tolerated:") {
+                tolerated = Some(why.trim().to_owned());
             } else if comment == "ordered" {
                 ordered = true;
             } else if comment == "collides" {
@@ -97,6 +107,7 @@ pub fn parse(name: &str, text: &str) -> Vec<Entry> {
                 collides: std::mem::take(&mut collides),
             },
             known: known.take(),
+            tolerated: tolerated.take(),
         });
     }
     out

@@ -79,6 +79,7 @@ impl Confine<'_> {
     pub(crate) fn expr(&mut self, expr: &mut Expr) -> Result<(), String> {
         match expr {
             Expr::Identifier(ident) => {
+                self.note_rowid(ident);
                 if ident.quote_style.is_none() {
                     if ident.value.starts_with('@') {
                         return Err(
@@ -99,6 +100,9 @@ impl Confine<'_> {
                 Ok(())
             }
             Expr::CompoundIdentifier(parts) => {
+                if let Some(last) = parts.last() {
+                    self.note_rowid(last);
+                }
                 if parts
                     .first()
                     .is_some_and(|i| i.quote_style.is_none() && i.value.starts_with('@'))
@@ -411,6 +415,17 @@ impl Confine<'_> {
             other => Err(format!(
                 "the expression `{other}` is not one it lets through"
             )),
+        }
+    }
+
+    /// Notes a reference to SQLite's rowid, under any of its names.
+    fn note_rowid(&mut self, ident: &sqlparser::ast::Ident) {
+        if self.backend == DbBackend::Sqlite
+            && ["rowid", "_rowid_", "oid"]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&ident.value))
+        {
+            self.rowid = true;
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct From {
     pub(crate) visible: Vec<Visible>,
     /// Predicates for `WHERE`, first.
     pub(crate) wheres: Vec<Expr>,
+    /// The unquoted, lower-case names its tenant tables are known by.
+    pub(crate) keys: Vec<String>,
 }
 
 /// How a table factor is reached.
@@ -211,7 +213,12 @@ impl Confine<'_> {
     /// (Postgres: `OFFSET 0`; SQLite: `LIMIT -1 OFFSET 0`; MySQL: a `LIMIT`
     /// no table reaches), unless a limit fences it already.
     pub(crate) fn fence(&self, query: &mut Query) {
-        if query.limit_clause.is_some() || query.fetch.is_some() {
+        // A VALUES list takes no LIMIT on SQLite, and no condition moves
+        // into one.
+        if query.limit_clause.is_some()
+            || query.fetch.is_some()
+            || matches!(query.body.as_ref(), SetExpr::Values(_))
+        {
             return;
         }
         let number = |n: &str| Expr::value(Value::Number(n.into(), false));
@@ -521,10 +528,24 @@ impl Confine<'_> {
                          column"
                     ));
                 }
-                let reference = match alias {
-                    Some(alias) => alias.name.to_string(),
-                    None => name.to_string(),
+                let reference = match (alias.as_ref(), role) {
+                    (Some(alias), _) => alias.name.to_string(),
+                    // Wrapped, it is known by its last name only.
+                    (None, Role::Wrap) => last.to_string(),
+                    (None, _) => name.to_string(),
                 };
+                // The name it is known by, unquoted: "post", `post`, [post]
+                // and main.post are one name to the engine.
+                let key = match alias.as_ref() {
+                    Some(alias) => alias.name.value.to_ascii_lowercase(),
+                    None => last.value.to_ascii_lowercase(),
+                };
+                if from.keys.contains(&key) {
+                    return Err(format!(
+                        "tenant table `{value}` is named twice as `{reference}` in one FROM; \
+                         give each its own alias"
+                    ));
+                }
                 let mut visible = Visible {
                     reference,
                     table,
@@ -540,9 +561,11 @@ impl Confine<'_> {
                         let (name, alias) = (name.clone(), alias.clone());
                         *factor = self.wrapped(&name, alias, &visible)?;
                         visible.nullable = true;
+                        self.wrapped_any = true;
                     }
                 }
                 from.visible.push(visible);
+                from.keys.push(key);
                 Ok(())
             }
             TableFactor::Table {

@@ -115,6 +115,15 @@ fn plan_bounded(sql: &str, backend: DbBackend, catalog: &Catalog) -> Result<Plan
             );
         }
     }
+    if confine.wrapped_any && confine.rowid {
+        // A table replaced by a derived table of its rows has no rowid.
+        return Err(
+            "it names `rowid` where a table had to be replaced by a derived table of \
+                    its tenant's rows (under a RIGHT or FULL join, USING or NATURAL), which \
+                    has none"
+                .into(),
+        );
+    }
     let rendered = statement.to_string();
     let (sql, order) = match backend {
         DbBackend::MySql => {
@@ -169,6 +178,10 @@ pub(crate) struct Confine<'a> {
     /// Whether the query being walked is a scalar subquery: its `SELECT`s
     /// get the enclosing tables' predicates too.
     pub(crate) scalar: bool,
+    /// Whether a table was replaced by a derived table of its rows.
+    pub(crate) wrapped_any: bool,
+    /// Whether the statement names SQLite's `rowid` (or `oid`, `_rowid_`).
+    pub(crate) rowid: bool,
 }
 
 /// The name Postgres, MySQL or SQLite resolves an identifier to, for
@@ -228,6 +241,8 @@ impl<'a> Confine<'a> {
             outer: Vec::new(),
             scalar_next: false,
             scalar: false,
+            wrapped_any: false,
+            rowid: false,
         }
     }
 

@@ -88,10 +88,12 @@ impl Confine<'_> {
                     .iter_mut()
                     .try_for_each(|o| self.expr(&mut o.expr))
             });
-        let walked = walked.and_then(|()| self.returning(&mut update.returning));
         let walked = walked.and_then(|()| update.limit.as_mut().map_or(Ok(()), |l| self.expr(l)));
         self.outer.truncate(outer_len);
         walked?;
+        // RETURNING reads the rows written, the tenant's: its subqueries
+        // are not correlated with them.
+        self.returning(&mut update.returning)?;
         self.write_where(&mut update.selection, from)
     }
 
@@ -121,10 +123,10 @@ impl Confine<'_> {
             .order_by
             .iter_mut()
             .try_for_each(|o| self.expr(&mut o.expr))
-            .and_then(|()| self.returning(&mut delete.returning))
             .and_then(|()| delete.limit.as_mut().map_or(Ok(()), |l| self.expr(l)));
         self.outer.truncate(outer_len);
         walked?;
+        self.returning(&mut delete.returning)?;
         self.write_where(&mut delete.selection, from)
     }
 
