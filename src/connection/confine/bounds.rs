@@ -115,6 +115,16 @@ fn hex_integers(sql: &str, tokens: &[TokenWithSpan]) -> Result<(), String> {
                 "a hexadecimal integer (`0x…`): write it in decimal, or a blob as `X'…'`".into(),
             );
         }
+        // SQLite's postfix `x ISNULL` / `x NOTNULL` are read by the parser
+        // as an alias (`x AS ISNULL`): refused, so that what is sent is
+        // what was written.
+        if let Token::Word(w) = &t.token
+            && w.quote_style.is_none()
+            && (w.value.eq_ignore_ascii_case("isnull") || w.value.eq_ignore_ascii_case("notnull"))
+            && !matches!(tokens.get(i + 1).map(|n| &n.token), Some(Token::LParen))
+        {
+            return Err("the postfix `ISNULL` / `NOTNULL`: write `IS NULL` / `IS NOT NULL`".into());
+        }
     }
     Ok(())
 }
@@ -169,5 +179,20 @@ mod tests {
             check(&many_rows, DbBackend::Sqlite).is_ok(),
             "a batch insert is fine"
         );
+        for hex in ["SELECT 0x10", "SELECT 0X10", "SELECT 1,\n  0x1F FROM t"] {
+            assert!(
+                check(hex, DbBackend::Sqlite)
+                    .unwrap_err()
+                    .contains("hexadecimal"),
+                "{hex}"
+            );
+        }
+        assert!(check("SELECT X'10', x'41', '0x10', 0 AS x", DbBackend::Sqlite).is_ok());
+        assert!(
+            check("SELECT id ISNULL FROM t", DbBackend::Sqlite)
+                .unwrap_err()
+                .contains("ISNULL")
+        );
+        assert!(check("SELECT isnull(a), id IS NULL FROM t", DbBackend::MySql).is_ok());
     }
 }
