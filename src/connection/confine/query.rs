@@ -24,7 +24,6 @@ use sqlparser::ast::{
     TableAlias, TableFactor, TableWithJoins, Value, WildcardAdditionalOptions,
 };
 
-use super::catalog::Lookup;
 use super::rewrite::{Confine, Visible, and_all, folded, idents, parser};
 
 /// What one `FROM` list holds, for the guards.
@@ -481,14 +480,6 @@ impl Confine<'_> {
                 if parts.len() == 1 && self.is_cte(last) {
                     return Ok(());
                 }
-                match parts.len() {
-                    1 => {}
-                    2 => {
-                        let qualifier = parts[0].clone();
-                        self.qualifier(&qualifier)?;
-                    }
-                    _ => return Err(format!("`{name}` names another database")),
-                }
                 let (value, quoted) = (last.value.clone(), last.quote_style.is_some());
                 if self.backend == DbBackend::MySql
                     && parts.len() == 1
@@ -498,29 +489,9 @@ impl Confine<'_> {
                     // MySQL's one-row pseudo-table.
                     return Ok(());
                 }
-                let table = match self.catalog.lookup(&value, quoted, self.backend) {
-                    Lookup::Tenant(table) => table.clone(),
-                    Lookup::Global => return Ok(()),
-                    Lookup::Own => {
-                        return Err(format!(
-                            "`{value}` is the crate's own table, never reachable through a \
-                             tenant connection"
-                        ));
-                    }
-                    Lookup::Ambiguous => {
-                        return Err(format!(
-                            "table `{value}` is declared twice with different tenant columns"
-                        ));
-                    }
-                    Lookup::Undeclared => {
-                        return Err(format!(
-                            "table `{value}` is not declared: a tenant connection lets through \
-                             only declared tables. Declare it global with \
-                             `Tenancy::global_table::<Entity>()`, `global_table_named(\"{value}\")` \
-                             or `global_entity!(Entity)`, or a tenant table with \
-                             `tenant_entity!(Entity => Column::TenantId)`"
-                        ));
-                    }
+                let last = last.clone();
+                let Some(table) = self.declared(name)? else {
+                    return Ok(());
                 };
                 if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
                     return Err(format!(

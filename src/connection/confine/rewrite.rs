@@ -15,7 +15,7 @@ use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect
 use sqlparser::parser::{Parser, ParserOptions};
 
 use super::bounds;
-use super::catalog::{Catalog, TenantTable};
+use super::catalog::{Catalog, Lookup, TenantTable};
 use super::params;
 
 /// A statement that can be confined, tenant-independent: the tenant's
@@ -304,6 +304,45 @@ impl<'a> Confine<'a> {
             format!("{column} = {value}")
         };
         self.parse_expr(&sql)
+    }
+
+    /// The declared table `name` (its schema qualifier checked): `Some`
+    /// tenant table, `None` for a global one; anything else is refused
+    /// with its reason.
+    pub(crate) fn declared(
+        &mut self,
+        name: &ObjectName,
+    ) -> Result<Option<Arc<TenantTable>>, String> {
+        let parts = idents(name)?;
+        match parts.len() {
+            1 => {}
+            2 => {
+                let qualifier = parts[0].clone();
+                self.qualifier(&qualifier)?;
+            }
+            _ => return Err(format!("`{name}` names another database")),
+        }
+        let last = parts[parts.len() - 1];
+        let value = &last.value;
+        match self
+            .catalog
+            .lookup(value, last.quote_style.is_some(), self.backend)
+        {
+            Lookup::Tenant(table) => Ok(Some(table.clone())),
+            Lookup::Global => Ok(None),
+            Lookup::Own => Err(format!(
+                "`{value}` is the crate's own table, never reachable through a tenant connection"
+            )),
+            Lookup::Ambiguous => Err(format!(
+                "table `{value}` is declared twice with different tenant columns"
+            )),
+            Lookup::Undeclared => Err(format!(
+                "table `{value}` is not declared: a tenant connection lets through only declared \
+                 tables. Declare it global with `Tenancy::global_table::<Entity>()`, \
+                 `global_table_named(\"{value}\")` or `global_entity!(Entity)`, or a tenant \
+                 table with `tenant_entity!(Entity => Column::TenantId)`"
+            )),
+        }
     }
 
     /// Remembers a schema qualifier that only the tenant's own schema may

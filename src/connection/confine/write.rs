@@ -11,7 +11,6 @@ use sqlparser::ast::{
     UpdateTableFromKind, Value, ValueWithSpan,
 };
 
-use super::catalog::Lookup;
 use super::params;
 use super::query::From;
 use super::rewrite::{Confine, Visible, and_all, idents, parser};
@@ -181,38 +180,8 @@ impl Confine<'_> {
         let TableObject::TableName(name) = &insert.table else {
             return Err("an INSERT into a table function".into());
         };
-        let parts = idents(name)?;
-        match parts.len() {
-            1 => {}
-            2 => {
-                let qualifier = parts[0].clone();
-                self.qualifier(&qualifier)?;
-            }
-            _ => return Err(format!("`{name}` names another database")),
-        }
-        let last = parts[parts.len() - 1];
-        let (value, quoted) = (last.value.clone(), last.quote_style.is_some());
-        let table = match self.catalog.lookup(&value, quoted, self.backend) {
-            Lookup::Tenant(table) => Some(table.clone()),
-            Lookup::Global => None,
-            Lookup::Own => {
-                return Err(format!(
-                    "`{value}` is the crate's own table, never reachable through a tenant connection"
-                ));
-            }
-            Lookup::Ambiguous => {
-                return Err(format!(
-                    "table `{value}` is declared twice with different tenant columns"
-                ));
-            }
-            Lookup::Undeclared => {
-                return Err(format!(
-                    "table `{value}` is not declared: declare it global with \
-                     `Tenancy::global_table` or `global_entity!`, or a tenant table with \
-                     `tenant_entity!`"
-                ));
-            }
-        };
+        let name = name.clone();
+        let table = self.declared(&name)?;
         if let Some(source) = insert.source.as_deref_mut() {
             self.query(source)?;
         }
