@@ -595,7 +595,11 @@ impl Confine<'_> {
             TableFactor::NestedJoin {
                 table_with_joins,
                 alias: None,
-            } => self.table_with_joins(table_with_joins, from, role == Role::Wrap),
+            } => {
+                // Inside an outer join's nullable side (or an ON), its tables
+                // cannot take their predicates into WHERE: wrapped.
+                self.table_with_joins(table_with_joins, from, role != Role::Where)
+            }
             _ => Err(format!(
                 "`{factor}` in FROM: only tables, subqueries and allowed table functions are \
                  let through (no LATERAL, UNNEST, TABLE(), PIVOT, sampling)"

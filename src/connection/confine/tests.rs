@@ -605,3 +605,17 @@ fn global_tables_match_only_as_the_backend_resolves_names() {
         .contains("FROM")
     );
 }
+
+#[test]
+fn a_nested_join_on_the_nullable_side_stays_nullable() {
+    // Found by the fuzzer: `post`'s predicate in WHERE turned the LEFT JOIN
+    // into an inner one.
+    assert_eq!(
+        sql(
+            SQLITE,
+            "SELECT code FROM country LEFT JOIN (post JOIN comment ON post.id = comment.post_id) ON code = post.id"
+        ),
+        r#"SELECT code FROM country LEFT JOIN ((SELECT * FROM post WHERE post."tenant_id" = ?1) AS post JOIN comment ON comment."tenant_id" = ?2 AND (post.id = comment.post_id)) ON (code = post.id)"#
+    );
+    assert!(refused(SQLITE, "SELECT id NOTNULL + id FROM post").contains("NOTNULL"));
+}
