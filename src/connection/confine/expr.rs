@@ -309,13 +309,9 @@ impl Confine<'_> {
             Expr::Prefixed { value, .. } => self.expr(value),
             Expr::TypedString(typed) => self.data_type(&typed.data_type),
             Expr::Function(function) => {
-                let argc = match &function.args {
-                    FunctionArguments::None => 0,
-                    FunctionArguments::List(list) => list.args.len(),
-                    FunctionArguments::Subquery(_) => {
-                        return Err(format!("`{}` called on a subquery", function.name));
-                    }
-                };
+                if let FunctionArguments::Subquery(_) = &function.args {
+                    return Err(format!("`{}` called on a subquery", function.name));
+                }
                 if !matches!(function.parameters, FunctionArguments::None)
                     || function.uses_odbc_syntax
                 {
@@ -324,7 +320,7 @@ impl Confine<'_> {
                 if self.sequence_call(function)? {
                     return Ok(());
                 }
-                self.function_name(&function.name, argc, false)?;
+                self.function_name(&function.name)?;
                 if let FunctionArguments::List(list) = &mut function.args {
                     for arg in &mut list.args {
                         self.function_arg(arg)?;
@@ -476,12 +472,7 @@ impl Confine<'_> {
 
     /// Checks a function name: on the backend's allow-list (also as
     /// `pg_catalog.name` on Postgres), or declared by the application.
-    pub(crate) fn function_name(
-        &mut self,
-        name: &ObjectName,
-        _argc: usize,
-        _table: bool,
-    ) -> Result<(), String> {
+    pub(crate) fn function_name(&mut self, name: &ObjectName) -> Result<(), String> {
         let parts = idents(name)?;
         let last = parts[parts.len() - 1];
         // Postgres keeps a quoted name as written: `"LOWER"` is not `lower`.

@@ -552,7 +552,7 @@ impl Confine<'_> {
                 ..
             } if with_hints.is_empty() && partitions.is_empty() && args.settings.is_none() => {
                 // A table function: `FROM generate_series(1, 3)`.
-                self.function_name(name, args.args.len(), true)?;
+                self.function_name(name)?;
                 for arg in &mut args.args {
                     self.function_arg(arg)?;
                 }
@@ -583,7 +583,7 @@ impl Confine<'_> {
                 with_ordinality: _,
                 alias,
             } => {
-                self.function_name(name, args.len(), true)?;
+                self.function_name(name)?;
                 for arg in args {
                     self.function_arg(arg)?;
                 }

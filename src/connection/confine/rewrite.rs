@@ -193,11 +193,13 @@ pub(crate) fn folded(ident: &Ident) -> String {
     }
 }
 
+/// The parts of `name`, never empty (callers take the last).
 pub(crate) fn idents(name: &ObjectName) -> Result<Vec<&Ident>, String> {
     name.0
         .iter()
         .map(ObjectNamePart::as_ident)
         .collect::<Option<Vec<_>>>()
+        .filter(|parts| !parts.is_empty())
         .ok_or_else(|| format!("a name it cannot read: `{name}`"))
 }
 
