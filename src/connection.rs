@@ -19,55 +19,72 @@
 //!
 //! # Postgres: the second wall
 //!
-//! Every statement runs in a transaction that set `app.tenant_id` to the
-//! connection's tenant with `SET LOCAL` (or `set_config(.., true)` when the
-//! id is not plain `[A-Za-z0-9_-]`), so row-level security policies written
-//! by [`rls`](crate::rls) isolate raw SQL, unscoped builders, loaders and
-//! hand-written joins as well. The setting is transaction-local and never
-//! outlives its transaction:
+//! Where the tenant tables carry row-level security policies (those of
+//! [`rls`](crate::rls); see
+//! [`Tenancy::row_level_security`](crate::Tenancy::row_level_security)),
+//! every statement runs with `app.tenant_id` set to the connection's
+//! tenant, so the policies isolate raw SQL, unscoped builders, loaders and
+//! hand-written joins a second time. How the setting reaches the server
+//! is the connection's road, chosen by its [`Tenancy`](crate::Tenancy):
 //!
-//! * a read (a query whose first word is `SELECT`) runs in a
-//!   `READ ONLY` transaction that is rolled back; a `SELECT` that turns out
-//!   to write is refused by Postgres there and re-run as a write;
-//! * anything else runs in a read-write transaction that is committed;
-//! * an error rolls back; a future dropped mid-statement, or a connection
-//!   that failed mid-statement, is closed rather than returned to the pool;
-//! * [`TransactionTrait::begin`] opens one transaction, sets the tenant
-//!   once, and keeps SeaORM's commit, rollback and savepoint semantics;
-//!   savepoint rollbacks cannot undo the setting, which was made before
-//!   them.
+//! * **Tenant-keeping connections** (a `Tenancy` over Postgres, the
+//!   default): the tenant, and the `search_path` of a schema per tenant and
+//!   the statement timeout, are set at session level on connections of a
+//!   pool the `Tenancy` owns and never hands to other code, and set again
+//!   only when the next statement on the connection is another tenant's
+//!   (DESIGN rule 6). A hot tenant's read or write is one round trip, a
+//!   switch adds one; statements run in autocommit, and a
+//!   [`begin`](sea_orm::TransactionTrait::begin) opens its transaction
+//!   after the session was set, so no rollback can undo it. A connection
+//!   whose round trip did not end in step (a dropped future, a connection
+//!   that died) is closed, never reused. See [`HotTenants`] for the limits.
+//!   When nothing needs setting (no policies, no schema, no timeout),
+//!   every tenant of the tenancy shares one session: a statement is one
+//!   round trip whatever the tenant, with nothing set.
+//! * **Autocommit alone**: when nothing needs setting, no connection is
+//!   kept (`HotTenants::off()`, database per tenant) and no
+//!   transaction-mode pooler is in between, a statement is sent alone on
+//!   the pool, one round trip. A statement that calls a function the
+//!   application declared pure (or a write, when a tenant table has a
+//!   trigger) runs in a transaction per statement instead, as below.
+//! * **A transaction per statement** ([`TenantConnection::new`], a
+//!   `Tenancy` behind a transaction-mode pooler, or `HotTenants::off()`):
+//!   each statement runs in a transaction that set the tenant with
+//!   `SET LOCAL` (or `set_config(.., true)` when the id is not plain
+//!   `[A-Za-z0-9_-]`): a read in a `READ ONLY` transaction that is rolled
+//!   back (a `SELECT` that turns out to write is re-run as a write), a
+//!   write in one that is committed. Nothing is set at session level, as a
+//!   connection shared with other code and a transaction-mode pooler need;
+//!   behind a pooler, mark the tenancy with
+//!   [`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler) so that
+//!   statements are sent unnamed.
 //!
-//! Nothing is set at session level, as a transaction-mode pooler needs;
-//! behind one, mark the tenancy with
-//! [`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler) so that
-//! statements are sent unnamed and nothing is parked.
+//! Raw SQL cannot change session state: the first wall admits only
+//! `SELECT`, `INSERT`, `UPDATE` and `DELETE` calling allow-listed functions,
+//! and a statement that visibly changes a setting (`SET`, `RESET`,
+//! `set_config(.., .., false)`, …) is refused with
+//! [`TenantError::SessionState`] before anything is sent. What a function
+//! the application declared pure might still change (a broken promise) is
+//! undone: on a tenant-keeping connection, its session is set again before
+//! its next statement; in a transaction per statement, a read-write
+//! transaction stashes the session's tenant setting, `search_path`, role and
+//! session authorization when it opens and sets them back in the commit's
+//! round trip.
 //!
-//! Raw SQL cannot leave session state behind either: a statement that
-//! visibly changes a setting at session level (`SET`, `RESET`,
-//! `set_config(.., .., false)`, `SET ROLE`, `SET SESSION AUTHORIZATION`,
-//! `UPDATE pg_settings`, …) or ends the tenant's transaction is refused
-//! with [`TenantError::SessionState`] before anything is sent, and what a
-//! function or a `DO` block changes is undone before commit: a read-write
-//! transaction stashes the session's tenant setting, `search_path`, role
-//! and session authorization when it opens and sets them back in the
-//! commit's round trip. See the README's "second wall" section for exactly
-//! what is and is not covered.
+//! A statement whose future is dropped mid-flight runs to its end on the
+//! server, as with SeaORM itself: in autocommit (the first two roads) a
+//! write may commit; in a transaction per statement it is rolled back.
+//! Wrap writes that must be all-or-nothing in
+//! [`begin`](sea_orm::TransactionTrait::begin).
 //!
 //! Statements that cannot run inside a transaction block (`VACUUM`,
-//! `CREATE INDEX CONCURRENTLY`) and transaction control in raw SQL
-//! (`COMMIT` inside `execute_unprepared`) do not belong on a tenant
-//! connection; run them on [`TenantConnection::database`].
+//! `CREATE INDEX CONCURRENTLY`), DDL and transaction control do not belong
+//! on a tenant connection; run them on [`TenantConnection::database`].
 //!
-//! [`TenantConnection::new`] is the strict mode: each statement leases a
-//! pooled connection, and a read takes two round trips (`BEGIN READ ONLY;
-//! SET LOCAL …` folded into one, then the statement; the `ROLLBACK` is
-//! queued and sent when the connection goes back to the pool), a write
-//! three (the `COMMIT` is awaited). The connection is taken from the pool
-//! without sqlx's acquire-time ping (the opener's round trip checks it; a
-//! dead one is replaced before any statement is sent). The connections of
-//! a [`Tenancy`](crate::Tenancy) add parked transactions for hot tenants
-//! ([`HotTenants`]): a read is one round trip, a write two (see the
-//! README's performance section for the numbers).
+//! Connections are taken from the pools without sqlx's acquire-time ping:
+//! the first round trip on one tells whether it is alive, and a read (or a
+//! write the server surely did not run) that meets a dead one is sent again
+//! on a connection the pool checked.
 //!
 //! # SQLite and MySQL
 //!
@@ -78,9 +95,9 @@
 
 mod confine;
 mod execute;
-#[cfg(feature = "sqlx-postgres")]
-mod hot;
 mod hot_tenants;
+#[cfg(feature = "sqlx-postgres")]
+mod keeper;
 mod limits;
 // Postgres-only in use: kept compiled without the driver, unused then.
 #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
@@ -109,9 +126,11 @@ use confine::Confinement;
 pub(crate) use confine::Confiner;
 #[doc(hidden)]
 pub use confine::{GlobalRegistration, Registration, describe, table_name};
-#[cfg(feature = "sqlx-postgres")]
-pub(crate) use hot::HotSet;
 pub use hot_tenants::HotTenants;
+#[cfg(feature = "sqlx-postgres")]
+pub(crate) use keeper::Keeper;
+#[cfg(feature = "sqlx-postgres")]
+use keeper::Session;
 pub(crate) use limits::Policy;
 use limits::{Limits, Permit};
 use observe::Observer;
@@ -132,9 +151,11 @@ pub const TENANT_SETTING: &str = opener::SETTING;
 /// Cheap to create and to clone (per request): it holds the shared
 /// [`DatabaseConnection`] and the tenant. Every statement is confined to
 /// the tenant on every backend, or refused (see [`confine`](Self::confine)).
-/// On Postgres every statement also runs in a transaction that first set
-/// `app.tenant_id` with `SET LOCAL`, so the RLS policies of
-/// [`rls`](crate::rls) are a second wall.
+/// On Postgres with row-level security every statement also runs with
+/// `app.tenant_id` set to the tenant (in a transaction of its own that set
+/// it with `SET LOCAL`, for a connection made with [`new`](Self::new)), so
+/// the RLS policies of [`rls`](crate::rls) are a second wall; see the
+/// [module docs](self) for the roads a [`Tenancy`](crate::Tenancy) takes.
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
@@ -166,7 +187,15 @@ pub struct TenantConnection {
     db: DatabaseConnection,
     tenant: TenantId,
     begin: Begin,
-    hot: Option<Arc<HotSet>>,
+    /// How its Postgres statements reach the server.
+    road: Road,
+    /// What its statements need set on a kept connection's session.
+    #[cfg(feature = "sqlx-postgres")]
+    session: Session,
+    /// Writes may change session state (triggers): after one, a kept
+    /// connection's session is set again; on the application's pool, it
+    /// runs in a transaction whose commit sets it back.
+    writes_reset: bool,
     /// The Postgres schema of every transaction (schema per tenant).
     schema: Option<Arc<str>>,
     /// `SET LOCAL statement_timeout` of every transaction (Postgres).
@@ -196,7 +225,7 @@ impl std::fmt::Debug for TenantConnection {
         f.debug_struct("TenantConnection")
             .field("tenant", &self.tenant)
             .field("backend", &Backend(&self.db))
-            .field("hot_tenants", &self.hot.is_some())
+            .field("road", &self.road)
             .field("placement", &self.placement)
             .field("statement_timeout", &self.timeout)
             .field("limits", &self.limits)
@@ -223,9 +252,12 @@ impl TenantConnection {
         let begin = Begin::opener(&tenant, None, timeout);
         TenantConnection {
             db,
+            #[cfg(feature = "sqlx-postgres")]
+            session: Session::new(&tenant, None, timeout),
             tenant,
             begin,
-            hot: None,
+            road: Road::Local,
+            writes_reset: false,
             schema: None,
             timeout,
             search_path: None,
@@ -281,6 +313,12 @@ impl TenantConnection {
     /// ```
     pub fn confine(&self, stmt: Statement) -> Result<Statement, TenantError> {
         self.confinement.apply(stmt, &self.tenant)
+    }
+
+    /// [`confine`](Self::confine), and whether the statement calls a
+    /// function only the application declared pure.
+    fn confine_marked(&self, stmt: Statement) -> Result<(Statement, bool), TenantError> {
+        self.confinement.apply_marked(stmt, &self.tenant)
     }
 
     /// Declares `E`'s table as a tenant table to this connection (and its
@@ -454,6 +492,15 @@ impl TenantConnection {
     /// Builds the transaction opener from the tenant, schema and timeout.
     fn rebuild_opener(&mut self) {
         self.begin = Begin::opener(&self.tenant, self.schema.as_deref(), self.timeout);
+        // Autocommit alone sets nothing: a schema or timeout needs a road
+        // that does.
+        if matches!(self.road, Road::Plain) && (self.schema.is_some() || self.timeout.is_some()) {
+            self.road = Road::Local;
+        }
+        #[cfg(feature = "sqlx-postgres")]
+        {
+            self.session = Session::new(&self.tenant, self.schema.as_deref(), self.timeout);
+        }
         self.search_path = self
             .schema
             .as_deref()
@@ -475,10 +522,44 @@ impl TenantConnection {
         self
     }
 
-    /// Lets this connection use the parked transactions of `hot` (see
-    /// [`HotTenants`]) on Postgres.
-    pub(crate) fn parking(mut self, hot: Option<Arc<HotSet>>) -> Self {
-        self.hot = hot;
+    /// Chooses how this connection's Postgres statements reach the
+    /// server, once its schema, timeout and pooler are known: alone in
+    /// autocommit when nothing needs setting (no row-level security, `rls`
+    /// false; no schema; no timeout) and no pooler is in between, else on
+    /// `keeper`'s tenant-keeping connections when there is one, else in a
+    /// transaction that sets them locally.
+    ///
+    /// With `triggers` (the tenant tables may have triggers of the
+    /// application's, which could change session state), a write is
+    /// treated like a statement calling a declared function: followed by
+    /// setting the session again on a kept connection, or run in a
+    /// transaction whose commit sets it back.
+    pub(crate) fn choose_road(
+        mut self,
+        rls: bool,
+        triggers: bool,
+        keeper: Option<&Arc<Keeper>>,
+    ) -> Self {
+        self.writes_reset = triggers;
+        let needs_setting = rls || self.schema.is_some() || self.timeout.is_some();
+        self.road = match keeper {
+            // Kept connections need no acquire-time ping and skip the ping
+            // sqlx sends when one goes back to its pool; without a setting
+            // to make, every tenant shares one session, so none switches.
+            #[cfg(feature = "sqlx-postgres")]
+            Some(keeper) => {
+                if !needs_setting {
+                    self.session = Session::anonymous();
+                }
+                Road::Kept(keeper.clone())
+            }
+            // Behind a transaction-mode pooler an unnamed statement must be
+            // parsed and run in one transaction (sqlx prepares it in a
+            // round trip of its own, which the pooler may send to another
+            // server connection): never alone.
+            _ if !needs_setting && !self.unnamed => Road::Plain,
+            _ => Road::Local,
+        };
         self
     }
 
@@ -533,7 +614,12 @@ impl TenantConnection {
         let limited = async {
             let permit = self.limits.enter(&self.tenant).await?;
             let _meter = self.limits.meter(&self.tenant, Some(&span));
-            let work = work(permit.clone());
+            // Boxed: the statement's future (sqlx's, the transaction's
+            // round trips) lives on the heap, so the future callers hold
+            // across `.await` stays small (tests/future_size.rs) and the
+            // nesting of futures stays within what the compiler lays out
+            // in a release build with every feature.
+            let work = Box::pin(work(permit.clone()));
             #[cfg(feature = "metrics")]
             let work =
                 crate::metrics::timed(&self.tenant, crate::metrics::system_of(&self.db), work);
@@ -612,23 +698,44 @@ impl TenantConnection {
             _ => None,
         }
     }
+}
 
-    /// The hot-tenant set, when this connection may use it.
+/// How a tenant connection's Postgres statements reach the server.
+#[derive(Clone, Default)]
+pub(crate) enum Road {
+    /// Each statement in a transaction of its own that first set the
+    /// tenant (schema, timeout) with `SET LOCAL`, on the application's
+    /// pool: for a connection shared with other code, or behind a
+    /// transaction-mode pooler (rule 6).
+    #[default]
+    Local,
+    /// Nothing needs setting (no row-level security, no schema, no
+    /// timeout): each statement alone, in autocommit, one round trip.
+    Plain,
+    /// On the tenant-keeping connections of a `Tenancy` ([`Keeper`]): the
+    /// session holds the tenant, set again only when the previous
+    /// statement on the connection was another's.
     #[cfg(feature = "sqlx-postgres")]
-    fn hot(&self) -> Option<&Arc<HotSet>> {
-        self.hot
-            .as_ref()
-            .filter(|h| h.enabled() && self.begin.is_folded())
+    Kept(Arc<Keeper>),
+}
+
+impl std::fmt::Debug for Road {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Road::Local => "Local",
+            Road::Plain => "Plain",
+            #[cfg(feature = "sqlx-postgres")]
+            Road::Kept(_) => "Kept",
+        })
     }
 }
 
-/// Without Postgres there are no parked transactions: no `HotSet` can
-/// exist, and a connection's is always `None`.
+/// Without Postgres nothing is kept: no `Keeper` can exist.
 #[cfg(not(feature = "sqlx-postgres"))]
-pub(crate) enum HotSet {}
+pub(crate) enum Keeper {}
 
 #[cfg(not(feature = "sqlx-postgres"))]
-impl HotSet {
+impl Keeper {
     pub(crate) fn clear(&self) {
         match *self {}
     }
@@ -637,7 +744,7 @@ impl HotSet {
         match *self {}
     }
 
-    pub(crate) fn parked(&self) -> usize {
+    pub(crate) fn kept(&self) -> usize {
         match *self {}
     }
 }

@@ -168,6 +168,31 @@ pub enum TenantError {
         rows: i64,
     },
 
+    /// The declaration of [`Tenancy::row_level_security`]
+    /// (crate::Tenancy::row_level_security) and the catalog disagree about
+    /// a declared tenant table: declared with policies, it has row-level
+    /// security disabled (its rows would have no second wall), or declared
+    /// without, it has it enabled (its statements would run without the
+    /// tenant set and see no rows). Fix the declaration or the table.
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::RowLevelSecurity { table: "post".into(), declared: true };
+    /// assert!(err.to_string().contains("`post`"));
+    /// ```
+    #[error(
+        "tenant: row-level security was declared {}, but the tenant table `{table}` has it {}",
+        if *declared { "on" } else { "off" },
+        if *declared { "disabled" } else { "enabled" }
+    )]
+    RowLevelSecurity {
+        /// The first table that contradicts the declaration.
+        table: String,
+        /// What was declared.
+        declared: bool,
+    },
+
     /// A statement through a [`TenantConnection`](crate::TenantConnection)
     /// (Postgres) would have changed session state that outlives its
     /// transaction on the pooled connection: a session-level `SET` or any

@@ -13,6 +13,7 @@ mod placement;
 mod pools;
 mod provision;
 mod registry;
+mod second_wall;
 mod undeclared;
 
 use std::fmt;
@@ -32,8 +33,9 @@ pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};
 use provision::delete_rows;
 pub use registry::REGISTRY_TABLE;
+use second_wall::{Reading, SecondWall};
 
-use crate::connection::{Confiner, HotSet, Policy};
+use crate::connection::{Confiner, Keeper, Policy};
 use crate::migration::MigrationSet;
 use crate::{HotTenants, TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
 
@@ -114,8 +116,10 @@ pub struct Tenancy {
     /// The lifecycle lock of each tenant (provision, deprovision).
     locks: Locks,
     policy: Policy,
-    /// Parked transactions of hot tenants in the shared database (Postgres).
-    hot: Option<Arc<HotSet>>,
+    /// The tenant-keeping connections of the shared database (Postgres).
+    keeper: Option<Arc<Keeper>>,
+    /// Whether the tenant tables carry row-level security policies.
+    wall: SecondWall,
     /// Behind a transaction-mode pooler: statements sent unnamed, nothing
     /// parked.
     pooler: bool,
@@ -159,7 +163,8 @@ impl Tenancy {
             lives: Lives::default(),
             locks: Locks::default(),
             policy: Policy::default(),
-            hot: None,
+            keeper: None,
+            wall: SecondWall::default(),
             pooler: false,
         }
         .hot_tenants(HotTenants::default())
@@ -537,17 +542,23 @@ impl Tenancy {
         self
     }
 
-    /// Limits of the parked transactions of hot tenants on the shared
-    /// Postgres database (shared schema and schema per tenant), replacing
-    /// the defaults ([`HotTenants::default`]); `HotTenants::off()` parks
-    /// nothing. A parked transaction carries its tenant, schema and
-    /// statement timeout, and is handed only to a connection that would
-    /// open the same one. Ignored on SQLite and MySQL (nothing to park),
-    /// and behind a pooler ([`behind_pooler`](Self::behind_pooler)).
+    /// Limits of the tenant-keeping connections of the shared Postgres
+    /// database (shared schema and schema per tenant), replacing the
+    /// defaults ([`HotTenants::default`]); `HotTenants::off()` keeps none.
     ///
-    /// On Postgres this spawns a small tokio task that ages parked
-    /// connections out, so call it (and the constructors, which set the
-    /// defaults) inside a tokio runtime for parking to work.
+    /// A tenant's statements need its tenant set on the session (for
+    /// row-level security), its `search_path` (schema per tenant) or its
+    /// statement timeout. The tenancy keeps connections of a pool of its
+    /// own (the size and settings of the application's pool, never handed
+    /// to other code) with those set at session level: a statement of the
+    /// tenant a connection holds is one round trip, a switch adds one.
+    /// `max_parked` bounds the connections kept idle (default: all of the
+    /// pool), `per_tenant` those of one tenant, `max_idle` how long one is
+    /// kept. Tenancies built over the same pool share one keeper, and so
+    /// one budget (the first one's limits). Statements that need nothing
+    /// set do not use it. Ignored on SQLite and MySQL, and behind a pooler
+    /// ([`behind_pooler`](Self::behind_pooler)), where the tenant is set
+    /// in each statement's transaction instead.
     ///
     /// ```
     /// use std::time::Duration;
@@ -562,14 +573,16 @@ impl Tenancy {
     /// assert_eq!(tenancy.parked(), 0);
     /// ```
     pub fn hot_tenants(mut self, hot: HotTenants) -> Self {
-        if let Some(old) = self.hot.take() {
+        if let Some(old) = self.keeper.take() {
             old.clear();
         }
-        self.hot = match &self.db {
-            Some(db) if !self.pooler && hot.parks() => match &db.inner {
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = hot;
+        self.keeper = match &self.db {
+            Some(db) if !self.pooler => match &db.inner {
                 #[cfg(feature = "sqlx-postgres")]
                 sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-                    Some(HotSet::new(db.get_postgres_connection_pool().clone(), &hot))
+                    Keeper::for_pool(db.get_postgres_connection_pool(), &hot)
                 }
                 _ => None,
             },
@@ -600,7 +613,7 @@ impl Tenancy {
     /// ```
     pub fn behind_pooler(mut self) -> Self {
         self.pooler = true;
-        if let Some(old) = self.hot.take() {
+        if let Some(old) = self.keeper.take() {
             old.clear();
         }
         // A pool of its own over the same options, without sqlx's cache of
@@ -628,16 +641,18 @@ impl Tenancy {
         self.pooler
     }
 
-    /// How many connections are parked for hot tenants right now.
+    /// How many tenant-keeping connections are idle right now, each
+    /// holding its tenant (see [`hot_tenants`](Self::hot_tenants)).
     pub fn parked(&self) -> usize {
-        self.hot.as_ref().map_or(0, |h| h.parked())
+        self.keeper.as_ref().map_or(0, |k| k.kept())
     }
 
-    /// Rolls back every parked transaction and returns its connection to
-    /// the pool (for example before closing the pool or running DDL).
+    /// Gives every idle tenant-keeping connection back to the tenancy's
+    /// pool (for example before running DDL); the next statement of each
+    /// tenant sets its session again.
     pub fn release_parked(&self) {
-        if let Some(hot) = &self.hot {
-            hot.clear();
+        if let Some(keeper) = &self.keeper {
+            keeper.clear();
         }
     }
 
@@ -757,27 +772,42 @@ impl Tenancy {
         placement: Placement,
         life: &Life,
     ) -> Result<TenantConnection, TenantError> {
-        let conn = match placement {
-            Placement::SharedSchema => {
-                TenantConnection::new(self.shared()?.clone(), tenant.clone())
-                    .parking(self.hot.clone())
-            }
+        let (conn, keeper, wall) = match placement {
+            Placement::SharedSchema => (
+                TenantConnection::new(self.shared()?.clone(), tenant.clone()),
+                self.keeper.as_ref(),
+                self.second_wall().await?,
+            ),
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
-                TenantConnection::new(self.shared()?.clone(), tenant.clone())
-                    .in_schema(schema.as_str())
-                    .parking(self.hot.clone())
+                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                    .in_schema(schema.as_str());
+                // The schema is set on the session either way; its tables
+                // are not on the shared path, so their triggers are not
+                // read: assumed.
+                let wall = Reading {
+                    rls: self.wall.declared().unwrap_or(false),
+                    triggers: true,
+                };
+                (conn, self.keeper.as_ref(), wall)
             }
             Placement::DatabasePerTenant => {
+                // A pool of the tenant's own database: what a trigger
+                // leaves in its sessions reaches no other tenant.
                 let db = self.policy.observed(self.pool(tenant, life).await?);
-                TenantConnection::new(db, tenant.clone())
+                let wall = Reading {
+                    rls: self.wall.declared().unwrap_or(false),
+                    triggers: false,
+                };
+                (TenantConnection::new(db, tenant.clone()), None, wall)
             }
         };
         Ok(conn
             .placed(placement)
             .unnamed(self.pooler)
             .under(&self.policy)
-            .confined_by(self.confiner.clone()))
+            .confined_by(self.confiner.clone())
+            .choose_road(wall.rls, wall.triggers, keeper))
     }
 
     /// The migrator of [`with_migrator`](Self::with_migrator).

@@ -337,13 +337,21 @@ async fn permits_come_back_after_errors_cancellations_and_streams() {
         // itself): each keeps its permit until the server has finished it,
         // then the permit is back.
         if t.kind == Kind::Postgres {
+            // Two connections open and kept first, so that each slow
+            // statement is on the server before its future is dropped.
+            let one = Statement::from_string(backend, "SELECT 1");
+            let (x, y) = tokio::join!(conn.query_one_raw(one.clone()), conn.query_one_raw(one));
+            x.and(y).expect("warm");
             for _ in 0..2 {
                 let cancelled = tokio::time::timeout(
-                    Duration::from_millis(50),
+                    Duration::from_millis(150),
                     conn.query_one_raw(Statement::from_string(backend, "SELECT pg_sleep(0.5)")),
                 )
                 .await;
-                assert!(cancelled.is_err(), "{t}: the slow statement finished");
+                assert!(
+                    cancelled.is_err(),
+                    "{t}: the slow statement finished: {cancelled:?}"
+                );
             }
             let busy = conn.begin().await.unwrap_err();
             assert!(TenantError::is_busy(&busy), "{t}: the server still sleeps");

@@ -583,9 +583,21 @@ async fn a_future_dropped_mid_query_leaves_nothing_behind() {
         assert_eq!(setting(&app).await, "");
         assert_eq!(setting(&b).await, "b");
     }
+    // The strict tenancy's write ran in a transaction that its closed
+    // connection rolled back. The keeping tenancy's ran alone, in
+    // autocommit, as a statement of SeaORM's own pool does: the server
+    // ran it to its end, under a's tenant.
+    assert_eq!(
+        count(
+            &env.admin,
+            "SELECT count(*) FROM post WHERE title = 'late' AND tenant_id = 'a'"
+        )
+        .await,
+        1
+    );
     assert_eq!(
         count(&env.admin, "SELECT count(*) FROM post WHERE title = 'late'").await,
-        0
+        1
     );
     drop(app);
     env.cleanup().await;

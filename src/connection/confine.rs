@@ -139,9 +139,20 @@ impl Confinement {
         stmt: Statement,
         tenant: &TenantId,
     ) -> Result<Statement, TenantError> {
+        self.apply_marked(stmt, tenant).map(|(stmt, _)| stmt)
+    }
+
+    /// Like [`apply`](Self::apply), and whether the statement calls a
+    /// function only the application declared pure (unconfined
+    /// statements count as such: nothing was checked).
+    pub(crate) fn apply_marked(
+        &self,
+        stmt: Statement,
+        tenant: &TenantId,
+    ) -> Result<(Statement, bool), TenantError> {
         match &self.confiner {
             Some(confiner) => confiner.confine(stmt, tenant, &self.boundary),
-            None => Ok(stmt),
+            None => Ok((stmt, true)),
         }
     }
 }
@@ -221,7 +232,7 @@ impl Confiner {
         stmt: Statement,
         tenant: &TenantId,
         boundary: &Boundary,
-    ) -> Result<Statement, TenantError> {
+    ) -> Result<(Statement, bool), TenantError> {
         let plan = self.plan(&stmt.sql, stmt.db_backend);
         let planned = match &*plan {
             Ok(planned) => planned,
@@ -287,11 +298,12 @@ impl Confiner {
                 values
             }
         };
-        Ok(Statement {
+        let stmt = Statement {
             sql: planned.sql.clone(),
             values: (!values.is_empty()).then_some(Values(values)),
             db_backend: stmt.db_backend,
-        })
+        };
+        Ok((stmt, planned.declared_calls))
     }
 }
 

@@ -10,7 +10,7 @@ use super::op::{Op, Out};
 #[cfg(feature = "sqlx-postgres")]
 use super::pg::{self, Lease};
 #[cfg(feature = "sqlx-postgres")]
-use super::{HotSet, hot};
+use super::{Keeper, Road};
 use super::{TenantConnection, unexpected};
 use std::future::Future;
 #[cfg(feature = "sqlx-postgres")]
@@ -78,10 +78,15 @@ impl TenantConnection {
         pool: &sea_orm::sqlx::PgPool,
         op: Op<'_>,
         permit: Option<Permit>,
+        declared: bool,
     ) -> Result<Out, DbErr> {
         let span = op.span();
         self.observer
-            .run(span, op.statement(), self.pg_unobserved(pool, &op, &permit))
+            .run(
+                span,
+                op.statement(),
+                self.pg_unobserved(pool, &op, &permit, declared),
+            )
             .await
     }
 
@@ -90,14 +95,84 @@ impl TenantConnection {
         pool: &sea_orm::sqlx::PgPool,
         op: &Op<'_>,
         permit: &Option<Permit>,
+        declared: bool,
     ) -> Result<Out, DbErr> {
-        if op.is_read()
-            && let Some(out) = self.pg_read(pool, op, permit).await?
-        {
-            return Ok(out);
+        // What could change session state: a function only the
+        // application declared, or a write where triggers may run.
+        let declared = declared || (self.writes_reset && !op.is_read());
+        match &self.road {
+            Road::Plain if !declared => self.pg_plain(pool, op, permit).await,
+            Road::Kept(keeper) => self.pg_kept(keeper, op, permit, declared).await,
+            // On the application's pool: in a transaction that undoes it.
+            Road::Plain | Road::Local => {
+                if op.is_read()
+                    && let Some(out) = self.pg_read(pool, op, permit).await?
+                {
+                    return Ok(out);
+                }
+                // Not a read, or a SELECT that writes: a read-write transaction.
+                self.pg_write(pool, op, permit).await
+            }
         }
-        // Not a read, or a SELECT that writes: a read-write transaction.
-        self.pg_write(pool, op, permit).await
+    }
+
+    /// The statement alone, in autocommit, on a connection of the
+    /// application's pool taken without the acquire-time ping. When the
+    /// connection turns out dead and the statement surely did not run
+    /// ([`pg::may_retry`]), it is sent again on one the pool checked.
+    async fn pg_plain(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        op: &Op<'_>,
+        permit: &Option<Permit>,
+    ) -> Result<Out, DbErr> {
+        let mut lease = Lease::take(pool, self.unnamed).await?;
+        lease.hold(permit.clone());
+        match lease.run(op).await {
+            Ok(out) => Ok(out),
+            Err(err) if lease.is_unchecked_failure(&err) && pg::may_retry(&err, op.is_read()) => {
+                drop(lease);
+                let mut lease = Lease::acquire(pool, self.unnamed).await?;
+                lease.hold(permit.clone());
+                lease.run(op).await.map_err(|e| op.convert(e))
+            }
+            Err(err) => Err(op.convert(err)),
+        }
+    }
+
+    /// The statement alone, in autocommit, on a tenant-keeping connection
+    /// whose session holds this connection's tenant ([`Keeper::checkout`]).
+    /// A kept connection that died while idle is replaced as in
+    /// [`pg_plain`](Self::pg_plain). After a statement that called a
+    /// function only the application `declared` pure, the connection's
+    /// session is set again before its next statement (the declaration is
+    /// a promise the crate cannot check: this undoes a broken one).
+    async fn pg_kept(
+        &self,
+        keeper: &Arc<Keeper>,
+        op: &Op<'_>,
+        permit: &Option<Permit>,
+        declared: bool,
+    ) -> Result<Out, DbErr> {
+        let mut lease = keeper.checkout(&self.session, self.unnamed).await?;
+        lease.hold(permit.clone());
+        let result = lease.run(op).await;
+        let result = match result {
+            Err(err) if lease.is_unchecked_failure(&err) && pg::may_retry(&err, op.is_read()) => {
+                drop(lease);
+                keeper.clear();
+                lease = keeper.checkout(&self.session, self.unnamed).await?;
+                lease.hold(permit.clone());
+                lease.run(op).await
+            }
+            other => other,
+        };
+        lease.hold(None);
+        if declared {
+            lease.forget_session();
+        }
+        keeper.keep(lease);
+        result.map_err(|e| op.convert(e))
     }
 
     /// A read in a `READ ONLY` transaction that is rolled back; `None` when
@@ -108,38 +183,13 @@ impl TenantConnection {
         op: &Op<'_>,
         permit: &Option<Permit>,
     ) -> Result<Option<Out>, DbErr> {
-        let hot = self.hot();
-        if let Some(hot) = hot {
-            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, true) {
-                lease.hold(permit.clone());
-                match lease.run(op).await {
-                    Ok(out) => {
-                        self.recycle(hot, true, lease);
-                        return Ok(Some(out));
-                    }
-                    Err(err) if pg::is_read_only_violation(&err) => return Ok(None),
-                    Err(err) if lease.is_reusable() => {
-                        self.recycle(hot, true, lease);
-                        return Err(op.convert(err));
-                    }
-                    // The parked connection broke (killed, or timed out while
-                    // idle): it is closed, and the read is retried below on a
-                    // fresh one, which is safe in a read-only transaction.
-                    Err(_) => drop(lease),
-                }
-            }
-            hot.relieve_pressure();
-        }
         let mut lease = self
             .open_lease(pool, Opening::Statement { read_only: true })
             .await?;
         lease.hold(permit.clone());
         match lease.run(op).await {
             Ok(out) => {
-                match hot {
-                    Some(hot) if hot.admit(&self.tenant) => self.recycle(hot, true, lease),
-                    _ => lease.queue_rollback(),
-                }
+                lease.queue_rollback();
                 Ok(Some(out))
             }
             Err(err) if pg::is_read_only_violation(&err) => Ok(None),
@@ -154,51 +204,13 @@ impl TenantConnection {
         op: &Op<'_>,
         permit: &Option<Permit>,
     ) -> Result<Out, DbErr> {
-        let hot = self.hot();
-        if let Some(hot) = hot {
-            if let Some(mut lease) = hot.checkout(&self.tenant, &self.begin, false) {
-                lease.hold(permit.clone());
-                match lease.run(op).await {
-                    Ok(out) => {
-                        let committed = lease.commit().await;
-                        self.recycle(hot, false, lease);
-                        return committed.map(|()| out).map_err(|e| op.convert(e));
-                    }
-                    Err(err) if lease.is_reusable() => {
-                        self.recycle(hot, false, lease);
-                        return Err(op.convert(err));
-                    }
-                    // The parked connection broke before COMMIT was sent,
-                    // so nothing was committed: retried on a fresh one.
-                    Err(_) => drop(lease),
-                }
-            }
-            hot.relieve_pressure();
-        }
         let mut lease = self
             .open_lease(pool, Opening::Statement { read_only: false })
             .await?;
         lease.hold(permit.clone());
         let out = lease.run(op).await.map_err(|e| op.convert(e))?;
-        let committed = lease.commit().await;
-        if let Some(hot) = hot
-            && hot.admit(&self.tenant)
-        {
-            self.recycle(hot, false, lease);
-        }
-        committed.map(|()| out).map_err(|e| op.convert(e))
-    }
-
-    /// Parks `lease` for the tenant's next statement, without a permit.
-    fn recycle(&self, hot: &Arc<HotSet>, read_only: bool, mut lease: Lease) {
-        lease.hold(None);
-        hot::recycle(
-            hot.clone(),
-            self.tenant.clone(),
-            self.begin.clone(),
-            read_only,
-            lease,
-        );
+        lease.commit().await.map_err(|e| op.convert(e))?;
+        Ok(out)
     }
 }
 
@@ -210,28 +222,30 @@ impl ConnectionTrait for TenantConnection {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
-        let stmt = self.confine(stmt)?;
-        self.execute_confined(stmt).await
+        let (stmt, declared) = self.confine_marked(stmt)?;
+        self.execute_confined(stmt, declared).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.refuse_session_state(sql)?;
         let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
-        let stmt = self.confine(stmt)?;
+        let (stmt, declared) = self.confine_marked(stmt)?;
         if stmt.values.is_some() {
             // The tenant is a bound value: sent as a prepared statement.
-            return self.execute_confined(stmt).await;
+            return self.execute_confined(stmt, declared).await;
         }
-        self.execute_unprepared_as_is(&stmt.sql).await
+        self.execute_unprepared_as_is(&stmt.sql, declared).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
-        let stmt = self.confine(stmt)?;
+        let (stmt, declared) = self.confine_marked(stmt)?;
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = declared;
         self.guarded(|permit| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::One(&stmt), permit).await? {
+                return match self.pg(pool, Op::One(&stmt), permit, declared).await? {
                     Out::One(r) => Ok(r),
                     _ => Err(unexpected("query_one")),
                 };
@@ -244,11 +258,13 @@ impl ConnectionTrait for TenantConnection {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.refuse_session_state(&stmt.sql)?;
-        let stmt = self.confine(stmt)?;
+        let (stmt, declared) = self.confine_marked(stmt)?;
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = declared;
         self.guarded(|permit| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::All(&stmt), permit).await? {
+                return match self.pg(pool, Op::All(&stmt), permit, declared).await? {
                     Out::All(r) => Ok(r),
                     _ => Err(unexpected("query_all")),
                 };
@@ -262,11 +278,13 @@ impl ConnectionTrait for TenantConnection {
 
 impl TenantConnection {
     /// Runs an already confined statement.
-    async fn execute_confined(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+    async fn execute_confined(&self, stmt: Statement, declared: bool) -> Result<ExecResult, DbErr> {
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = declared;
         self.guarded(|permit| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::Execute(&stmt), permit).await? {
+                return match self.pg(pool, Op::Execute(&stmt), permit, declared).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute")),
                 };
@@ -278,11 +296,17 @@ impl TenantConnection {
     }
 
     /// Runs an already confined SQL string unprepared.
-    async fn execute_unprepared_as_is(&self, sql: &str) -> Result<ExecResult, DbErr> {
+    async fn execute_unprepared_as_is(
+        &self,
+        sql: &str,
+        declared: bool,
+    ) -> Result<ExecResult, DbErr> {
+        #[cfg(not(feature = "sqlx-postgres"))]
+        let _ = declared;
         self.guarded(|permit| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::Unprepared(sql), permit).await? {
+                return match self.pg(pool, Op::Unprepared(sql), permit, declared).await? {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute_unprepared")),
                 };

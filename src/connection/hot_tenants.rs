@@ -1,10 +1,13 @@
-//! [`HotTenants`], the limits of the parked transactions of hot tenants
-//! (Postgres; see [`hot`](super::hot)).
+//! [`HotTenants`], the limits of the tenant-keeping connections of a
+//! [`Tenancy`](crate::Tenancy) (Postgres; see [`keeper`](super::keeper)).
 
 use std::time::Duration;
 
-/// Limits of the hot-tenant cache of a [`Tenancy`](crate::Tenancy)
-/// ([`Tenancy::hot_tenants`](crate::Tenancy::hot_tenants)).
+/// Limits of the tenant-keeping connections of a
+/// [`Tenancy`](crate::Tenancy)
+/// ([`Tenancy::hot_tenants`](crate::Tenancy::hot_tenants)): connections of
+/// a pool the tenancy owns, each holding one tenant's session settings
+/// between its statements.
 ///
 /// ```
 /// use std::time::Duration;
@@ -16,21 +19,23 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HotTenants {
-    /// How many connections may be parked in total, across tenants. They
-    /// are taken from the shared pool, so keep this well below its
-    /// `max_connections`. `None`: half of the pool's `max_connections`
-    /// (a pool of one parks nothing).
+    /// How many connections may be kept idle in total, across tenants.
+    /// They come from the tenancy's own pool (the size of the
+    /// application's), never from the application's pool, and one that a
+    /// statement of another tenant needs is switched to that tenant rather
+    /// than waited for. `None`: all of them.
     pub max_parked: Option<usize>,
-    /// How many connections one tenant may keep parked.
+    /// How many connections one tenant may keep idle.
     pub per_tenant: usize,
-    /// A parked connection idle for longer is rolled back and returned to
-    /// the pool. Keep it below the server's
-    /// `idle_in_transaction_session_timeout`, if one is set.
+    /// A connection kept idle for longer goes back to the tenancy's pool
+    /// (and is set again at its next use).
     pub max_idle: Duration,
 }
 
 impl HotTenants {
-    /// Parks nothing: every statement opens its own transaction.
+    /// Keeps nothing: every statement that needs a setting opens its own
+    /// transaction and sets it there (`SET LOCAL`), on the application's
+    /// pool.
     ///
     /// ```
     /// use sea_orm_tenant::HotTenants;
@@ -44,7 +49,8 @@ impl HotTenants {
         }
     }
 
-    /// Whether these limits park anything at all.
+    /// Whether these limits keep anything at all.
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
     pub(crate) fn parks(&self) -> bool {
         self.max_parked != Some(0) && self.per_tenant > 0
     }

@@ -82,11 +82,13 @@ impl Begin {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_folded(&self) -> bool {
         matches!(self, Begin::Folded { .. })
     }
 
     /// The one query that opens a folded transaction of this kind.
+    #[cfg(test)]
     pub(crate) fn folded_sql(&self, read_only: bool) -> Option<&Arc<str>> {
         match self {
             Begin::Folded {

@@ -24,6 +24,7 @@ use sea_orm::{ConnAcquireErr, DbErr, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
 
+use super::keeper::{Defaults, SET_SESSION, Session};
 use super::limits::Permit;
 use super::op::{Op, Out};
 use super::opener::Begin;
@@ -69,6 +70,33 @@ pub(crate) fn is_read_only_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "25006")
 }
 
+/// Whether a statement that failed with `err` on a connection that had
+/// been idle may be sent again on another: the connection was found dead
+/// and the statement surely did not run, or it is a read (`read`), which
+/// running twice does not change. A database error means the server
+/// answered, so it stays an error; for a write, only a session the
+/// server ended (SQLSTATE 57P01, `pg_terminate_backend` or a shutdown;
+/// 57P05, the idle session timeout) or a socket closed before the
+/// statement could be written count as "did not run". A statement alone
+/// in autocommit commits at the protocol's `Sync`, with interrupts held
+/// off, so a session ended in time to report it to this statement ended
+/// before its commit.
+pub(crate) fn may_retry(err: &sqlx::Error, read: bool) -> bool {
+    if is_in_step(err) {
+        return false;
+    }
+    if read {
+        return true;
+    }
+    match err {
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        other => other
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "57P01" || code == "57P05"),
+    }
+}
+
 /// An error after which the connection is still in step with the server
 /// and alive: a database error, except the server ending the session
 /// (class 57P: `pg_terminate_backend`, shutdown) or a connection exception
@@ -92,6 +120,16 @@ enum State {
     Clean,
 }
 
+/// How a read-write transaction of ours ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// It stashed the session's settings: its commit sets them back
+    /// ([`RESTORE_AND_COMMIT`]).
+    Restore,
+    /// A plain `COMMIT` (the session holds the tenant on purpose).
+    Plain,
+}
+
 /// A pooled connection leased for one statement (or parked for a hot
 /// tenant, or held by a [`TenantTransaction`](super::TenantTransaction)).
 pub(crate) struct Lease {
@@ -105,6 +143,16 @@ pub(crate) struct Lease {
     /// per-tenant cap): kept until the server has finished that work, even
     /// when the future that started it is dropped.
     permit: Option<Permit>,
+    /// The session the connection was set to ([`Lease::set_session`]),
+    /// recorded only once the server confirmed it; a lease in an unknown
+    /// state is closed, never reused, so the record cannot go stale.
+    session: Option<Session>,
+    /// How our transaction on it ends.
+    ending: Ending,
+    /// Closed when dropped rather than returned to the pool: a statement
+    /// ran on it unconfined, which may have left session objects (a
+    /// temporary table, a prepared statement, a cursor `WITH HOLD`).
+    discard: bool,
 }
 
 impl Lease {
@@ -112,13 +160,25 @@ impl Lease {
     /// (sqlx pings it first unless `test_before_acquire(false)`).
     pub(crate) async fn acquire(pool: &PgPool, unnamed: bool) -> Result<Self, DbErr> {
         let conn = pool.acquire().await.map_err(acquire_err)?;
-        Ok(Lease {
+        let mut lease = Self::unchecked(conn, unnamed);
+        lease.unchecked = false;
+        Ok(lease)
+    }
+
+    /// A lease of `conn`, taken without the acquire-time ping: the first
+    /// round trip on it tells whether it is alive
+    /// ([`is_unchecked_failure`](Self::is_unchecked_failure)).
+    pub(crate) fn unchecked(conn: PoolConnection<Postgres>, unnamed: bool) -> Self {
+        Lease {
             conn: Some(conn),
             state: State::Clean,
             unnamed,
-            unchecked: false,
+            unchecked: true,
             permit: None,
-        })
+            session: None,
+            ending: Ending::Restore,
+            discard: false,
+        }
     }
 
     /// An idle connection of `pool` without the acquire-time ping, else one
@@ -130,15 +190,17 @@ impl Lease {
     /// caller to retry on a checked connection.
     pub(crate) async fn take(pool: &PgPool, unnamed: bool) -> Result<Self, DbErr> {
         match pool.try_acquire() {
-            Some(conn) => Ok(Lease {
-                conn: Some(conn),
-                state: State::Clean,
-                unnamed,
-                unchecked: true,
-                permit: None,
-            }),
+            Some(conn) => Ok(Self::unchecked(conn, unnamed)),
             None => Self::acquire(pool, unnamed).await,
         }
+    }
+
+    /// This lease after an idle spell (kept by the keeper): its first
+    /// round trip tells again whether it is alive, as for one taken
+    /// without the acquire-time ping.
+    pub(crate) fn idle_since_checked(mut self) -> Self {
+        self.unchecked = true;
+        self
     }
 
     /// Holds `permit` (or none) for the work on this connection, in place
@@ -201,6 +263,109 @@ impl Lease {
         }
         self.state = State::InTxn;
         self.unchecked = false;
+        self.ending = Ending::Restore;
+        Ok(())
+    }
+
+    /// Sets the connection's session to `session` at session level, in
+    /// autocommit ([`SET_SESSION`], every value bound), and records it once
+    /// the server confirmed. Only for the keeper's own connections.
+    pub(crate) async fn set_session(
+        &mut self,
+        session: &Session,
+        defaults: &Defaults,
+    ) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let switch = self
+            .session
+            .take()
+            .and_then(|prev| session.switch_from(&prev, defaults));
+        let unnamed = self.unnamed;
+        let (tenant, schema, timeout) = session.values();
+        let conn = self.conn()?;
+        let result = match switch {
+            // From a session of ours that nothing changed since: what
+            // differs, as one simple query.
+            Some(sql) => sqlx::Executor::execute(&mut **conn, AssertSqlSafe(sql))
+                .await
+                .map(drop),
+            // A new connection, or one a statement may have changed: all
+            // of it, the role too, every value bound.
+            None => sqlx::query(SET_SESSION)
+                .bind(tenant)
+                .bind(schema)
+                .bind(timeout)
+                .bind(defaults.search_path.as_str())
+                .bind(defaults.timeout.as_str())
+                .bind(defaults.role.as_str())
+                .persistent(!unnamed)
+                .execute(&mut **conn)
+                .await
+                .map(drop),
+        };
+        match &result {
+            Ok(_) => {
+                self.state = State::Clean;
+                self.unchecked = false;
+                self.session = Some(session.clone());
+            }
+            Err(err) if is_in_step(err) => self.state = State::Clean,
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Reads what a session of this connection's pool starts with
+    /// (`sql`: search path, statement timeout and role, by name), in
+    /// autocommit.
+    pub(crate) async fn read_defaults(
+        &mut self,
+        sql: &'static str,
+    ) -> Result<Defaults, sqlx::Error> {
+        use sqlx::Row;
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        let row = sqlx::query(sql).fetch_one(&mut **conn).await?;
+        self.state = State::Clean;
+        self.unchecked = false;
+        Ok(Defaults {
+            search_path: row.try_get("search_path")?,
+            timeout: row.try_get("timeout")?,
+            role: row.try_get("role")?,
+        })
+    }
+
+    /// Forgets the session this connection was set to, so that it is set
+    /// again before its next statement: after a statement that called a
+    /// function only the application declared pure, which could have
+    /// changed it.
+    pub(crate) fn forget_session(&mut self) {
+        self.session = None;
+    }
+
+    /// The session this connection was set to, if any.
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Whether the connection is idle and in step: no transaction open, no
+    /// round trip in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state == State::Clean && self.depth() == 0
+    }
+
+    /// Opens a user's transaction with a plain `BEGIN` carrying `options`
+    /// (from SeaORM's enums): on a connection whose session already holds
+    /// what the tenant needs, or that needs nothing set. Committed with a
+    /// plain `COMMIT`.
+    pub(crate) async fn begin_plain(&mut self, options: &str) -> Result<(), sqlx::Error> {
+        self.state = State::Busy;
+        let conn = self.conn()?;
+        let sql = format!("BEGIN{options}");
+        Tm::begin(&mut **conn, Some(AssertSqlSafe(sql).into_sql_str())).await?;
+        self.state = State::InTxn;
+        self.unchecked = false;
+        self.ending = Ending::Plain;
         Ok(())
     }
 
@@ -239,6 +404,7 @@ impl Lease {
         }
         self.state = State::InTxn;
         self.unchecked = false;
+        self.ending = Ending::Restore;
         Ok(())
     }
 
@@ -298,6 +464,7 @@ impl Lease {
 
     /// Runs one statement inside our transaction.
     pub(crate) async fn run(&mut self, op: &Op<'_>) -> Result<Out, sqlx::Error> {
+        let before = self.state;
         self.state = State::Busy;
         let unnamed = self.unnamed;
         let conn = self.conn()?;
@@ -321,21 +488,25 @@ impl Lease {
                 .map(|rows| Out::All(rows.into_iter().map(Into::into).collect())),
         };
         match &result {
-            Ok(_) => self.state = State::InTxn,
-            Err(err) if is_in_step(err) => self.state = State::InTxn,
-            Err(_) => {}
+            Ok(_) => self.state = before,
+            Err(err) if is_in_step(err) => self.state = before,
+            Err(_) => return result,
         }
+        self.unchecked = false;
         result
     }
 
     /// Streams the rows of one statement inside our transaction into `tx`.
     /// Stops early (and leaves the lease busy, so it is closed) when the
-    /// receiver goes away.
+    /// receiver goes away. `sent` tells whether a row went out (a stream
+    /// that failed before its first row may be sent again elsewhere).
     pub(crate) async fn stream_into(
         &mut self,
         stmt: &Statement,
         tx: &tokio::sync::mpsc::Sender<Result<QueryResult, DbErr>>,
+        sent: &mut bool,
     ) -> Result<bool, sqlx::Error> {
+        let before = self.state;
         self.state = State::Busy;
         let unnamed = self.unnamed;
         let conn = self.conn()?;
@@ -343,6 +514,7 @@ impl Lease {
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => {
+                    *sent = true;
                     if tx.send(Ok(row.into())).await.is_err() {
                         return Ok(false);
                     }
@@ -352,14 +524,15 @@ impl Lease {
                     let in_step = is_in_step(&err);
                     drop(rows);
                     if in_step {
-                        self.state = State::InTxn;
+                        self.state = before;
                     }
                     return Err(err);
                 }
             }
         }
         drop(rows);
-        self.state = State::InTxn;
+        self.state = before;
+        self.unchecked = false;
         Ok(true)
     }
 
@@ -374,7 +547,13 @@ impl Lease {
     /// may not have run), so it is closed rather than reused.
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
         self.state = State::Busy;
+        let ending = self.ending;
         let conn = self.conn()?;
+        if ending == Ending::Plain {
+            Tm::commit(&mut **conn).await?;
+            self.state = State::Clean;
+            return Ok(());
+        }
         sqlx::Executor::execute(&mut **conn, AssertSqlSafe(RESTORE_AND_COMMIT)).await?;
         self.state = State::InTxn;
         Ok(())
@@ -399,15 +578,11 @@ impl Lease {
         self.state = State::Busy;
     }
 
-    /// Whether this lease is parked-ready: in our transaction, in step.
-    pub(crate) fn is_in_txn(&self) -> bool {
-        self.state == State::InTxn
-    }
-
-    /// Whether the connection is in step with the server (in our
-    /// transaction, or with none open), so it can be recycled.
-    pub(crate) fn is_reusable(&self) -> bool {
-        self.state != State::Busy
+    /// Closes the connection when the lease is dropped, once the
+    /// transaction on it has ended: an unconfined statement ran on it.
+    pub(crate) fn discard(&mut self) {
+        self.discard = true;
+        self.session = None;
     }
 }
 
@@ -424,9 +599,12 @@ impl Drop for Lease {
             State::InTxn => self.queue_rollback(),
             State::Busy | State::Clean => {}
         }
-        let Some(conn) = self.conn.take() else {
+        let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if self.discard {
+            conn.close_on_drop();
+        }
         let permit = self.permit.take();
         // Outside a tokio runtime (a pool dropped at exit) there is no task
         // to run: the connection is detached and its socket closed, which

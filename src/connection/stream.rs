@@ -16,7 +16,9 @@ use super::observe::{Call, DbSpan, Observer};
 #[cfg(feature = "sqlx-postgres")]
 use super::op::Op;
 #[cfg(feature = "sqlx-postgres")]
-use super::pg::Lease;
+use super::pg::{self, Lease};
+#[cfg(feature = "sqlx-postgres")]
+use super::{Keeper, Road};
 #[cfg(feature = "sqlx-postgres")]
 use tokio::sync::OwnedMutexGuard;
 
@@ -61,13 +63,44 @@ pub(super) fn stream_lease(
         let op = Op::All(&stmt);
         let rows = async {
             lease
-                .stream_into(&stmt, &tx)
+                .stream_into(&stmt, &tx, &mut false)
                 .await
                 .map(|_| ())
                 .map_err(|e| op.convert(e))
         };
         observer.run(span, Some(&stmt), rows).await
     })
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl TenantConnection {
+    /// The connection a stream runs on, by this connection's road: a
+    /// read-write transaction that set the tenant (`Local`, or `Plain`
+    /// when the statement is `declared` to possibly change session state;
+    /// committed when the stream ends), a connection of the application's
+    /// pool in autocommit (`Plain`), or a tenant-keeping one, with its
+    /// keeper to give it back to (`Kept`).
+    async fn stream_lease(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        declared: bool,
+    ) -> Result<(Lease, Option<std::sync::Arc<Keeper>>), DbErr> {
+        match &self.road {
+            // On the application's pool, what could change session state
+            // runs in a transaction whose commit sets it back.
+            Road::Plain if !declared => Ok((Lease::acquire(pool, self.unnamed).await?, None)),
+            Road::Local | Road::Plain => {
+                let lease = self
+                    .open_lease(pool, Opening::Statement { read_only: false })
+                    .await?;
+                Ok((lease, None))
+            }
+            Road::Kept(keeper) => {
+                let lease = keeper.checkout(&self.session, self.unnamed).await?;
+                Ok((lease, Some(keeper.clone())))
+            }
+        }
+    }
 }
 
 impl StreamTrait for TenantConnection {
@@ -93,7 +126,9 @@ impl StreamTrait for TenantConnection {
     ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
             self.refuse_session_state(&stmt.sql)?;
-            let stmt = self.confine(stmt)?;
+            let (stmt, declared) = self.confine_marked(stmt)?;
+            #[cfg(not(feature = "sqlx-postgres"))]
+            let _ = declared;
             let alive = self.life.enter(&self.tenant)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
@@ -109,16 +144,43 @@ impl StreamTrait for TenantConnection {
                     let _held = (alive, permit.clone(), meter);
                     let op = Op::All(&stmt);
                     let rows = async {
-                        let mut lease = opener
-                            .open_lease(&pool, Opening::Statement { read_only: false })
-                            .await?;
-                        lease.hold(permit);
-                        let finished = lease
-                            .stream_into(&stmt, &tx)
-                            .await
-                            .map_err(|e| op.convert(e))?;
-                        if finished {
-                            lease.commit().await.map_err(|e| op.convert(e))?;
+                        // As for a statement (see `pg_unobserved`).
+                        let declared = declared || (opener.writes_reset && !op.is_read());
+                        let (mut lease, keeper) = opener.stream_lease(&pool, declared).await?;
+                        lease.hold(permit.clone());
+                        let mut sent = false;
+                        let finished = match lease.stream_into(&stmt, &tx, &mut sent).await {
+                            // A kept connection that died while idle,
+                            // before any row: sent again on a fresh one.
+                            Err(err)
+                                if !sent
+                                    && lease.is_unchecked_failure(&err)
+                                    && pg::may_retry(&err, op.is_read()) =>
+                            {
+                                drop(lease);
+                                if let Some(keeper) = &keeper {
+                                    keeper.clear();
+                                }
+                                lease = opener.stream_lease(&pool, declared).await?.0;
+                                lease.hold(permit);
+                                lease.stream_into(&stmt, &tx, &mut sent).await
+                            }
+                            other => other,
+                        }
+                        .map_err(|e| op.convert(e))?;
+                        match keeper {
+                            // Autocommit: nothing to commit.
+                            Some(keeper) => {
+                                lease.hold(None);
+                                if declared {
+                                    lease.forget_session();
+                                }
+                                keeper.keep(lease);
+                            }
+                            None if finished && lease.depth() > 0 => {
+                                lease.commit().await.map_err(|e| op.convert(e))?;
+                            }
+                            None => {}
                         }
                         Ok(())
                     };

@@ -19,6 +19,8 @@ use sea_orm::{
 #[cfg(feature = "sqlx-postgres")]
 use tokio::sync::Mutex;
 
+#[cfg(feature = "sqlx-postgres")]
+use super::Road;
 use super::confine::Confinement;
 #[cfg(feature = "sqlx-postgres")]
 use super::execute::Opening;
@@ -146,7 +148,7 @@ impl TenantConnection {
         if let Some(pool) = self.pg_pool() {
             let clause = begin_clause(&options);
             let span = DbSpan::new(Call::Begin, "BEGIN");
-            let opening = self.open_lease(pool, Opening::User(&clause));
+            let opening = self.open_user_lease(pool, &clause);
             let mut lease = self.observer.run(span, None, opening).await?;
             lease.hold(permit.clone());
             return Ok(Body::Pg {
@@ -157,6 +159,45 @@ impl TenantConnection {
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = permit;
         Ok(Body::Sea(self.db.begin_with_options(options).await?))
+    }
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl TenantConnection {
+    /// A connection in a user's transaction (`BEGIN` with `clause`) with
+    /// the tenant in force, by this connection's road: the tenant set
+    /// with `SET LOCAL` inside it (`Local`), nothing to set (`Plain`), or
+    /// a tenant-keeping connection whose session holds it, opened after
+    /// the session was set so that no rollback can undo it (`Kept`).
+    async fn open_user_lease(
+        &self,
+        pool: &sea_orm::sqlx::PgPool,
+        clause: &str,
+    ) -> Result<Lease, DbErr> {
+        let op = super::op::Op::Unprepared("BEGIN");
+        let mut lease = match &self.road {
+            // On the application's pool, the transaction stashes the
+            // session's settings and its commit sets them back (a function
+            // the application declared, a trigger, could change them).
+            Road::Local | Road::Plain => {
+                return self.open_lease(pool, Opening::User(clause)).await;
+            }
+            Road::Kept(keeper) => {
+                let mut lease = keeper.checkout(&self.session, self.unnamed).await?;
+                match lease.begin_plain(clause).await {
+                    Ok(()) => return Ok(lease),
+                    // A kept connection that died while idle: nothing ran.
+                    Err(err) if lease.is_unchecked_failure(&err) => {
+                        drop(lease);
+                        keeper.clear();
+                    }
+                    Err(err) => return Err(op.convert(err)),
+                }
+                keeper.checkout(&self.session, self.unnamed).await?
+            }
+        };
+        lease.begin_plain(clause).await.map_err(|e| op.convert(e))?;
+        Ok(lease)
     }
 }
 
@@ -327,6 +368,17 @@ impl TenantTransaction {
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = sql;
         Ok(())
+    }
+
+    /// Marks the connection of this transaction to be closed, not
+    /// reused, once the transaction has ended: an unconfined statement is
+    /// about to run on it, and what it leaves in the session (a temporary
+    /// table, a prepared statement) must not reach the next tenant.
+    async fn discard_after(&self) {
+        #[cfg(feature = "sqlx-postgres")]
+        if let Body::Pg { lease, .. } = &self.body {
+            lease.lock().await.discard();
+        }
     }
 
     /// Runs one (confined, or deliberately unconfined) statement in this
@@ -591,21 +643,25 @@ impl ConnectionTrait for UnconfinedTransaction<'_> {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.0.refuse_session_state(&stmt.sql)?;
+        self.0.discard_after().await;
         self.0.execute_as_is(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.0.refuse_session_state(sql)?;
+        self.0.discard_after().await;
         self.0.execute_unprepared_as_is(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.0.refuse_session_state(&stmt.sql)?;
+        self.0.discard_after().await;
         self.0.query_one_as_is(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.0.refuse_session_state(&stmt.sql)?;
+        self.0.discard_after().await;
         self.0.query_all_as_is(stmt).await
     }
 }

@@ -177,6 +177,7 @@ impl From<&TenantError> for Rejection {
             | TenantError::Backfill { .. }
             | TenantError::CrossTenantReferences { .. }
             | TenantError::SessionState { .. }
+            | TenantError::RowLevelSecurity { .. }
             | TenantError::Refused { .. } => Rejection::Internal,
         }
     }

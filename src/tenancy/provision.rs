@@ -212,8 +212,8 @@ impl Tenancy {
         }
         self.known.invalidate(tenant).await;
         // Its parked transactions close, so none is handed out again.
-        if let Some(hot) = &self.hot {
-            hot.forget(tenant);
+        if let Some(keeper) = &self.keeper {
+            keeper.forget(tenant);
         }
         // Work that began before (a statement, an open transaction, a
         // stream) ends before anything is removed.

@@ -492,6 +492,7 @@ impl Confine<'_> {
             _ => false,
         };
         if (builtin || declared) && qualified_ok {
+            self.declared_calls |= !builtin;
             return Ok(());
         }
         Err(format!(

@@ -39,6 +39,10 @@ pub(crate) struct Planned {
     pub(crate) bound: Vec<(usize, usize)>,
     /// Literals written into a tenant column: each must spell the tenant.
     pub(crate) literals: Vec<(String, usize)>,
+    /// Whether it calls a function only the application declared pure
+    /// (none of the allow-list's): a promise the crate cannot check, so a
+    /// tenant-keeping connection sets its session again after it.
+    pub(crate) declared_calls: bool,
 }
 
 impl Planned {
@@ -142,6 +146,7 @@ fn plan_bounded(sql: &str, backend: DbBackend, catalog: &Catalog) -> Result<Plan
         qualifiers: confine.qualifiers,
         bound: confine.bound,
         literals: confine.literals,
+        declared_calls: confine.declared_calls,
     })
 }
 
@@ -182,6 +187,8 @@ pub(crate) struct Confine<'a> {
     pub(crate) wrapped_any: bool,
     /// Whether the statement names SQLite's `rowid` (or `oid`, `_rowid_`).
     pub(crate) rowid: bool,
+    /// Whether it calls a function that only the application declared.
+    pub(crate) declared_calls: bool,
 }
 
 /// The name Postgres, MySQL or SQLite resolves an identifier to, for
@@ -245,6 +252,7 @@ impl<'a> Confine<'a> {
             scalar: false,
             wrapped_any: false,
             rowid: false,
+            declared_calls: false,
         }
     }
 

@@ -29,7 +29,9 @@ fn run(
     boundary: &Boundary,
 ) -> Result<Statement, TenantError> {
     let stmt = Statement::from_sql_and_values(backend, sql, values);
-    confiner().confine(stmt, &TenantId::from("acme"), boundary)
+    confiner()
+        .confine(stmt, &TenantId::from("acme"), boundary)
+        .map(|(stmt, _)| stmt)
 }
 
 /// The confined SQL of `sql`, which takes no values.
@@ -420,14 +422,16 @@ fn plans_are_cached_per_statement_and_shared_by_tenants() {
             &TenantId::from("a"),
             &Boundary::Shared,
         )
-        .unwrap();
+        .unwrap()
+        .0;
     let b = confiner
         .confine(
             Statement::from_sql_and_values(SQLITE, sql, [1.into()]),
             &TenantId::from("b"),
             &Boundary::Shared,
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(a.sql, b.sql, "one SQL text, one prepared statement");
     assert_ne!(a.values, b.values);
     confiner.plans[2].run_pending_tasks();
