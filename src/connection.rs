@@ -154,8 +154,13 @@ pub const TENANT_SETTING: &str = opener::SETTING;
 /// On Postgres with row-level security every statement also runs with
 /// `app.tenant_id` set to the tenant (in a transaction of its own that set
 /// it with `SET LOCAL`, for a connection made with [`new`](Self::new)), so
-/// the RLS policies of [`rls`](crate::rls) are a second wall; see the
-/// [module docs](self) for the roads a [`Tenancy`](crate::Tenancy) takes.
+/// the RLS policies of [`rls`](crate::rls) are a second wall. A
+/// [`Tenancy`](crate::Tenancy)'s connections set it on the session of
+/// connections the tenancy keeps and never hands to other code, again only
+/// when the next statement is another tenant's (one round trip for a hot
+/// tenant, two on a switch); without row-level security, nothing is set
+/// ([`Tenancy::row_level_security`](crate::Tenancy::row_level_security),
+/// [`HotTenants`]).
 ///
 /// ```no_run
 /// use sea_orm::{ConnectionTrait, Database, DbBackend, EntityTrait, Statement};

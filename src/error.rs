@@ -168,8 +168,9 @@ pub enum TenantError {
         rows: i64,
     },
 
-    /// The declaration of [`Tenancy::row_level_security`]
-    /// (crate::Tenancy::row_level_security) and the catalog disagree about
+    /// The declaration of
+    /// [`Tenancy::row_level_security`](crate::Tenancy::row_level_security)
+    /// and the catalog disagree about
     /// a declared tenant table: declared with policies, it has row-level
     /// security disabled (its rows would have no second wall), or declared
     /// without, it has it enabled (its statements would run without the

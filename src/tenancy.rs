@@ -121,7 +121,7 @@ pub struct Tenancy {
     /// Whether the tenant tables carry row-level security policies.
     wall: SecondWall,
     /// Behind a transaction-mode pooler: statements sent unnamed, nothing
-    /// parked.
+    /// kept.
     pooler: bool,
 }
 
@@ -396,9 +396,10 @@ impl Tenancy {
     }
 
     /// Runs every statement of every tenant under a Postgres
-    /// `statement_timeout` of `timeout`, set with `SET LOCAL` in the
-    /// transaction's opening round trip (also in hot tenants' parked
-    /// transactions and in transactions opened with
+    /// `statement_timeout` of `timeout`: on the session of the tenancy's
+    /// kept connections, with the tenant, or with `SET LOCAL` in the
+    /// opening round trip of a transaction per statement (and of
+    /// transactions opened with
     /// [`begin`](sea_orm::TransactionTrait::begin)). A statement that runs
     /// longer is cancelled by Postgres with SQLSTATE 57014 and its
     /// transaction rolled back; the setting never outlives the
@@ -431,9 +432,8 @@ impl Tenancy {
     /// connection's statements as in
     /// [`statement_timeout`](Self::statement_timeout); `None` leaves the
     /// server's setting alone. Keep it cheap (an in-memory lookup): it
-    /// runs for every connection handed out. Parked transactions of hot
-    /// tenants opened under an earlier answer are not used for a
-    /// connection with another one.
+    /// runs for every connection handed out. A kept connection set under
+    /// an earlier answer is set again before a statement under another.
     ///
     /// ```
     /// use std::time::Duration;
@@ -597,9 +597,9 @@ impl Tenancy {
     /// statement unnamed, inside the transaction that set the tenant
     /// (sqlx otherwise prepares statements by name and caches them on the
     /// client connection, which the pooler hands to other server
-    /// connections), the registry and migrations run likewise, and
-    /// nothing is parked for hot tenants, so that no parked transaction
-    /// pins one of the pooler's server connections. Reads and writes cost
+    /// connections), the registry and migrations run likewise, and no
+    /// connection is kept with a session set, since the pooler's server
+    /// connections serve other clients between transactions. Reads and writes cost
     /// one round trip more per statement (the unnamed statement is parsed
     /// each time). See the README, "Behind PgBouncer", for what works
     /// there and what does not.
