@@ -22,7 +22,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use keeper_support::*;
 use pg_support::PgEnv;
 use sea_orm::{ConnectionTrait, StreamTrait, TransactionSession, TransactionTrait};
-use sea_orm_tenant::doc_entities::post;
+use sea_orm_tenant::doc_entities::{comment, post};
 use sea_orm_tenant::prelude::*;
 
 const TENANTS: [&str; 3] = ["a", "b", "c"];
@@ -222,5 +222,65 @@ async fn kept_connections_never_starve_a_pool_of_four() {
     first.release_parked();
     second.release_parked();
     drop((holder, first, second, app));
+    env.cleanup().await;
+}
+
+/// The second wall is declared, not assumed: a declaration the catalog
+/// contradicts is an error at the first connection (and from
+/// `row_level_security_in_force` at start-up), never a silent downgrade;
+/// undeclared, the catalog decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declaration_the_catalog_contradicts_is_an_error() {
+    let Some(env) = PgEnv::new("a_declaration_the_catalog_contradicts_is_an_error").await else {
+        return;
+    };
+    posts(&env).await; // `post` has RLS
+    env.admin_sql(&format!(
+        "CREATE TABLE comment (id serial PRIMARY KEY, tenant_id text NOT NULL, body text NOT NULL);
+         GRANT SELECT ON comment TO \"{}\";",
+        env.role
+    ))
+    .await;
+    let app = env.app(2).await;
+    let a = TenantId::from("a");
+    let undeclared = env
+        .provisioned(declared(Tenancy::shared_schema(app.clone())), &["a"])
+        .await;
+    assert!(
+        undeclared
+            .row_level_security_in_force()
+            .await
+            .expect("read")
+    );
+    let wrong = declared(Tenancy::shared_schema(app.clone())).row_level_security(false);
+    for err in [
+        wrong
+            .row_level_security_in_force()
+            .await
+            .map(drop)
+            .unwrap_err(),
+        wrong.connection(&a).await.map(drop).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, TenantError::RowLevelSecurity { table, declared: false } if table == "post"),
+            "{err}"
+        );
+    }
+    // `comment` has no policy: declared with RLS, it is the error.
+    let missing = declared(Tenancy::shared_schema(app.clone()))
+        .tenant_table::<comment::Entity>()
+        .row_level_security(true);
+    let err = missing.connection(&a).await.map(drop).unwrap_err();
+    assert!(
+        matches!(&err, TenantError::RowLevelSecurity { table, declared: true } if table == "comment"),
+        "{err}"
+    );
+    let right = declared(Tenancy::shared_schema(app.clone())).row_level_security(true);
+    assert!(right.row_level_security_in_force().await.expect("agrees"));
+    assert_eq!(
+        whoami(&right.connection(&a).await.expect("conn")).await,
+        "a"
+    );
+    drop((undeclared, wrong, missing, right, app));
     env.cleanup().await;
 }
