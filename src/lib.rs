@@ -64,6 +64,7 @@ mod connection;
 mod context;
 mod error;
 mod gate;
+pub mod guide;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
