@@ -99,7 +99,10 @@ pub use scope::{
     PrimaryKeyValue, Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
-pub use tenancy::{MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, SchemaName, Tenancy};
+pub use tenancy::{
+    DeprovisionReport, MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, Removed, RemovedRows,
+    SchemaName, Tenancy,
+};
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 
 /// Everything an application needs, in one `use`.
@@ -110,8 +113,8 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
+    pub use crate::{DeprovisionReport, Naming, Placement, SchemaName, Tenancy};
     pub use crate::{HotTenants, TenantConnection, TenantTransaction};
-    pub use crate::{Naming, Placement, SchemaName, Tenancy};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
         ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantError, TenantId, TenantScoped,

@@ -13,6 +13,7 @@ mod placement;
 mod pools;
 mod provision;
 mod registry;
+mod removal;
 mod second_wall;
 mod undeclared;
 
@@ -20,8 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
@@ -31,25 +31,16 @@ use lock::Locks;
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};
-use provision::delete_rows;
 pub use registry::REGISTRY_TABLE;
+pub use removal::{DeprovisionReport, Removed, RemovedRows};
 use second_wall::{Reading, SecondWall};
 
 use crate::connection::{Confiner, Keeper, Policy};
 use crate::migration::MigrationSet;
-use crate::{HotTenants, TenantConnection, TenantEntity, TenantError, TenantId, TenantTransaction};
-
-/// A check of a tenant id against one tenant column.
-type IdCheck = fn(&TenantId) -> Result<(), TenantError>;
-
-/// Whether `tenant` fits `E`'s tenant column.
-fn fits<E: TenantEntity>(tenant: &TenantId) -> Result<(), TenantError> {
-    E::tenant_value(tenant).map(|_| ())
-}
+use crate::{HotTenants, TenantConnection, TenantEntity, TenantError, TenantId};
 
 type UrlFor = Arc<dyn Fn(&TenantId) -> String + Send + Sync>;
 type Resolver = Arc<dyn Fn(&TenantId) -> Option<Placement> + Send + Sync>;
-type DeleteRows = for<'a> fn(&'a TenantTransaction) -> BoxFuture<'a, Result<(), DbErr>>;
 
 /// Multi-tenancy at one of three isolation levels, or a mix of them.
 ///
@@ -102,9 +93,6 @@ pub struct Tenancy {
     resolver: Option<Resolver>,
     naming: Naming,
     migrate: Option<MigrationSet>,
-    tables: Vec<DeleteRows>,
-    /// Checks of a tenant id against each declared table's tenant column.
-    checks: Vec<IdCheck>,
     confiner: Arc<Confiner>,
     limits: PoolLimits,
     max_pools: u64,
@@ -152,8 +140,6 @@ impl Tenancy {
             resolver: None,
             naming: Naming::default(),
             migrate: None,
-            tables: Vec::new(),
-            checks: Vec::new(),
             confiner: Confiner::registered(),
             limits,
             max_pools,
@@ -314,18 +300,22 @@ impl Tenancy {
         self
     }
 
-    /// A tenant table: every [`connection`](Self::connection) confines
-    /// each statement on it to its tenant (rule 12; see
-    /// [`TenantConnection::confine`]), and
-    /// [`deprovision`](Self::deprovision) deletes a shared tenant's rows
-    /// from every such table (in one transaction, in the order registered:
-    /// register children first).
+    /// A tenant table for this `Tenancy` only: every
+    /// [`connection`](Self::connection) confines each statement on it to
+    /// its tenant (rule 12; see [`TenantConnection::confine`]),
+    /// [`provision`](Self::provision) checks that a tenant id fits its
+    /// tenant column, and [`deprovision`](Self::deprovision) deletes a
+    /// shared tenant's rows from it.
     ///
-    /// Tables declared with [`tenant_entity!`](crate::tenant_entity) are
-    /// confined without this; it is still needed for `deprovision`.
+    /// A table declared with [`tenant_entity!`](crate::tenant_entity) is
+    /// all of this for every `Tenancy` of the program, without this call:
+    /// one declaration is the whole truth about a table, whichever way it
+    /// is made. A program whose tenancies use different tenant id types
+    /// (an integer tenant column here, text there) declares those tables
+    /// here, to their own `Tenancy`: a tenant id is checked against every
+    /// table declared to its tenancy, and no id is an integer, a UUID and
+    /// text at once.
     pub fn tenant_table<E: TenantEntity>(mut self) -> Self {
-        self.tables.push(delete_rows::<E>);
-        self.checks.push(fits::<E>);
         self.confiner = self.confiner.with::<E>();
         self
     }
@@ -839,7 +829,10 @@ impl Tenancy {
     /// table, so that a policy's cast can never fail later:
     /// [`TenantError::ColumnType`] otherwise.
     pub(crate) fn check_id(&self, tenant: &TenantId) -> Result<(), TenantError> {
-        self.checks.iter().try_for_each(|check| check(tenant))
+        self.confiner
+            .catalog()
+            .tables()
+            .try_for_each(|table| (table.value)(tenant).map(|_| ()))
     }
 
     /// Where the registry's statements run (see [`registry::RegistryDb`]).

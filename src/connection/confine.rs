@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 
 use sea_orm::{DbBackend, Statement, Value, Values};
 
-pub(crate) use catalog::Catalog;
+pub(crate) use catalog::{Catalog, TenantTable};
 pub use catalog::{GlobalRegistration, Registration, describe, table_name};
 use rewrite::Planned;
 

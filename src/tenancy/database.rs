@@ -123,39 +123,70 @@ impl Target {
         Ok(())
     }
 
-    /// Drops the database (or removes the SQLite file) if it exists.
-    pub(crate) async fn drop_database(&self) -> Result<(), TenantError> {
+    /// The database's name, or the SQLite file's path.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Target::Sqlite(path) => path.display().to_string(),
+            #[cfg(feature = "sqlx-postgres")]
+            Target::Postgres(_, name) => name.as_str().to_owned(),
+            #[cfg(feature = "sqlx-mysql")]
+            Target::MySql(_, name) => name.as_str().to_owned(),
+        }
+    }
+
+    /// Drops the database (or removes the SQLite file) if it exists, and
+    /// says whether it did.
+    pub(crate) async fn drop_database(&self) -> Result<bool, TenantError> {
         fn fail(e: impl crate::error::IntoDbErr) -> TenantError {
             TenantError::db("dropping a tenant database", e)
         }
         match self {
             Target::Sqlite(path) => {
+                let mut existed = false;
                 for suffix in ["", "-wal", "-shm", "-journal"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     match std::fs::remove_file(file) {
-                        Ok(()) => {}
+                        Ok(()) => existed |= suffix.is_empty(),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(fail(e)),
                     }
                 }
+                Ok(existed)
             }
             #[cfg(feature = "sqlx-postgres")]
             Target::Postgres(options, name) => {
                 let mut admin = pg_admin(options).await.map_err(fail)?;
-                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name.pg_quoted());
+                let sql = format!("DROP DATABASE {} WITH (FORCE)", name.pg_quoted());
                 let result = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await;
                 let _ = admin.close().await;
-                result.map_err(fail)?;
+                match result {
+                    Ok(_) => Ok(true),
+                    // invalid_catalog_name: there was none.
+                    Err(e) if pg_code(&e).as_deref() == Some("3D000") => Ok(false),
+                    Err(e) => Err(fail(e)),
+                }
             }
             #[cfg(feature = "sqlx-mysql")]
             Target::MySql(options, name) => {
-                let sql = format!("DROP DATABASE IF EXISTS {}", name.mysql_quoted());
-                mysql_admin_execute(options, sql).await.map_err(fail)?;
+                let sql = format!("DROP DATABASE {}", name.mysql_quoted());
+                match mysql_admin_execute(options, sql).await {
+                    Ok(()) => Ok(true),
+                    // ER_DB_DROP_EXISTS: there was none.
+                    Err(e) if mysql_number(&e) == Some(1008) => Ok(false),
+                    Err(e) => Err(fail(e)),
+                }
             }
         }
-        Ok(())
     }
+}
+
+/// The MySQL error number of `err`, if the server sent one.
+#[cfg(feature = "sqlx-mysql")]
+fn mysql_number(err: &sqlx::Error) -> Option<u16> {
+    err.as_database_error()?
+        .try_downcast_ref::<MySqlDatabaseError>()
+        .map(|e| e.number())
 }
 
 /// A connection to the server's `postgres` database, for creating and

@@ -2,26 +2,14 @@
 //! migrator there and recording it in the registry; removing it again;
 //! listing the provisioned tenants.
 
-use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 use tracing::Instrument;
 
-use super::{Placement, Tenancy, registry};
+use super::removal::{DeprovisionReport, Removed, RemovedRows};
+use super::{Placement, SchemaName, Tenancy, registry};
+use crate::connection::TenantTable;
 use crate::migration::{self, Place};
-use crate::{
-    TenantConnection, TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction,
-};
-
-/// Deletes a shared tenant's rows from `E`, the job
-/// [`Tenancy::tenant_table`] registers for [`Tenancy::deprovision`].
-pub(super) fn delete_rows<E: TenantEntity>(
-    txn: &TenantTransaction,
-) -> BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(async move {
-        E::scoped(txn.tenant()).delete_many().exec(txn).await?;
-        Ok(())
-    })
-}
+use crate::{TenantConnection, TenantError, TenantId, TenantTransaction};
 
 impl Tenancy {
     /// Creates the tenant where [`placement_for`](Self::placement_for)
@@ -157,7 +145,12 @@ impl Tenancy {
     /// Removes the tenant: forgets it in the registry first (so no new
     /// connection is handed out), then drops its schema or database
     /// (removes its SQLite file), or, for a shared tenant, deletes its rows
-    /// from every [`tenant_table`](Self::tenant_table) in one transaction.
+    /// from every declared tenant table (declared with
+    /// [`tenant_entity!`](crate::tenant_entity) or
+    /// [`tenant_table`](Self::tenant_table)) in one transaction, in an
+    /// order the foreign keys between them allow. The
+    /// [`DeprovisionReport`](crate::DeprovisionReport) says what went, table
+    /// by table, and whether there was a tenant at all.
     ///
     /// Final: from its start, every connection of this `Tenancy` (and its
     /// clones) to the tenant refuses each statement, transaction and
@@ -175,13 +168,13 @@ impl Tenancy {
     /// registry no longer knows the tenant, every place this tenancy could
     /// have put it is cleaned (rows, `tenant_<id>` schema, database or
     /// file), each only if it exists.
-    pub async fn deprovision(&self, tenant: &TenantId) -> Result<(), TenantError> {
+    pub async fn deprovision(&self, tenant: &TenantId) -> Result<DeprovisionReport, TenantError> {
         let _lock = self.lifecycle_lock(tenant).await?;
         let recorded = match &self.db {
             Some(db) => registry::read(&self.registry_db(db), tenant)
                 .await
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
-            None => Some(Placement::DatabasePerTenant),
+            None => None,
         };
         let span = tracing::info_span!(
             target: "sea_orm_tenant",
@@ -196,7 +189,7 @@ impl Tenancy {
         &self,
         tenant: &TenantId,
         recorded: Option<Placement>,
-    ) -> Result<(), TenantError> {
+    ) -> Result<DeprovisionReport, TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on, and the statements of those
         // handed out are refused.
@@ -211,19 +204,21 @@ impl Tenancy {
                 .map_err(fail)?;
         }
         self.known.invalidate(tenant).await;
-        // Its parked transactions close, so none is handed out again.
+        // Its kept connections close, so none is handed out again.
         if let Some(keeper) = &self.keeper {
             keeper.forget(tenant);
         }
         // Work that began before (a statement, an open transaction, a
         // stream) ends before anything is removed.
         ending.drained().await;
-        match recorded {
-            Some(placement) => self.remove_data(tenant, placement, false).await,
+        let mut report = DeprovisionReport::new(tenant, recorded);
+        let places = match recorded {
+            Some(placement) => vec![placement],
             None => {
-                // Not recorded (never provisioned, or a retry after the
-                // registry row went): clean wherever it could be. A place
-                // whose name the id cannot make holds nothing of it.
+                // Not recorded (never provisioned, a retry after the
+                // registry row went, or no registry): clean wherever it
+                // could be. A place whose name the id cannot make holds
+                // nothing of it.
                 let mut places = Vec::new();
                 if self.db.is_some() {
                     places.push(Placement::SharedSchema);
@@ -234,67 +229,118 @@ impl Tenancy {
                 if self.target(tenant).is_ok() {
                     places.push(Placement::DatabasePerTenant);
                 }
-                for placement in places {
-                    self.remove_data(tenant, placement, true).await?;
-                }
-                Ok(())
+                places
+            }
+        };
+        for placement in places {
+            if let Some(removed) = self.remove_data(tenant, placement).await? {
+                report.push(removed);
             }
         }
+        Ok(report)
     }
 
-    /// Removes the tenant's data at `placement`. A `sweep` (the tenant is
-    /// not recorded: clean wherever it could be) takes a tenant table that
-    /// does not exist (a database per tenant tenancy's registry database)
-    /// for one without its rows.
+    /// Removes the tenant's data at `placement`, if there is any.
     async fn remove_data(
         &self,
         tenant: &TenantId,
         placement: Placement,
-        sweep: bool,
-    ) -> Result<(), TenantError> {
+    ) -> Result<Option<Removed>, TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         match placement {
             Placement::SharedSchema => {
                 let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
                     .unnamed(self.pooler)
                     .confined_by(self.confiner.clone());
-                if sweep {
-                    // A transaction per table: a missing one ends only its own.
-                    for delete in &self.tables {
-                        let txn = conn.begin().await.map_err(fail)?;
-                        match delete(&txn).await {
-                            Ok(()) => txn.commit().await.map_err(fail)?,
-                            Err(e) if registry::is_missing_table(&e) => {}
-                            Err(e) => return Err(fail(e)),
-                        }
-                    }
-                    return Ok(());
-                }
                 let txn = conn.begin().await.map_err(fail)?;
-                for delete in &self.tables {
-                    delete(&txn).await.map_err(fail)?;
-                }
+                let rows = delete_rows(&txn, self.confiner.catalog().tables().collect())
+                    .await
+                    .map_err(fail)?;
                 txn.commit().await.map_err(fail)?;
+                Ok(Some(Removed::Rows(rows)))
             }
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
-                self.shared()?
-                    .execute_unprepared(&format!(
-                        "DROP SCHEMA IF EXISTS {} CASCADE",
-                        schema.pg_quoted()
-                    ))
-                    .await
-                    .map_err(fail)?;
+                let db = self.shared()?;
+                let rows = self.count_rows(db, &schema).await.map_err(fail)?;
+                let Some(rows) = rows else {
+                    return Ok(None);
+                };
+                db.execute_unprepared(&format!(
+                    "DROP SCHEMA IF EXISTS {} CASCADE",
+                    schema.pg_quoted()
+                ))
+                .await
+                .map_err(fail)?;
+                Ok(Some(Removed::Schema {
+                    name: schema.as_str().to_owned(),
+                    rows,
+                }))
             }
             Placement::DatabasePerTenant => {
                 let (_, target) = self.target(tenant)?;
                 if let Some(pool) = self.pools.remove(tenant).await {
                     let _ = pool.db.close().await;
                 }
-                target.drop_database().await?;
+                let existed = target.drop_database().await?;
+                Ok(existed.then(|| Removed::Database {
+                    name: target.name(),
+                }))
             }
         }
-        Ok(())
+    }
+
+    /// The rows of each declared tenant table in `schema`, or `None` when
+    /// the schema does not exist.
+    async fn count_rows(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        schema: &SchemaName,
+    ) -> Result<Option<Vec<RemovedRows>>, DbErr> {
+        use sea_orm::{DbBackend, Statement};
+        let exists = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                [schema.as_str().into()],
+            ))
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let found = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
+                [schema.as_str().into()],
+            ))
+            .await?;
+        let catalog = self.confiner.catalog();
+        let mut rows = Vec::new();
+        for row in found {
+            let table: String = row.try_get_by_index(0)?;
+            if !catalog.tables().any(|t| t.name == table) {
+                continue;
+            }
+            let count = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!(
+                        "SELECT count(*) FROM {}.{}",
+                        schema.pg_quoted(),
+                        crate::rls::quote_ident(&table)
+                    ),
+                ))
+                .await?
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .transpose()?
+                .unwrap_or(0);
+            rows.push(RemovedRows::new(table, u64::try_from(count).unwrap_or(0)));
+        }
+        rows.sort_by(|a, b| a.table.cmp(&b.table));
+        Ok(Some(rows))
     }
 
     /// Every provisioned tenant and its placement, from the registry,
@@ -314,4 +360,45 @@ impl Tenancy {
         }
         registry::list(&self.registry_db(db)).await.map_err(fail)
     }
+}
+
+/// Deletes the transaction's tenant's rows from every table in `tables`,
+/// each under a savepoint, in passes: a delete a foreign key refuses (a
+/// parent before its children) is tried again after the others, so no
+/// declaration order is needed. A table that does not exist here holds
+/// nothing of the tenant. Fails only when a pass removes nothing more.
+async fn delete_rows(
+    txn: &TenantTransaction,
+    mut left: Vec<&TenantTable>,
+) -> Result<Vec<RemovedRows>, DbErr> {
+    left.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut removed = Vec::new();
+    while !left.is_empty() {
+        let mut refused = Vec::new();
+        let mut first_error = None;
+        for table in left.iter().copied() {
+            let savepoint = txn.begin().await?;
+            match (table.delete)(&savepoint).await {
+                Ok(rows) => {
+                    savepoint.commit().await?;
+                    removed.push(RemovedRows::new(&table.name, rows));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    if !registry::is_missing_table(&e) {
+                        first_error.get_or_insert(e);
+                        refused.push(table);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error
+            && refused.len() == left.len()
+        {
+            return Err(e);
+        }
+        left = refused;
+    }
+    removed.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(removed)
 }

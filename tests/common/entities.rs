@@ -19,9 +19,15 @@ pub mod ledger {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    // Declared once for the whole test binary (inventory): every
-    // `TenantConnection` confines it, whoever built the connection.
-    sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
+    // Not declared for the whole test binary: an id is checked against
+    // every declared table, and no id fits an integer, a UUID and a text
+    // column at once. Tests declare it to their `Tenancy` (or with
+    // `tenant_entity!(common::ledger::Entity)` in their own file).
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
 }
 
 /// A tenant-owned document whose tenant column is a UUID.
@@ -42,9 +48,15 @@ pub mod document {
 
     impl ActiveModelBehavior for ActiveModel {}
 
-    // Declared once for the whole test binary (inventory): every
-    // `TenantConnection` confines it, whoever built the connection.
-    sea_orm_tenant::tenant_entity!(Entity => Column::TenantId);
+    // Not declared for the whole test binary: an id is checked against
+    // every declared table, and no id fits an integer, a UUID and a text
+    // column at once. Tests declare it to their `Tenancy` (or with
+    // `tenant_entity!(common::ledger::Entity)` in their own file).
+    impl sea_orm_tenant::TenantEntity for Entity {
+        fn tenant_column() -> Column {
+            Column::TenantId
+        }
+    }
 }
 
 /// A tenant-owned row with a unique column besides its primary key, for

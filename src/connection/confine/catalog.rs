@@ -5,10 +5,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use futures_util::future::BoxFuture;
 use sea_orm::sea_query::ColumnType;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, IdenStatic, Value};
+use sea_orm::{ColumnTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Value};
 
-use crate::{TenantEntity, TenantError, TenantId};
+use crate::{TenantEntity, TenantError, TenantId, TenantScoped, TenantTransaction};
+
+/// Deletes the transaction's tenant's rows from one table and says how
+/// many went.
+pub(crate) type DeleteRows = for<'a> fn(&'a TenantTransaction) -> BoxFuture<'a, Result<u64, DbErr>>;
 
 /// One tenant table as the statement confinement sees it.
 #[doc(hidden)]
@@ -22,6 +27,8 @@ pub struct TenantTable {
     pub(crate) text: bool,
     /// The tenant as a value of the column's type.
     pub(crate) value: fn(&TenantId) -> Result<Value, TenantError>,
+    /// Deletes a shared tenant's rows, for deprovisioning.
+    pub(crate) delete: DeleteRows,
 }
 
 impl std::fmt::Debug for TenantTable {
@@ -54,7 +61,16 @@ pub fn describe<E: TenantEntity>() -> TenantTable {
         column: column.as_str().to_owned(),
         text,
         value: E::tenant_value,
+        delete: delete_rows::<E>,
     }
+}
+
+/// Deletes the transaction's tenant's rows from `E`.
+fn delete_rows<E: TenantEntity>(txn: &TenantTransaction) -> BoxFuture<'_, Result<u64, DbErr>> {
+    Box::pin(async move {
+        let deleted = E::scoped(txn.tenant()).delete_many().exec(txn).await?;
+        Ok(deleted.rows_affected)
+    })
 }
 
 /// A registration made by [`tenant_entity!`](crate::tenant_entity).
