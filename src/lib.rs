@@ -36,14 +36,16 @@
 //! # }
 //! ```
 //!
-//! See the README for the isolation levels, the rules that keep data from
-//! leaking, and the benchmarks.
+//! The manual is the [`guide`] module: [getting
+//! started](guide::getting_started), the [isolation levels](guide::isolation),
+//! [what the walls let through](guide::walls), [migrations](guide::migrations),
+//! [web services](guide::web) and the rest, one chapter per topic.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-/// The README's examples, compiled by `cargo test --doc`.
+/// The README's example, compiled by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
