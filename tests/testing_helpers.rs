@@ -256,6 +256,44 @@ async fn a_dropped_test_db_is_removed_too() {
     }
 }
 
+/// On a current-thread runtime (`#[tokio::test]`'s default) the drop
+/// blocks the only worker; a transaction the test left open cannot finish,
+/// and the removal still completes.
+#[tokio::test]
+async fn a_drop_on_a_current_thread_runtime_with_an_open_transaction_completes() {
+    use sea_orm::TransactionTrait;
+    for (var, backend) in [
+        ("DATABASE_URL", DbBackend::Postgres),
+        ("MYSQL_URL", DbBackend::MySql),
+    ] {
+        let Some(url) = url(var, "drop with an open transaction") else {
+            continue;
+        };
+        let db = match backend {
+            DbBackend::Postgres => TestDb::postgres(&url).await,
+            _ => TestDb::mysql(&url).await,
+        }
+        .expect("fresh database");
+        let name = db.name().to_owned();
+        db.connection()
+            .execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .expect("create");
+        let txn = db.connection().begin().await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .expect("insert");
+        let started = std::time::Instant::now();
+        drop(db);
+        assert!(
+            !exists(backend, &url, &name, false).await,
+            "{backend:?}: {name} dropped despite the open transaction"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        drop(txn);
+    }
+}
+
 #[cfg(feature = "axum")]
 mod web {
     use axum::extract::Json;

@@ -37,8 +37,9 @@ enum Place {
 /// and reports an error. If you do not call it, dropping the `TestDb`
 /// does the same, best effort: it blocks the dropping thread while a
 /// helper thread with a runtime of its own removes them (Postgres
-/// databases with `WITH (FORCE)`), and prints a line on standard error if
-/// that fails. A panicking test is cleaned the same way, as the `TestDb`
+/// databases with `WITH (FORCE)`, MySQL after killing the sessions still
+/// in them, waiting at most 10 s for a lock), and prints a line on standard
+/// error if that fails. A panicking test is cleaned the same way, as the `TestDb`
 /// is dropped while unwinding; only a killed process leaves `sot_*`
 /// databases behind.
 ///
@@ -442,6 +443,33 @@ async fn remove_on(
     let list = |sql: &str| {
         Statement::from_sql_and_values(backend, sql, [name.into(), pattern.clone().into()])
     };
+    // A transaction left open by the test (its runtime may be blocked in
+    // this very drop) must not make the removal wait forever.
+    match backend {
+        DbBackend::MySql => {
+            admin
+                .execute_unprepared("SET SESSION lock_wait_timeout = 10")
+                .await?;
+            // The counterpart of Postgres' `WITH (FORCE)`, best effort.
+            let sessions = admin
+                .query_all_raw(list(
+                    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? OR DB LIKE ?",
+                ))
+                .await?;
+            for session in sessions {
+                // BIGINT UNSIGNED on MySQL, signed on MariaDB.
+                let id = session
+                    .try_get::<u64>("", "id")
+                    .or_else(|_| session.try_get::<i64>("", "id").map(|id| id as u64));
+                if let Ok(id) = id {
+                    let _ = admin.execute_unprepared(&format!("KILL {id}")).await;
+                }
+            }
+        }
+        _ => {
+            admin.execute_unprepared("SET lock_timeout = '10s'").await?;
+        }
+    }
     // Schemas first (in the URL's database), then databases.
     if let Place::Schema { .. } = place {
         let rows = admin
