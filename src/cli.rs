@@ -1,6 +1,6 @@
 //! A migration command for your own binary (feature `cli`): `up`, `down`,
 //! `status`, `fresh`, `provision`, `deprovision` and `list` over every
-//! tenant of a [`Tenancy`], in the spirit of sea-orm-migration's
+//! tenant of a [`Tenancy`](crate::Tenancy), in the spirit of sea-orm-migration's
 //! `cli::run_cli`.
 //!
 //! ```no_run
