@@ -1,23 +1,29 @@
 //! `migrate_tenants`: run a demo application's migrations in every tenant,
 //! from the command line, with a progress bar and a per-tenant report.
 //!
+//! The command itself is the library's ([`sea_orm_tenant::cli`], feature
+//! `cli`); this example adds what only an application knows: where its
+//! tenants live (`--database-url`), its migrators, and a `provision-many`
+//! command for scale runs.
+//!
 //! ```text
 //! # SQLite: one file per tenant in ./tenants, the registry in ./tenants/registry.db
-//! cargo run --example migrate_tenants -- provision acme
-//! cargo run --example migrate_tenants -- up
-//! cargo run --example migrate_tenants -- status
-//! cargo run --example migrate_tenants -- down --steps 1
-//! cargo run --example migrate_tenants -- drop acme
+//! cargo run --example migrate_tenants --features cli -- provision acme globex
+//! cargo run --example migrate_tenants --features cli -- up
+//! cargo run --example migrate_tenants --features cli -- status
+//! cargo run --example migrate_tenants --features cli -- down -n 1      # or --steps 1
+//! cargo run --example migrate_tenants --features cli -- list
+//! cargo run --example migrate_tenants --features cli -- deprovision acme   # or drop acme
 //!
 //! # Postgres: a schema per tenant (`tenant_<id>`), global tables in `public`
-//! cargo run --example migrate_tenants -- --database-url postgres://postgres@127.0.0.1/app \
+//! cargo run --example migrate_tenants --features cli -- --database-url postgres://postgres@127.0.0.1/app \
 //!     --concurrency 8 --keep-going up
 //!
 //! # MySQL/MariaDB: a database per tenant on that server, the registry in `app`
-//! cargo run --example migrate_tenants -- --database-url mysql://root@127.0.0.1/app status
+//! cargo run --example migrate_tenants --features cli -- --database-url mysql://root@127.0.0.1/app status
 //!
 //! # Many tenants at once (for a scale run)
-//! cargo run --release --example migrate_tenants -- --database-url postgres://… provision-many t 1000
+//! cargo run --release --example migrate_tenants --features cli -- --database-url postgres://… provision-many t 1000
 //! ```
 //!
 //! It prints one line per tenant that is not up to date, then a summary,
@@ -31,13 +37,10 @@ mod app;
 use std::error::Error;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use sea_orm_tenant::migration::{MigrationReport, Outcome};
+use sea_orm_tenant::cli::{MigrateArgs, MigrateCommand, MigrateOptions, TenantCli};
 use sea_orm_tenant::prelude::*;
 
 /// Migrate every tenant of the demo application.
@@ -49,36 +52,18 @@ struct Cli {
     /// per tenant on that server; the registry in the database named).
     #[arg(long, global = true, default_value = "./tenants")]
     database_url: String,
-    /// How many tenants migrate at once.
-    #[arg(long, global = true, default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    concurrency: u16,
-    /// Keep migrating the other tenants after one failed.
-    #[arg(long, global = true)]
-    keep_going: bool,
-    /// Only this tenant (repeatable); every provisioned tenant by default.
-    #[arg(long, global = true, value_name = "TENANT")]
-    only: Vec<String>,
+    #[command(flatten)]
+    options: MigrateOptions,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Apply every pending migration in every tenant.
-    Up,
-    /// Roll back the last migrations in every tenant.
-    Down {
-        /// How many migrations to roll back.
-        #[arg(long, default_value_t = 1)]
-        steps: u32,
-    },
-    /// Show what is pending, changing nothing.
-    Status,
-    /// Create a tenant and migrate it.
-    Provision { tenant: String },
-    /// Drop a tenant's schema or database, and forget it.
-    Drop { tenant: String },
+    /// The library's commands: up, down, status, fresh, provision,
+    /// deprovision (drop), list.
+    #[command(flatten)]
+    Migrate(MigrateCommand),
     /// Provision `<prefix>0001` … `<prefix><count>`.
     ProvisionMany {
         prefix: String,
@@ -100,63 +85,27 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
-    let concurrency = usize::from(cli.concurrency);
-    let (tenancy, postgres) = open(&cli.database_url, concurrency).await?;
-    let mut only = Vec::with_capacity(cli.only.len());
-    for tenant in &cli.only {
-        only.push(TenantId::parse(tenant)?);
-    }
-    let configure = |bar: &ProgressBar| {
-        let bar = bar.clone();
-        let mut m = tenancy.migrations().concurrency(concurrency).on_progress(
-            move |report, done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-                bar.set_message(report.target.to_string());
-            },
-        );
-        if postgres {
-            m = m.global::<app::GlobalMigrator>();
-        }
-        if cli.keep_going {
-            m = m.keep_going();
-        }
-        if !only.is_empty() {
-            m = m.only(only.clone());
-        }
-        m
-    };
-    let bar = progress_bar();
-    let report = match cli.command {
-        Command::Up => finish(&bar, configure(&bar).up().await?),
-        Command::Down { steps } => finish(&bar, configure(&bar).down(Some(steps)).await?),
-        Command::Status => finish(&bar, configure(&bar).status().await?),
-        Command::Provision { tenant } => {
-            let tenant = TenantId::parse(&tenant)?;
-            tenancy.provision(&tenant).await?;
-            println!("provisioned `{tenant}` and applied every migration");
-            return Ok(ExitCode::SUCCESS);
-        }
-        Command::Drop { tenant } => {
-            let tenant = TenantId::parse(&tenant)?;
-            let known = tenancy.tenants().await?.iter().any(|(t, _)| *t == tenant);
-            tenancy.deprovision(&tenant).await?;
-            if known {
-                println!("dropped `{tenant}`");
-            } else {
-                println!("`{tenant}` was not provisioned; removed whatever was left of it");
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
+    let (tenancy, postgres) = open(&cli.database_url, usize::from(cli.options.concurrency)).await?;
+    let command = match cli.command {
+        Command::Migrate(command) => command,
         Command::ProvisionMany { prefix, count } => {
-            return provision_many(&tenancy, &bar, &prefix, count, concurrency).await;
+            let width = count.to_string().len().max(4);
+            let mut tenants = Vec::with_capacity(count as usize);
+            for i in 1..=count {
+                tenants.push(TenantId::parse(&format!("{prefix}{i:0width$}"))?);
+            }
+            MigrateCommand::Provision { tenants }
         }
     };
-    Ok(if report.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let mut migrate = TenantCli::new(tenancy, app::Migrator);
+    if postgres {
+        migrate = migrate.global(app::GlobalMigrator);
+    }
+    let args = MigrateArgs {
+        options: cli.options,
+        command,
+    };
+    Ok(migrate.execute(args).await.into())
 }
 
 /// The tenancy the URL names, and whether it is Postgres.
@@ -220,73 +169,4 @@ async fn connect(url: &str, max: u32) -> Result<DatabaseConnection, Box<dyn Erro
     Database::connect(options)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}").into())
-}
-
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    if let Ok(style) =
-        ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Clears the bar and prints every target that is not up to date, then
-/// the summary.
-fn finish(bar: &ProgressBar, report: MigrationReport) -> MigrationReport {
-    bar.finish_and_clear();
-    for target in &report.targets {
-        let quiet = match &target.outcome {
-            Outcome::UpToDate => true,
-            Outcome::Status { pending, .. } => pending.is_empty(),
-            _ => false,
-        };
-        if !quiet {
-            println!("{target}");
-        }
-    }
-    println!("{report}");
-    report
-}
-
-/// Provisions `<prefix>0001` … `<prefix><count>`, `concurrency` at a time.
-async fn provision_many(
-    tenancy: &Tenancy,
-    bar: &ProgressBar,
-    prefix: &str,
-    count: u32,
-    concurrency: usize,
-) -> Result<ExitCode, Box<dyn Error>> {
-    let width = count.to_string().len().max(4);
-    let mut tenants = Vec::with_capacity(count as usize);
-    for i in 1..=count {
-        tenants.push(TenantId::parse(&format!("{prefix}{i:0width$}"))?);
-    }
-    let started = Instant::now();
-    bar.set_length(u64::from(count));
-    let failures: Vec<String> = futures_util::stream::iter(tenants)
-        .map(|tenant| async move {
-            let result = tenancy.provision(&tenant).await;
-            bar.inc(1);
-            result.err().map(|e| format!("{tenant}: failed: {e}"))
-        })
-        .buffer_unordered(concurrency)
-        .filter_map(|failure| async move { failure })
-        .collect()
-        .await;
-    bar.finish_and_clear();
-    for failure in &failures {
-        println!("{failure}");
-    }
-    println!(
-        "provisioned {} of {count} tenant(s) in {:.2?}",
-        count as usize - failures.len(),
-        started.elapsed()
-    );
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

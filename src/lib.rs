@@ -62,6 +62,9 @@ compile_error!(
 
 mod allowlist;
 pub mod citus;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 mod connection;
 mod context;
 mod error;
@@ -78,6 +81,9 @@ pub mod rls;
 mod scope;
 mod tenancy;
 mod tenant;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod doc_entities;

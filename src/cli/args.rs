@@ -1,0 +1,147 @@
+//! The command line, as clap types: embed them in a parser of your own, or
+//! let [`run_cli`](super::run_cli) parse the process's arguments.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::TenantId;
+
+/// The whole command line: options, then a command.
+///
+/// ```
+/// use clap::Parser;
+/// use sea_orm_tenant::cli::{MigrateArgs, MigrateCommand};
+///
+/// let args = MigrateArgs::try_parse_from(["migrate", "--keep-going", "down", "-n", "2"]).unwrap();
+/// assert!(args.options.keep_going);
+/// assert!(matches!(args.command, MigrateCommand::Down { num: 2 }));
+/// ```
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "migrate",
+    about = "Migrate, provision and list the tenants",
+    long_about = None
+)]
+pub struct MigrateArgs {
+    /// Options of every command.
+    #[command(flatten)]
+    pub options: MigrateOptions,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MigrateCommand,
+}
+
+/// Options of every command (`global`: accepted before or after it).
+///
+/// ```
+/// use clap::Parser;
+/// use sea_orm_tenant::cli::MigrateArgs;
+///
+/// let args = MigrateArgs::try_parse_from(["migrate", "up", "--concurrency", "8", "--only", "acme"]).unwrap();
+/// assert_eq!(args.options.concurrency, 8);
+/// assert_eq!(args.options.only[0].to_string(), "acme");
+/// ```
+#[derive(Args, Debug, Clone)]
+pub struct MigrateOptions {
+    /// How many tenants migrate, or are provisioned, at once.
+    #[arg(long, short = 'c', global = true, default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Keep migrating the other tenants after one failed (the default is to
+    /// start no new tenant once one failed).
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+    /// Only this tenant (repeatable); every provisioned tenant by default.
+    #[arg(long, global = true, value_name = "TENANT", value_parser = tenant_id)]
+    pub only: Vec<TenantId>,
+}
+
+impl Default for MigrateOptions {
+    /// Four at a time, stop at the first failure, every tenant.
+    fn default() -> Self {
+        MigrateOptions {
+            concurrency: 4,
+            keep_going: false,
+            only: Vec::new(),
+        }
+    }
+}
+
+/// A command.
+///
+/// ```
+/// use clap::Parser;
+/// use sea_orm_tenant::cli::{MigrateArgs, MigrateCommand};
+///
+/// let args = MigrateArgs::try_parse_from(["migrate", "provision", "acme", "globex"]).unwrap();
+/// let MigrateCommand::Provision { tenants } = args.command else { panic!() };
+/// assert_eq!(tenants.len(), 2);
+///
+/// // Tenant ids are untrusted input: checked like `TenantId::parse`.
+/// assert!(MigrateArgs::try_parse_from(["migrate", "provision", "Acme Corp!"]).is_err());
+/// ```
+#[derive(Subcommand, Debug, Clone)]
+#[non_exhaustive]
+pub enum MigrateCommand {
+    /// Apply every pending migration in every tenant (and the global
+    /// migrator, once, first).
+    Up,
+    /// Roll back the last migrations in every tenant.
+    Down {
+        /// How many migrations to roll back in each tenant.
+        #[arg(
+            short = 'n',
+            long = "num",
+            visible_alias = "steps",
+            default_value_t = 1
+        )]
+        num: u32,
+    },
+    /// Show what is applied and pending in every tenant, changing nothing.
+    Status,
+    /// Roll back every migration in every tenant, then apply them all
+    /// again: erases every tenant's data.
+    Fresh,
+    /// Create tenants (schema, database or file, as the tenancy places
+    /// them) and apply every migration there.
+    Provision {
+        /// The tenant ids.
+        #[arg(required = true, value_name = "TENANT", value_parser = tenant_id)]
+        tenants: Vec<TenantId>,
+    },
+    /// Remove tenants: their schema, database or file, or their rows in
+    /// the shared tables, and their registry entry.
+    #[command(visible_alias = "drop")]
+    Deprovision {
+        /// The tenant ids.
+        #[arg(required = true, value_name = "TENANT", value_parser = tenant_id)]
+        tenants: Vec<TenantId>,
+    },
+    /// List the provisioned tenants and where each lives.
+    List,
+}
+
+/// Parses a tenant id from the command line (the rules of
+/// [`TenantId::parse`]).
+fn tenant_id(s: &str) -> Result<TenantId, crate::TenantError> {
+    TenantId::parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        MigrateArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn the_former_example_flags_still_parse() {
+        let args = MigrateArgs::try_parse_from(["m", "down", "--steps", "3"]).unwrap();
+        assert!(matches!(args.command, MigrateCommand::Down { num: 3 }));
+        let args = MigrateArgs::try_parse_from(["m", "drop", "acme"]).unwrap();
+        assert!(matches!(args.command, MigrateCommand::Deprovision { .. }));
+        assert!(MigrateArgs::try_parse_from(["m", "up", "--concurrency", "0"]).is_err());
+    }
+}
