@@ -90,6 +90,7 @@
 //! ```
 
 mod catalog;
+mod registry;
 mod report;
 mod run;
 mod session;
@@ -106,6 +107,7 @@ use futures_util::StreamExt;
 use sea_orm_migration::MigratorTrait;
 use tracing::Instrument;
 
+pub use registry::CreateRegistry;
 pub use report::{MigrationReport, MigrationTarget, Outcome, TargetReport};
 pub use run::lock_key;
 pub(crate) use run::{Direction, Place};

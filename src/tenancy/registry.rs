@@ -149,6 +149,20 @@ pub(super) async fn create(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// The migration that creates the registry (declared, with its
+/// documentation, in [`crate::migration`]).
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for crate::migration::CreateRegistry {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        create(manager.get_connection()).await
+    }
+
+    /// Keeps the table: it records which tenants exist.
+    async fn down(&self, _manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
 /// A registry made before its key was exact (by an earlier version) gets an
 /// exact key; one query when it already has it.
 async fn key_exact_on_mysql(db: &impl ConnectionTrait) -> Result<(), DbErr> {
