@@ -39,6 +39,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use sea_orm_tenant::http::{ApiError, TenantDb, TenantLayer, TenantResolver};
 use sea_orm_tenant::prelude::*;
+use sea_orm_tenant::rls::{Access, Grants, RoleCheck};
 use serde::Deserialize;
 
 /// A tenant's project.
@@ -284,7 +285,15 @@ pub struct AppState {
 pub async fn prepare(owner_url: &str, app_role: &str, tenants: &[&str]) -> Result<(), TenantError> {
     let owner = Database::connect(owner_url).await?;
     migrator::Migrator::up(&owner, None).await?;
-    sea_orm_tenant::rls::grant_application_role(&owner, app_role).await?;
+    // What the application role needs: its tenant tables (and their
+    // sequences), reading the global table and the tenant registry.
+    Grants::to(app_role)?
+        .tenant_table::<project::Entity>()
+        .tenant_table::<task::Entity>()
+        .global_table::<country::Entity>(Access::Read)
+        .registry()
+        .apply(&owner)
+        .await?;
     let tenancy = Tenancy::shared_schema(owner.clone()).with_migrator::<migrator::Migrator>();
     for tenant in tenants {
         tenancy.provision(&TenantId::parse(tenant)?).await?;
@@ -301,7 +310,9 @@ pub async fn app(app_url: &str) -> Result<Router, TenantError> {
     options.max_connections(10).sqlx_logging(false);
     let db = Database::connect(options).await?;
     let tenancy = Tenancy::shared_schema(db.clone());
-    let report = sea_orm_tenant::rls::check_application_role(&tenancy).await?;
+    // As the application role: it reads the registry and the global table,
+    // writes the tenant tables, and cannot bypass the policies.
+    let report = tenancy.check_application_role(RoleCheck::new()).await?;
     if !report.is_ok() {
         return Err(TenantError::Unsupported(report.to_string()));
     }

@@ -123,7 +123,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DatabaseConnectionType, DbErr, EntityTrait, Statement};
 
 use confine::Confinement;
-pub(crate) use confine::{Confiner, TenantTable};
+pub(crate) use confine::{Catalog, Confiner, TenantTable};
 #[doc(hidden)]
 pub use confine::{GlobalRegistration, Registration, describe, table_name};
 pub use hot_tenants::HotTenants;

@@ -828,6 +828,12 @@ impl Tenancy {
     /// Checks that `tenant` fits the tenant column of every declared
     /// table, so that a policy's cast can never fail later:
     /// [`TenantError::ColumnType`] otherwise.
+    /// The tables and functions declared to this tenancy (program-wide
+    /// declarations included).
+    pub(crate) fn catalog(&self) -> &crate::connection::Catalog {
+        self.confiner.catalog()
+    }
+
     pub(crate) fn check_id(&self, tenant: &TenantId) -> Result<(), TenantError> {
         self.confiner
             .catalog()

@@ -359,7 +359,10 @@ async fn lookup<C: ConnectionTrait>(
 
 impl Tenancy {
     /// [`RoleCheck::run`] on this tenancy's shared database (connected as
-    /// the application role), with the tenant tables looked up where this
+    /// the application role), with every table declared to it added to
+    /// `check` (tenant tables, and global tables for reading: one
+    /// declaration is the whole truth, audits included), and the tenant
+    /// tables looked up where this
     /// tenancy's tenants live: the `search_path` for shared-schema
     /// tenants, each provisioned tenant's schema for schema per tenant
     /// (from the registry, when the role can read it; when it cannot, the
@@ -388,6 +391,21 @@ impl Tenancy {
             TenantError::Unsupported("this tenancy has no shared database to check".into())
         })?;
         let mut check = check;
+        let catalog = self.catalog();
+        let mut tenant: Vec<&str> = catalog.tables().map(|t| t.name.as_str()).collect();
+        tenant.sort_unstable();
+        for name in tenant {
+            if !check.tenant_tables.iter().any(|(_, t)| t == name) {
+                check.tenant_tables.push((None, name.to_owned()));
+            }
+        }
+        let mut globals: Vec<&str> = catalog.globals().collect();
+        globals.sort_unstable();
+        for name in globals {
+            if !check.globals.iter().any(|(_, g, _)| g == name) {
+                check.globals.push((None, name.to_owned(), Access::Read));
+            }
+        }
         check.search_path = self.default_placement() == Placement::SharedSchema;
         if let Ok(tenants) = self.tenants().await {
             for (tenant, placement) in tenants {

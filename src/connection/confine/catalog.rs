@@ -233,6 +233,11 @@ impl Catalog {
         self.tables.values().flatten().map(|t| &**t)
     }
 
+    /// The declared global tables, by the names they were declared with.
+    pub(crate) fn globals(&self) -> impl Iterator<Item = &str> {
+        self.globals.iter().map(String::as_str)
+    }
+
     /// Whether `name` (any case) is declared global.
     pub(crate) fn is_global(&self, name: &str) -> bool {
         self.globals.iter().any(|g| g.eq_ignore_ascii_case(name))
