@@ -3,7 +3,7 @@
 //! listing the provisioned tenants.
 
 use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tracing::Instrument;
 
 use super::{Placement, Tenancy, registry};
