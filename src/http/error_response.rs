@@ -67,33 +67,39 @@ pub(crate) fn answer(err: &TenantError) -> Response {
 /// its own words, not SeaORM's "Error converting …").
 ///
 /// ```
-/// use axum::{body::Body, http::{Request, StatusCode}, routing::get, Json, Router};
-/// use sea_orm::{DbErr, EntityTrait};
+/// use axum::{body::Body, http::{Request, StatusCode}, routing::get, Router};
+/// use sea_orm::{ActiveValue::Set, DbErr};
 /// use sea_orm_tenant::doc_entities::post;
 /// use sea_orm_tenant::http::{ApiError, TenantDb, TenantLayer, TenantResolver};
-/// use sea_orm_tenant::{Tenancy, TenantError, TenantId};
+/// use sea_orm_tenant::prelude::*;
 /// use tower::ServiceExt;
 ///
-/// async fn posts(TenantDb(conn): TenantDb) -> Result<Json<Vec<post::Model>>, ApiError> {
-///     Ok(Json(post::Entity::find().all(&conn).await?))
+/// // SeaORM code with `?`: the scoped insert refuses a row naming another
+/// // tenant, and the refusal travels inside the DbErr to the handler's `?`.
+/// async fn create(TenantDb(conn): TenantDb) -> Result<String, ApiError> {
+///     let model = post::ActiveModel {
+///         tenant_id: Set("globex".into()),
+///         title: Set("hello".into()),
+///         ..Default::default()
+///     };
+///     post::Entity::scoped(conn.tenant()).insert(model).exec(&conn).await?;
+///     Ok("created".into())
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = sea_orm::Database::connect("sqlite::memory:").await?;
-/// // `post` is not declared: the tenant connection refuses it (rule 12),
-/// // and the refusal travels inside the DbErr to the handler's `?`.
 /// let tenancy = Tenancy::shared_schema(db);
 /// tenancy.provision(&TenantId::from("acme")).await?;
 /// let app: Router = Router::new()
-///     .route("/posts", get(posts))
+///     .route("/posts", get(create))
 ///     .layer(TenantLayer::new(TenantResolver::new().header("x-tenant-id")))
 ///     .with_state(tenancy);
 /// let req = Request::builder().uri("/posts").header("x-tenant-id", "acme").body(Body::empty())?;
 /// let res = app.oneshot(req).await?;
-/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 /// let body = axum::body::to_bytes(res.into_body(), 1024).await?;
-/// assert_eq!(&body[..], br#"{"error":"internal error"}"#);
+/// assert_eq!(&body[..], br#"{"error":"tenant id in body does not match the request's tenant"}"#);
 ///
 /// // The sentence, for a log line.
 /// let carried: DbErr = TenantError::UnknownTenant("acme".into()).into();
