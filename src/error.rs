@@ -422,8 +422,8 @@ impl TenantError {
     /// [`TenantError`] a [`DbErr`] carries, in its own words, or else the
     /// `DbErr`'s message.
     ///
-    /// SeaORM prints a `TenantError` converted with `?` as "Error
-    /// converting \`TenantError\` into \`DbErr\`: tenant: …": the only
+    /// SeaORM prints a `TenantError` converted with `?` as
+    /// ``Error converting `TenantError` into `DbErr`: tenant: …``: the only
     /// `DbErr` variant that keeps a typed error (so that
     /// [`from_db_err`](Self::from_db_err) finds it by type) writes that
     /// prefix, and every other variant writes a prefix of its own
