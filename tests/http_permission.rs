@@ -1,7 +1,8 @@
 //! A permission the application's role lacks is what it is (issue 23,
 //! point 2): a 500 whose `detail` names the missing grant and an ERROR
 //! line that says so, not a 503 "database unavailable" with the cause in
-//! a WARN line. Against Postgres, as a role without the grant.
+//! a WARN line. Against Postgres and MySQL/MariaDB, as a role without the
+//! grant.
 
 mod common;
 mod pg_support;
@@ -11,6 +12,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use pg_support::PgEnv;
+use sea_orm::ConnectionTrait;
 use sea_orm_tenant::http::{ApiError, TenantDb, TenantLayer, TenantResolver};
 use sea_orm_tenant::{Tenancy, TenantError, TenantId};
 use serde_json::Value;
@@ -98,4 +100,78 @@ async fn a_registry_the_role_may_not_read_is_a_500_naming_the_grant() {
     assert_eq!(logs.of("WARN"), Vec::<String>::new());
     drop(_guard);
     env.cleanup().await;
+}
+
+/// MySQL/MariaDB: a user without a grant on the tenant's database (error
+/// 1044 when its pool opens) is a 500 naming the refusal, not a 503.
+#[tokio::test]
+async fn a_tenant_database_the_user_may_not_use_is_a_500_on_mysql() {
+    let Some(url) = std::env::var("MYSQL_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(
+            !common::require_dbs(),
+            "MYSQL_URL is not set but SEA_ORM_TENANT_REQUIRE_DBS=1"
+        );
+        println!(
+            "skipped: a_tenant_database_the_user_may_not_use_is_a_500_on_mysql (MYSQL_URL not set)"
+        );
+        return;
+    };
+    let admin = sea_orm::Database::connect(&url).await.expect("MySQL");
+    let name = common::unique_name();
+    let user = format!("{name}_u");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+        .await
+        .expect("create database");
+    admin
+        .execute_unprepared(&format!("CREATE USER '{user}'@'%'"))
+        .await
+        .expect("create user");
+    let (authority, _) = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split_once('@').map_or(rest, |(_, host)| host))
+        .and_then(|rest| rest.split_once('/'))
+        .expect("mysql://user@host:port/db");
+    let tenant_url = format!("mysql://{user}@{authority}/{name}");
+    let tenancy = Tenancy::database_per_tenant(move |_t: &TenantId| tenant_url.clone());
+
+    let err = tenancy
+        .connection(&TenantId::from("acme"))
+        .await
+        .expect_err("the user has no grant on the database");
+    let denied = err.permission_denied().map(str::to_owned);
+
+    let (logs, guard) = common::logs::Logs::capture();
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(TenantLayer::new(
+            TenantResolver::new().header("x-tenant-id"),
+        ))
+        .with_state(tenancy);
+    let (status, body) = get_as(&app, "/whoami", "acme").await;
+    drop(guard);
+
+    let _ = admin
+        .execute_unprepared(&format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .await;
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .await;
+
+    assert!(
+        denied
+            .as_deref()
+            .is_some_and(|m| m.contains("Access denied for user")),
+        "{err}"
+    );
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"], "database permission denied");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Access denied for user") && !d.contains("acme")),
+        "{body}"
+    );
+    assert_eq!(logs.of("ERROR").len(), 1, "{:?}", logs.lines());
+    assert_eq!(logs.of("WARN"), Vec::<String>::new());
 }
