@@ -41,7 +41,7 @@ use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlxPostgresConnector,
-    Statement, TransactionSession, TransactionTrait,
+    Statement, TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::post;
 use sea_orm_tenant::prelude::*;

@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use tokio::task::JoinHandle;
+use tracing::{Instrument, Span};
 
 use crate::{TenantError, TenantId};
 
@@ -63,10 +64,17 @@ pub fn current_tenant() -> Result<TenantId, TenantError> {
         .map_err(|_| TenantError::Missing)
 }
 
-/// Spawns a task on the tokio runtime that runs with the current tenant.
+/// Spawns a task on the tokio runtime that runs with the current tenant,
+/// inside the current tracing span.
 ///
-/// Outside [`with_tenant`] the task has no tenant, exactly like
-/// `tokio::spawn`. Must be called from within a tokio runtime.
+/// The task's logs and spans are children of the span it was spawned in
+/// (the request's `tenant_request` span under
+/// [`TenantLayer`](crate::http::TenantLayer), with its tenant field), as
+/// with `tokio::spawn(future.instrument(Span::current()))`. Outside
+/// [`with_tenant`] the task has no tenant, exactly like `tokio::spawn`.
+/// Must be called from within a tokio runtime. A job that needs the
+/// tenant's connection gets it with
+/// [`Tenancy::current_connection`](crate::Tenancy::current_connection).
 ///
 /// ```
 /// use sea_orm_tenant::{current_tenant, with_tenant, TenantId};
@@ -87,6 +95,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let future = future.instrument(Span::current());
     match current_tenant() {
         Ok(tenant) => tokio::spawn(CURRENT.scope(tenant, future)),
         Err(_) => tokio::spawn(future),

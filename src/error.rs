@@ -66,9 +66,24 @@ pub enum TenantError {
     },
 
     /// The tenant id cannot be stored in the tenant column's type
-    /// (for example `acme` for an integer column).
+    /// (for example `acme` for an integer column). The message says why:
+    /// `007` is not refused as "not a number" but as a second spelling of
+    /// 7 (rule 10: every tenant has one spelling).
+    ///
+    /// ```
+    /// use sea_orm::sea_query::ColumnType;
+    /// use sea_orm_tenant::TenantId;
+    ///
+    /// let err = TenantId::from("007").to_value_for(&ColumnType::Integer, "post", "tenant_id").unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "tenant: tenant id `007` does not fit column `post`.`tenant_id` (Integer): \
+    ///      `007` is not the canonical spelling of 7; integer tenant ids have no leading zeros"
+    /// );
+    /// ```
     #[error(
-        "tenant: tenant id `{tenant}` does not fit column `{table}`.`{column}` ({column_type})"
+        "tenant: tenant id `{tenant}` does not fit column `{table}`.`{column}` ({column_type}): {}",
+        crate::tenant::why_unfit(tenant, column_type)
     )]
     ColumnType {
         /// The table of the entity.
@@ -277,7 +292,7 @@ pub enum TenantError {
     /// assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("RecordNotFound Error: post 7"));
     /// assert_eq!(DbErr::from(err), DbErr::RecordNotFound("post 7".into()));
     /// ```
-    #[error("tenant: database error while {context}: {source}")]
+    #[error("tenant: database error while {context}: {}", describe(source))]
     Database {
         /// What the tenancy was doing (`"running a statement"` for a
         /// `DbErr` converted with `?`).
@@ -290,8 +305,46 @@ pub enum TenantError {
 
 /// What [`DbErr::TryIntoErr`] says it converted, for a [`TenantError`]
 /// travelling inside a `DbErr`: its message reads "Error converting
-/// `TenantError` into `DbErr`: tenant: …".
+/// `TenantError` into `DbErr`: tenant: …" (SeaORM writes it; see
+/// [`TenantError::describe`] for the sentence alone).
 const CARRIER: (&str, &str) = ("TenantError", "DbErr");
+
+/// `err` as a sentence: the message of the [`TenantError`] it carries, or
+/// its own. See [`TenantError::describe`].
+pub(crate) fn describe(err: &DbErr) -> String {
+    match TenantError::from_db_err(err) {
+        Some(tenant) => tenant.to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// The database's own message when `err` is the database refusing the
+/// connecting role: a missing privilege (Postgres SQLSTATE 42501
+/// `insufficient_privilege`; MySQL/MariaDB errors 1142 and 1143, a table
+/// or column command denied, and 1044, access to a database denied) or a
+/// failed login (Postgres 28000 and 28P01; MySQL 1045). Permanent until
+/// someone grants or fixes the role: not a database that is down.
+pub(crate) fn denied_message(err: &DbErr) -> Option<&str> {
+    let (DbErr::Conn(RuntimeErr::SqlxError(driver))
+    | DbErr::Exec(RuntimeErr::SqlxError(driver))
+    | DbErr::Query(RuntimeErr::SqlxError(driver))) = err
+    else {
+        return None;
+    };
+    let sea_orm::sqlx::Error::Database(db) = &**driver else {
+        return None;
+    };
+    #[cfg(feature = "sqlx-postgres")]
+    if let Some(pg) = db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>() {
+        return matches!(pg.code(), "42501" | "28000" | "28P01").then(|| pg.message());
+    }
+    #[cfg(feature = "sqlx-mysql")]
+    if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(my.number(), 1044 | 1045 | 1142 | 1143).then(|| my.message());
+    }
+    let _ = db;
+    None
+}
 
 impl TenantError {
     /// The `TenantError` inside a [`DbErr`], if it carries one (it was
@@ -363,6 +416,57 @@ impl TenantError {
             Self::from_db_err(err),
             Some(TenantError::Refused { .. } | TenantError::SessionState { .. })
         )
+    }
+
+    /// The error as one sentence, for a log line or a report: the
+    /// [`TenantError`] a [`DbErr`] carries, in its own words, or else the
+    /// `DbErr`'s message.
+    ///
+    /// SeaORM prints a `TenantError` converted with `?` as
+    /// ``Error converting `TenantError` into `DbErr`: tenant: …``: the only
+    /// `DbErr` variant that keeps a typed error (so that
+    /// [`from_db_err`](Self::from_db_err) finds it by type) writes that
+    /// prefix, and every other variant writes a prefix of its own
+    /// (`DbErr::Custom` prints "Custom Error: …"). This crate's logs, reports
+    /// and HTTP answers print the sentence; do the same in your own logs.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err: DbErr = TenantError::UnknownTenant("acme".into()).into();
+    /// assert_eq!(err.to_string(), "Error converting `TenantError` into `DbErr`: tenant: unknown tenant `acme`");
+    /// assert_eq!(TenantError::describe(&err), "tenant: unknown tenant `acme`");
+    /// assert_eq!(TenantError::describe(&DbErr::RecordNotFound("post 7".into())), "RecordNotFound Error: post 7");
+    /// ```
+    pub fn describe(err: &DbErr) -> String {
+        describe(err)
+    }
+
+    /// The database's own message when this is a
+    /// [`Database`](TenantError::Database) error in which the database
+    /// refused the connecting role: a missing privilege (Postgres SQLSTATE
+    /// 42501 `insufficient_privilege`, MySQL/MariaDB errors 1142, 1143 and
+    /// 1044) or a failed login (Postgres 28000 and 28P01, MySQL 1045).
+    ///
+    /// Such an error lasts until someone grants the privilege or fixes the
+    /// role, so a web service answers it as a server fault (500, see
+    /// [`Rejection::Misconfigured`](crate::http::Rejection::Misconfigured)
+    /// with the feature `axum`), not as a database that is down (503).
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let down = TenantError::from(DbErr::Custom("connection reset".into()));
+    /// assert_eq!(down.permission_denied(), None);
+    /// assert_eq!(TenantError::Missing.permission_denied(), None);
+    /// ```
+    pub fn permission_denied(&self) -> Option<&str> {
+        match self {
+            TenantError::Database { source, .. } => denied_message(source),
+            _ => None,
+        }
     }
 
     pub(crate) fn unsafe_name(input: &str, reason: &'static str) -> Self {

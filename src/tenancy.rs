@@ -756,6 +756,42 @@ impl Tenancy {
         Ok(conn.living(life))
     }
 
+    /// A connection bound to the current tenant (the ambient one, see
+    /// [`with_tenant`](crate::with_tenant)): [`connection`](Self::connection)
+    /// of [`current_tenant`](crate::current_tenant), in one call. For a
+    /// background job started with [`spawn`](crate::spawn), which keeps the
+    /// tenant (and the tracing span) of the request that started it.
+    ///
+    /// [`TenantError::Missing`] outside `with_tenant`; otherwise the errors
+    /// of [`connection`](Self::connection).
+    ///
+    /// ```
+    /// use sea_orm_tenant::{Tenancy, TenantError, TenantId, with_tenant_sync};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), TenantError> {
+    /// # let db = sea_orm::Database::connect("sqlite::memory:").await.map_err(TenantError::from)?;
+    /// let tenancy = Tenancy::shared_schema(db);
+    /// let acme = TenantId::from("acme");
+    /// tenancy.provision(&acme).await?;
+    ///
+    /// // In a request: the job keeps the tenant, and finds its connection.
+    /// let job = with_tenant_sync(acme.clone(), || {
+    ///     let tenancy = tenancy.clone();
+    ///     sea_orm_tenant::spawn(async move {
+    ///         let conn = tenancy.current_connection().await?;
+    ///         Ok::<_, TenantError>(conn.tenant().clone())
+    ///     })
+    /// });
+    /// assert_eq!(job.await.ok(), Some(Ok(acme)));
+    /// assert_eq!(tenancy.current_connection().await.err(), Some(TenantError::Missing));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn current_connection(&self) -> Result<TenantConnection, TenantError> {
+        self.connection(&crate::current_tenant()?).await
+    }
+
     async fn connect_as(
         &self,
         tenant: &TenantId,

@@ -283,21 +283,69 @@ fn canonical_uuid(s: &str) -> Option<Uuid> {
 
 /// Why `input` (already `[A-Za-z0-9_-]`) is a second spelling of an
 /// integer or a UUID tenant, if it is one.
+///
+/// Refused whatever the tenant column's type, text included: the id also
+/// keys rate limits, caps, caches and the registry, and reaches integer
+/// columns of other tables, so `007` and `7` would be two names of tenant 7.
 fn non_canonical(input: &str) -> Option<&'static str> {
     let digits = input.strip_prefix('-').unwrap_or(input);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         let zero_led = digits.len() > 1 && digits.starts_with('0');
         let minus_zero = input.starts_with('-') && digits.bytes().all(|b| b == b'0');
         if zero_led || minus_zero {
-            return Some("a number is written without leading zeros (`7`, not `007`)");
+            return Some(
+                "it is not the canonical spelling of a number: a tenant id that is a number is \
+                 written without leading zeros (`7`, not `007`), even for a text tenant column, \
+                 so that one tenant cannot have two names (rule 10)",
+            );
         }
     }
     if Uuid::try_parse(input).is_ok() && canonical_uuid(input).is_none() {
         return Some(
-            "a UUID is written in lower case with hyphens (`67e55044-10b1-426f-9247-bb680e5fe0c8`)",
+            "it is not the canonical spelling of a UUID: a tenant id that is a UUID is written \
+             in lower case with hyphens (`67e55044-10b1-426f-9247-bb680e5fe0c8`), even for a \
+             text tenant column, so that one tenant cannot have two names (rule 10)",
         );
     }
     None
+}
+
+/// Why tenant id `tenant` does not fit a column of type `column_type` (as
+/// [`TenantError::ColumnType`] records it, `Integer`, `Uuid`, …): for
+/// [`TenantError::ColumnType`]'s message.
+pub(crate) fn why_unfit(tenant: &str, column_type: &str) -> String {
+    if let Ok(uuid) = Uuid::try_parse(tenant) {
+        if canonical_uuid(tenant).is_none() {
+            return format!(
+                "`{tenant}` is not the canonical spelling of {uuid}; \
+                 UUID tenant ids are written in lower case with hyphens"
+            );
+        }
+        return format!("a UUID does not fit a {column_type} column");
+    }
+    let unsigned = tenant.strip_prefix('+').unwrap_or(tenant);
+    let digits = unsigned.strip_prefix('-').unwrap_or(unsigned);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match tenant.parse::<i64>() {
+            Ok(number) if canonical_i64(tenant).is_none() => {
+                let why = if tenant.starts_with('+') {
+                    "integer tenant ids have no plus sign"
+                } else if number == 0 && tenant.starts_with('-') {
+                    "integer tenant ids have no minus zero"
+                } else {
+                    "integer tenant ids have no leading zeros"
+                };
+                format!("`{tenant}` is not the canonical spelling of {number}; {why}")
+            }
+            Ok(number) => format!("{number} is out of the range of a {column_type} column"),
+            Err(_) => format!("`{tenant}` is out of the range of a 64-bit integer"),
+        };
+    }
+    if column_type == "Uuid" {
+        format!("`{tenant}` is not a UUID, and a UUID tenant column holds UUIDs only")
+    } else {
+        format!("`{tenant}` is not an integer, and an integer tenant column holds integers only")
+    }
 }
 
 fn other_is_null(value: &Value) -> bool {
@@ -485,6 +533,60 @@ mod tests {
             assert_eq!(TenantId::from(alias.as_str()).as_uuid(), None, "{alias}");
             assert!(!TenantId::from(u).matches_value(&Value::String(Some(alias))));
         }
+    }
+
+    #[test]
+    fn a_non_canonical_id_is_explained() {
+        let unfit = |id: &str, column_type: &ColumnType| {
+            TenantId::from(id)
+                .to_value_for(column_type, "post", "tenant_id")
+                .map_err(|e| e.to_string())
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(
+            unfit("007", &ColumnType::Integer).ends_with(
+                "(Integer): `007` is not the canonical spelling of 7; \
+                 integer tenant ids have no leading zeros"
+            ),
+            "{}",
+            unfit("007", &ColumnType::Integer)
+        );
+        assert!(
+            unfit("+7", &ColumnType::BigInteger)
+                .ends_with("of 7; integer tenant ids have no plus sign")
+        );
+        assert!(
+            unfit("-0", &ColumnType::Integer)
+                .ends_with("of 0; integer tenant ids have no minus zero")
+        );
+        assert!(
+            unfit("300", &ColumnType::TinyInteger)
+                .ends_with("300 is out of the range of a TinyInteger column")
+        );
+        assert!(unfit("acme", &ColumnType::Integer).ends_with(
+            "`acme` is not an integer, and an integer tenant column holds integers only"
+        ));
+        let u = Uuid::new_v4();
+        let upper = u.to_string().to_uppercase();
+        assert!(unfit(&upper, &ColumnType::Uuid).ends_with(&format!(
+            "is not the canonical spelling of {u}; UUID tenant ids are written in lower case with hyphens"
+        )));
+        assert!(
+            unfit("acme", &ColumnType::Uuid)
+                .ends_with("`acme` is not a UUID, and a UUID tenant column holds UUIDs only")
+        );
+        // Parsed from outside, `007` is refused before any column is asked,
+        // and the message says why, for a text column too.
+        let parsed = TenantId::parse("007")
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        assert!(
+            parsed.contains("not the canonical spelling of a number"),
+            "{parsed}"
+        );
+        assert!(parsed.contains("even for a text tenant column"), "{parsed}");
     }
 
     #[test]

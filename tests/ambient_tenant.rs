@@ -6,7 +6,7 @@ mod common;
 
 use common::{acme, add_post, all_posts, each_backend, globex, within};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use sea_orm_tenant::doc_entities::post;
 use sea_orm_tenant::prelude::*;
 
@@ -208,6 +208,57 @@ async fn two_hundred_concurrent_tasks_never_see_the_other_tenant() {
             };
             assert_eq!(row.tenant_id, owner, "{t}: {row:?}");
         }
+    })
+    .await;
+}
+
+/// `sea_orm_tenant::spawn` carries the tracing span as well as the tenant:
+/// what the job logs is inside the request's span, with its fields.
+#[tokio::test]
+async fn spawn_carries_the_current_span() {
+    let (logs, _guard) = common::logs::Logs::capture();
+    let span = tracing::info_span!("checkout", order = 42);
+    let job = span.in_scope(|| {
+        with_tenant_sync(acme(), || {
+            sea_orm_tenant::spawn(async {
+                tracing::info!(target: "sea_orm_tenant_job", "job ran");
+                current_tenant()
+            })
+        })
+    });
+    assert_eq!(job.await.ok(), Some(Ok(acme())));
+    let lines = logs.lines();
+    let ran: Vec<&String> = lines.iter().filter(|l| l.contains("job ran")).collect();
+    assert_eq!(ran.len(), 1, "{lines:?}");
+    assert!(ran[0].contains("checkout{order=42}"), "{lines:?}");
+}
+
+/// A background job gets its tenant's connection from the ambient tenant
+/// in one call; outside `with_tenant` that is `TenantError::Missing`.
+#[tokio::test]
+async fn a_job_gets_its_connection_from_the_ambient_tenant() {
+    each_backend(async |t| {
+        add_post(t, &acme(), "a").await;
+        add_post(t, &globex(), "b").await;
+        let tenancy = Tenancy::shared_schema(t.db.clone()).tenant_table::<post::Entity>();
+        for tenant in [acme(), globex()] {
+            tenancy.provision(&tenant).await.expect("provision");
+        }
+        let job = with_tenant_sync(globex(), || {
+            let tenancy = tenancy.clone();
+            sea_orm_tenant::spawn(async move {
+                let conn = tenancy.current_connection().await?;
+                post::Entity::find().all(&conn).await
+            })
+        });
+        let seen = job.await.expect("join").expect("posts");
+        assert_eq!(seen.len(), 1, "{t}");
+        assert_eq!(seen[0].tenant_id, "globex", "{t}");
+        assert_eq!(
+            tenancy.current_connection().await.err(),
+            Some(TenantError::Missing),
+            "{t}"
+        );
     })
     .await;
 }

@@ -29,8 +29,7 @@ use common::{
 use futures_util::FutureExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, QueryOrder,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, QueryOrder, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::doc_entities::post;

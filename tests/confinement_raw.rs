@@ -23,7 +23,7 @@ use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, EntityTrait, QueryResult, Statement, StreamTrait,
-    TransactionSession, TransactionTrait,
+    TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::country;
 

@@ -19,7 +19,7 @@ mod common;
 
 use common::confine::{Planted, failed_or, ident, planted, posts_of, refused, stmt, tenants_of};
 use common::{Kind, TestDb, all_posts, each_backend, globex};
-use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_tenant::TenantConnection;
 
 /// `sql` is refused through `execute_unprepared` and `query_all_raw`, and

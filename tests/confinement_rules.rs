@@ -24,7 +24,7 @@ use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, JoinType, PaginatorTrait,
-    QueryFilter, QuerySelect, RelationTrait, TransactionSession, TransactionTrait,
+    QueryFilter, QuerySelect, RelationTrait, TransactionTrait,
 };
 use sea_orm_tenant::TenantId;
 use sea_orm_tenant::doc_entities::{comment, post, post_tag, tag};

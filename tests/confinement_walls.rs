@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::confine::{Planted, planted, refused, stmt};
 use common::{Kind, TestDb, acme, each_backend, each_backend_of, globex};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, TransactionTrait};
 use sea_orm_tenant::TenantConnection;
 
 async fn all(conn: &TenantConnection, t: &TestDb, sql: &str) -> Result<Vec<QueryResult>, DbErr> {

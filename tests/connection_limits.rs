@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use pg_support::PgEnv;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, StreamTrait,
-    TransactionSession, TransactionTrait,
+    TransactionTrait,
 };
 use sea_orm_tenant::prelude::*;
 

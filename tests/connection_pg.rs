@@ -10,7 +10,7 @@ use pg_support::PgEnv;
 use sea_orm::entity::prelude::*;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, LoaderTrait, Statement,
-    StreamTrait, TransactionSession, TransactionTrait,
+    StreamTrait, TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::{comment, post};
 use sea_orm_tenant::prelude::*;

@@ -6,7 +6,7 @@ mod common;
 use common::entities::org_ledger;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
-    Statement, TransactionSession, TransactionTrait,
+    Statement, TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::{self, comment, post};
 use sea_orm_tenant::prelude::*;

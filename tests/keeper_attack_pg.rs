@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use keeper_support::*;
 use pg_support::PgEnv;
-use sea_orm::{ConnectionTrait, StreamTrait, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, StreamTrait, TransactionTrait};
 use sea_orm_tenant::doc_entities::post;
 use sea_orm_tenant::prelude::*;
 

@@ -20,7 +20,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use common::{Kind, TestDb, each_backend, each_backend_of};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use sea_orm::{ConnectionTrait, EntityTrait, Statement, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement, TransactionTrait};
 use sea_orm_tenant::doc_entities::post;
 use sea_orm_tenant::http::{
     Quota, TenantDb, TenantLayer, TenantRateLimit, TenantRateLimitLayer, TenantResolver,

@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Databases, Kind, TestDb, backends_of, each_backend, each_backend_of};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionSession, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::migration::{MigrationReport, MigrationTarget, Outcome, lock_key};
 use sea_orm_tenant::prelude::*;

@@ -21,7 +21,7 @@ use futures_util::TryStreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, Statement, TransactionSession, TransactionTrait,
+    PaginatorTrait, Statement, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::doc_entities::post;

@@ -16,7 +16,7 @@ use pg_support::PgEnv;
 use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlxPostgresConnector, Statement,
-    StreamTrait, TransactionSession, TransactionTrait,
+    StreamTrait, TransactionTrait,
 };
 use sea_orm_tenant::doc_entities::post;
 use sea_orm_tenant::prelude::*;

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use common::{Databases, Kind, TestDb, acme, each_backend, each_backend_of, globex};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ConnectionTrait, DbBackend, PaginatorTrait, Statement, TransactionSession, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, PaginatorTrait, Statement, TransactionTrait};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::REGISTRY_TABLE;
 use sea_orm_tenant::doc_entities::{comment, post, post_tag, tag};

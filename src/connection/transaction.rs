@@ -53,7 +53,7 @@ use crate::{Scoped, TenantEntity, TenantError, TenantId};
 /// rollback or drop; its statements and savepoints take none.
 ///
 /// ```no_run
-/// use sea_orm::{ConnectionTrait, Database, TransactionSession, TransactionTrait};
+/// use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 /// use sea_orm_tenant::prelude::*;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -556,9 +556,29 @@ impl Drop for TenantTransaction {
     }
 }
 
-#[async_trait::async_trait]
-impl TransactionSession for TenantTransaction {
-    async fn commit(self) -> Result<(), DbErr> {
+impl TenantTransaction {
+    /// Commits the transaction (or, nested, releases its savepoint), as
+    /// SeaORM's [`DatabaseTransaction::commit`]: no import needed. Also
+    /// available through [`TransactionSession`].
+    ///
+    /// When the tenant was deprovisioned meanwhile, nothing is committed:
+    /// the transaction is rolled back and the error says so.
+    ///
+    /// ```
+    /// use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// let conn = TenantConnection::new(db, TenantId::from("acme"));
+    /// let txn = conn.begin().await?;
+    /// txn.commit().await?; // no `use sea_orm::TransactionSession`
+    /// conn.begin().await?.rollback().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn commit(self) -> Result<(), DbErr> {
         // Deprovisioned meanwhile: nothing of it is committed.
         if let Err(gone) = self.life.check(&self.tenant) {
             self.end(false).await?;
@@ -567,8 +587,38 @@ impl TransactionSession for TenantTransaction {
         self.end(true).await
     }
 
-    async fn rollback(self) -> Result<(), DbErr> {
+    /// Rolls the transaction back (or, nested, to its savepoint), as
+    /// SeaORM's [`DatabaseTransaction::rollback`]: no import needed. Also
+    /// available through [`TransactionSession`]; dropping the transaction
+    /// rolls it back too.
+    ///
+    /// ```
+    /// use sea_orm::{Database, TransactionTrait};
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sea_orm::DbErr> {
+    /// let conn = TenantConnection::new(Database::connect("sqlite::memory:").await?, TenantId::from("acme"));
+    /// conn.begin().await?.rollback().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn rollback(self) -> Result<(), DbErr> {
         self.end(false).await
+    }
+}
+
+/// The same [`commit`](TenantTransaction::commit) and
+/// [`rollback`](TenantTransaction::rollback), for code generic over
+/// SeaORM's transactions.
+#[async_trait::async_trait]
+impl TransactionSession for TenantTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        TenantTransaction::commit(self).await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        TenantTransaction::rollback(self).await
     }
 }
 

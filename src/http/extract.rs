@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use super::Rejection;
 use crate::{Tenancy, TenantConnection, TenantId};
 
 fn not_installed() -> Response {
@@ -50,10 +49,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
 }
 
 /// The answer to a request whose tenant has no connection: see
-/// [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection).
+/// [`Rejection`'s `From<&TenantError>`](super::Rejection#impl-From%3C%26TenantError%3E-for-Rejection).
+/// Logged as a sentence: an unknown tenant at DEBUG (clients choose the
+/// ids they send, so they must not choose the log's volume), a database
+/// that could not be read at WARN, a server fault at ERROR.
 fn refused(err: &crate::TenantError) -> Response {
-    tracing::warn!(error = %err, "tenant: no connection for the request");
-    Rejection::from(err).into_response()
+    super::error_response::answer(err)
 }
 
 /// A [`TenantConnection`] bound to the request's tenant, from
@@ -62,11 +63,13 @@ fn refused(err: &crate::TenantError) -> Response {
 /// included, with the tenancy's limits and its hot-tenant fast path.
 ///
 /// When there is no connection the handler does not run, and the request is
-/// answered as [`Rejection`'s `From<&TenantError>`](Rejection#impl-From%3C%26TenantError%3E-for-Rejection)
+/// answered as [`Rejection`'s `From<&TenantError>`](super::Rejection#impl-From%3C%26TenantError%3E-for-Rejection)
 /// says: 404 only when the tenancy answered that the tenant is not
 /// provisioned, 503 when the registry or the tenant's database could not be
 /// read (a real customer is not told they do not exist because a read
-/// failed), 429 when the tenant is at its cap.
+/// failed), 500 with the database's message when the database refused the
+/// application's role a privilege (a missing grant is not an outage), 429
+/// when the tenant is at its cap.
 ///
 /// ```
 /// use axum::{body::Body, http::Request, routing::get, Router};

@@ -3,13 +3,18 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use sea_orm::DbErr;
+
 use crate::TenantError;
+use crate::error::denied_message;
 
 /// Why a request was refused before it reached its handler.
 ///
 /// Each variant maps to a status code and a short JSON body
 /// `{"error": "...", "detail": "..."}`; the body never echoes the request's
-/// input, so a hostile value cannot be reflected back.
+/// input, so a hostile value cannot be reflected back. A `detail` is a
+/// reason the crate wrote, or (for [`Misconfigured`](Rejection::Misconfigured))
+/// the database's message about the server's own set-up.
 ///
 /// ```
 /// use axum::http::StatusCode;
@@ -64,6 +69,30 @@ pub enum Rejection {
     /// The server failed in a way the request did not cause (500), such as
     /// a tenancy operation that is not supported here.
     Internal,
+    /// The database refused the application's role (500): a missing
+    /// privilege (Postgres SQLSTATE 42501, MySQL/MariaDB errors 1142, 1143,
+    /// 1044) or a failed login (Postgres 28000/28P01, MySQL 1045). See
+    /// [`TenantError::permission_denied`]. It lasts until the role is
+    /// granted what it needs, so it is not a 503 that invites retries.
+    ///
+    /// `detail` is the database's message, which names the table, schema or
+    /// role (`permission denied for table sea_orm_tenant_registry`): server
+    /// information, sent so that whoever sees the answer knows which grant is
+    /// missing. It is never request input: a message naming the request's
+    /// tenant (a schema `tenant_<id>`) is replaced by one that names nothing.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use sea_orm_tenant::http::Rejection;
+    ///
+    /// let r = Rejection::Misconfigured { detail: "permission denied for table post".into() };
+    /// assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// assert_eq!(r.message(), "database permission denied");
+    /// ```
+    Misconfigured {
+        /// The database's message.
+        detail: String,
+    },
 }
 
 impl Rejection {
@@ -97,7 +126,9 @@ impl Rejection {
             Rejection::Unavailable | Rejection::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Rejection::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::Internal | Rejection::Misconfigured { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -123,7 +154,43 @@ impl Rejection {
             Rejection::Unavailable => "tenant directory unavailable",
             Rejection::DatabaseUnavailable => "database unavailable",
             Rejection::Internal => "internal error",
+            Rejection::Misconfigured { .. } => "database permission denied",
         }
+    }
+
+    /// The rejection of a database error that carries no [`TenantError`]:
+    /// [`Misconfigured`](Rejection::Misconfigured) when the database refused
+    /// the role, [`DatabaseUnavailable`](Rejection::DatabaseUnavailable)
+    /// when no connection could be had (the pool timed out or was closed,
+    /// the server could not be reached), else [`Internal`](Rejection::Internal).
+    pub(crate) fn from_db_err(err: &DbErr) -> Self {
+        if let Some(message) = denied_message(err) {
+            return Rejection::Misconfigured {
+                detail: not_naming_the_tenant(message),
+            };
+        }
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Rejection::DatabaseUnavailable,
+            _ => Rejection::Internal,
+        }
+    }
+}
+
+/// `message` for a response body, unless it names the request's tenant
+/// (the ambient one): then a message that names nothing, so that the body
+/// never carries request input.
+fn not_naming_the_tenant(message: &str) -> String {
+    let names_tenant = crate::current_tenant().is_ok_and(|tenant| {
+        message
+            .to_ascii_lowercase()
+            .contains(&tenant.as_str().to_ascii_lowercase())
+    });
+    if names_tenant {
+        "the database refused the application's role a privilege on an object of this tenant \
+         (the server's log names it)"
+            .to_owned()
+    } else {
+        message.to_owned()
     }
 }
 
@@ -133,7 +200,8 @@ impl Rejection {
 /// | error | rejection | status |
 /// |---|---|---|
 /// | `UnknownTenant` (the registry answered "not there") | [`Rejection::UnknownTenant`] | 404 |
-/// | `Database` (the registry or the tenant's database could not be read) | [`Rejection::DatabaseUnavailable`] | 503 |
+/// | `Database` whose database refused the role a privilege or a login ([`TenantError::permission_denied`]) | [`Rejection::Misconfigured`], with the database's message | 500 |
+/// | `Database`, any other (the registry or the tenant's database could not be read) | [`Rejection::DatabaseUnavailable`] | 503 |
 /// | `Busy` (the tenant's cap on database work) | [`Rejection::RateLimited`], retry after 1 s | 429 |
 /// | `InvalidId`, `ColumnType`, `UnsafeName` (the id cannot name this tenant) | [`Rejection::InvalidId`] (source `tenant`) | 400 |
 /// | `Mismatch`, `TenantColumnWrite` (a row names another tenant) | [`Rejection::BodyMismatch`] | 400 |
@@ -161,7 +229,12 @@ impl From<&TenantError> for Rejection {
         };
         match err {
             TenantError::UnknownTenant(_) => Rejection::UnknownTenant,
-            TenantError::Database { .. } => Rejection::DatabaseUnavailable,
+            TenantError::Database { source, .. } => match denied_message(source) {
+                Some(message) => Rejection::Misconfigured {
+                    detail: not_naming_the_tenant(message),
+                },
+                None => Rejection::DatabaseUnavailable,
+            },
             TenantError::Busy { .. } => Rejection::RateLimited {
                 retry_after_secs: 1,
             },
@@ -199,9 +272,13 @@ impl From<TenantError> for Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let mut body = serde_json::json!({ "error": self.message() });
-        if let Rejection::InvalidId { source, reason } = &self {
-            body["source"] = (*source).into();
-            body["detail"] = (*reason).into();
+        match &self {
+            Rejection::InvalidId { source, reason } => {
+                body["source"] = (*source).into();
+                body["detail"] = (*reason).into();
+            }
+            Rejection::Misconfigured { detail } => body["detail"] = detail.as_str().into(),
+            _ => {}
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
         #[cfg(feature = "metrics")]
@@ -267,6 +344,17 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(Rejection::from(&err).status(), status, "{err}");
         }
+    }
+
+    #[test]
+    fn a_permission_message_naming_the_request_tenant_is_not_sent() {
+        let message = "permission denied for schema tenant_acme";
+        let inside = |t: &str| {
+            crate::with_tenant_sync(crate::TenantId::from(t), || not_naming_the_tenant(message))
+        };
+        assert!(!inside("acme").contains("acme"));
+        assert_eq!(inside("globex"), message);
+        assert_eq!(not_naming_the_tenant(message), message);
     }
 
     #[tokio::test]

@@ -4,10 +4,14 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use axum::http::header::{AUTHORIZATION, HOST};
+#[cfg(feature = "jwt")]
+use axum::http::header::AUTHORIZATION;
+use axum::http::header::HOST;
 use axum::http::{Extensions, HeaderMap, HeaderName, Method, Request, Uri};
 
-use super::{JwtClaim, Rejection};
+#[cfg(feature = "jwt")]
+use super::JwtClaim;
+use super::Rejection;
 use crate::TenantId;
 
 /// The parts of a request a resolver looks at.
@@ -57,6 +61,7 @@ type Custom = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
 enum Source {
     Header(HeaderName),
     Subdomain(Arc<str>),
+    #[cfg(feature = "jwt")]
     Jwt(Arc<JwtClaim>),
     Custom(Custom),
 }
@@ -72,7 +77,7 @@ enum Source {
 ///
 /// # Trusted sources and hints
 ///
-/// Only a [`jwt`](Self::jwt) claim is proof: its signature was verified.
+/// Only a [`jwt`](Self::jwt) claim (feature `jwt`) is proof: its signature was verified.
 /// A [`header`](Self::header), a [`subdomain`](Self::subdomain) and a
 /// [`custom`](Self::custom) closure read what the client sent, and anyone
 /// can send any header or `Host`. By default every source is taken at its
@@ -116,6 +121,7 @@ impl fmt::Debug for TenantResolver {
             .map(|s| match s {
                 Source::Header(h) => format!("header({h})"),
                 Source::Subdomain(b) => format!("subdomain({b})"),
+                #[cfg(feature = "jwt")]
                 Source::Jwt(j) => format!("jwt({})", j.claim()),
                 Source::Custom(_) => "custom".to_string(),
             })
@@ -222,6 +228,8 @@ impl TenantResolver {
     /// let r = TenantResolver::new().jwt(JwtClaim::hs256(b"secret", "my-api", "tenant"));
     /// # let _ = r;
     /// ```
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt(mut self, jwt: JwtClaim) -> Self {
         self.sources.push(Source::Jwt(Arc::new(jwt)));
         self
@@ -276,6 +284,8 @@ impl TenantResolver {
     /// assert_eq!(resolver.resolve(&other), Err(Rejection::Conflict));
     /// # Ok::<(), Rejection>(())
     /// ```
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn require_verified_token(mut self) -> Self {
         self.require_token = true;
         self
@@ -325,14 +335,13 @@ impl TenantResolver {
     /// assert_eq!(t.unwrap().as_str(), "acme");
     /// ```
     pub fn resolve_head(&self, head: &RequestHead<'_>) -> Result<TenantId, Rejection> {
-        let is_jwt = |s: &&Source| matches!(s, Source::Jwt(_));
-        if self.require_token && !self.sources.iter().any(|s| is_jwt(&s)) {
+        if self.require_token && !self.sources.iter().any(|s| is_token(&s)) {
             return Err(Rejection::MissingToken);
         }
         // With a token required, the token is read first: an
         // unauthenticated request is a 401 whatever its hints say.
         let (first, rest): (Vec<&Source>, Vec<&Source>) = if self.require_token {
-            self.sources.iter().partition(is_jwt)
+            self.sources.iter().partition(is_token)
         } else {
             (self.sources.iter().collect(), Vec::new())
         };
@@ -341,6 +350,7 @@ impl TenantResolver {
             let tenant = match source {
                 Source::Header(name) => from_header(head.headers, name)?,
                 Source::Subdomain(base) => from_host(head, base)?,
+                #[cfg(feature = "jwt")]
                 Source::Jwt(jwt) => from_bearer(head.headers, jwt, self.require_token)?,
                 Source::Custom(f) => match f(head) {
                     Some(value) => Some(
@@ -358,6 +368,18 @@ impl TenantResolver {
         }
         found.ok_or(Rejection::Missing)
     }
+}
+
+/// Whether `source` is a verified token (the only proof of a tenant).
+#[cfg(feature = "jwt")]
+fn is_token(source: &&Source) -> bool {
+    matches!(source, Source::Jwt(_))
+}
+
+/// Without the feature `jwt` no source is a verified token.
+#[cfg(not(feature = "jwt"))]
+fn is_token(_: &&Source) -> bool {
+    false
 }
 
 fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<TenantId>, Rejection> {
@@ -458,6 +480,7 @@ fn host_name(raw: &str) -> Result<Option<String>, Rejection> {
 /// The tenant of the bearer token. With `required`, no bearer token is
 /// [`Rejection::MissingToken`] and a verified token without the claim is
 /// [`Rejection::TokenWithoutTenant`]; without, both are `None`.
+#[cfg(feature = "jwt")]
 fn from_bearer(
     headers: &HeaderMap,
     jwt: &JwtClaim,
@@ -478,6 +501,7 @@ fn from_bearer(
 
 /// The token of `Authorization: Bearer <token>`; `None` without the header
 /// or for another scheme (`Basic`). The header sent twice is refused.
+#[cfg(feature = "jwt")]
 fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -554,11 +578,13 @@ mod tests {
         assert_eq!(target(&r, "/notes", None), Err(Rejection::Missing));
     }
 
+    #[cfg(feature = "jwt")]
     fn signed(claims: serde_json::Value) -> String {
         let key = jsonwebtoken::EncodingKey::from_secret(b"secret").expect("a non-empty secret");
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
     }
 
+    #[cfg(feature = "jwt")]
     fn with(headers: &[(&str, &str)]) -> Request<()> {
         let mut req = Request::builder();
         for (name, value) in headers {
@@ -567,6 +593,7 @@ mod tests {
         req.body(()).unwrap_or_default()
     }
 
+    #[cfg(feature = "jwt")]
     #[test]
     fn required_token_modes() {
         let jwt = || JwtClaim::hs256(b"secret", "api", "tenant");

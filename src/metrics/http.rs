@@ -39,6 +39,7 @@ pub fn reason(rejection: &Rejection) -> &'static str {
         Rejection::Unavailable => "unavailable",
         Rejection::DatabaseUnavailable => "database_unavailable",
         Rejection::Internal => "internal",
+        Rejection::Misconfigured { .. } => "misconfigured",
     }
 }
 

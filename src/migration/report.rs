@@ -27,6 +27,32 @@ impl MigrationTarget {
             MigrationTarget::Tenant(t, _) => Some(t),
         }
     }
+
+    /// Where the migrations ran, in words: what [`TargetReport`]'s
+    /// `Display` names.
+    ///
+    /// ```
+    /// use sea_orm_tenant::{Placement, TenantId};
+    /// use sea_orm_tenant::migration::MigrationTarget;
+    ///
+    /// let t = MigrationTarget::Tenant(TenantId::from("acme"), Placement::SchemaPerTenant);
+    /// assert_eq!(t.describe(), "tenant `acme` (its own schema)");
+    /// assert_eq!(MigrationTarget::Shared.describe(), "the shared schema");
+    /// ```
+    pub fn describe(&self) -> String {
+        match self {
+            MigrationTarget::Global => "the global migrations (shared database)".to_owned(),
+            MigrationTarget::Shared => "the shared schema".to_owned(),
+            MigrationTarget::Tenant(t, placement) => {
+                let place = match placement {
+                    Placement::SharedSchema => "shared schema",
+                    Placement::SchemaPerTenant => "its own schema",
+                    Placement::DatabasePerTenant => "its own database",
+                };
+                format!("tenant `{t}` ({place})")
+            }
+        }
+    }
 }
 
 impl fmt::Display for MigrationTarget {
@@ -98,7 +124,10 @@ impl fmt::Display for Outcome {
                 f,
                 "left alone: {tables} table(s) but no version table (not created by this migrator)"
             ),
-            Outcome::Failed(e) => write!(f, "failed: {e}"),
+            Outcome::Failed(e) => {
+                write!(f, "failed: {e}")?;
+                write_causes(f, e)
+            }
             Outcome::Skipped => f.write_str("skipped (the run stopped at an earlier failure)"),
         }
     }
@@ -115,14 +144,82 @@ pub struct TargetReport {
     pub elapsed: Duration,
 }
 
+/// `tenant `acme` (its own schema): failed: <the error>`, one line per
+/// cause the error's message does not already say.
+///
+/// ```
+/// use std::time::Duration;
+/// use sea_orm_tenant::{Placement, TenantError, TenantId};
+/// use sea_orm_tenant::migration::{MigrationTarget, Outcome, TargetReport};
+///
+/// let report = TargetReport {
+///     target: MigrationTarget::Tenant(TenantId::from("acme"), Placement::DatabasePerTenant),
+///     outcome: Outcome::Failed(TenantError::Unsupported("schema per tenant on SQLite".into())),
+///     elapsed: Duration::ZERO,
+/// };
+/// assert_eq!(
+///     report.to_string(),
+///     "tenant `acme` (its own database): failed: tenant: unsupported: schema per tenant on SQLite"
+/// );
+/// ```
 impl fmt::Display for TargetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.target, self.outcome)
+        write!(f, "{}: {}", self.target.describe(), self.outcome)
     }
+}
+
+/// Writes the causes of `err` (its source chain) that its message does not
+/// already include, one per line.
+fn write_causes(f: &mut fmt::Formatter<'_>, err: &dyn std::error::Error) -> fmt::Result {
+    let mut said = err.to_string();
+    let mut cause = err.source();
+    while let Some(source) = cause {
+        let text = source.to_string();
+        if !said.contains(&text) {
+            write!(f, "\n    caused by: {text}")?;
+            said.push_str(&text);
+        }
+        cause = source.source();
+    }
+    Ok(())
 }
 
 /// The result of a run: one [`TargetReport`] per target, the global and
 /// shared targets first, then tenants ordered by id.
+///
+/// `Display` prints the counts, then one line per failure: the target (the
+/// tenant and whether it has its own schema or database) and the error
+/// with its causes, so a log line or a terminal says what went wrong
+/// without a call to [`failures`](Self::failures).
+///
+/// ```
+/// use std::time::Duration;
+/// use sea_orm_tenant::{Placement, TenantError, TenantId};
+/// use sea_orm_tenant::migration::{MigrationReport, MigrationTarget, Outcome, TargetReport};
+///
+/// let target = |t: &str| MigrationTarget::Tenant(TenantId::from(t), Placement::SchemaPerTenant);
+/// let report = MigrationReport {
+///     targets: vec![
+///         TargetReport { target: target("acme"), outcome: Outcome::UpToDate, elapsed: Duration::ZERO },
+///         TargetReport {
+///             target: target("globex"),
+///             outcome: Outcome::Failed(TenantError::Backfill {
+///                 table: "post".into(),
+///                 column: "tenant_id".into(),
+///                 rows: 3,
+///             }),
+///             elapsed: Duration::ZERO,
+///         },
+///     ],
+///     elapsed: Duration::from_millis(20),
+/// };
+/// assert_eq!(
+///     report.to_string(),
+///     "2 target(s) in 20.00ms: 0 changed, 1 up to date, 1 failed, 0 skipped\n\
+///      \x20 tenant `globex` (its own schema): failed: tenant: cannot add tenant column \
+///      `post`.`tenant_id`: 3 row(s) would stay NULL after the backfill; nothing was changed"
+/// );
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MigrationReport {
     /// Every target, in order.
@@ -196,7 +293,12 @@ impl fmt::Display for MigrationReport {
         write!(
             f,
             "{current} up to date, {failed} failed, {skipped} skipped"
-        )
+        )?;
+        for failure in self.failures() {
+            let line = failure.to_string();
+            write!(f, "\n  {}", line.replace('\n', "\n  "))?;
+        }
+        Ok(())
     }
 }
 

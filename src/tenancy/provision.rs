@@ -2,7 +2,7 @@
 //! migrator there and recording it in the registry; removing it again;
 //! listing the provisioned tenants.
 
-use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tracing::Instrument;
 
 use super::removal::{DeprovisionReport, Removed, RemovedRows};

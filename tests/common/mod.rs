@@ -33,6 +33,7 @@ pub mod bouncer;
 pub mod confine;
 pub mod entities;
 pub mod legacy;
+pub mod logs;
 pub mod post_migrator;
 pub mod tenant_dbs;
 
