@@ -193,7 +193,13 @@ pub mod migrator {
                 .create_table(
                     Table::create()
                         .table(Project::Table)
-                        .col(ColumnDef::new(Project::Id).integer().not_null().auto_increment().primary_key())
+                        .col(
+                            ColumnDef::new(Project::Id)
+                                .integer()
+                                .not_null()
+                                .auto_increment()
+                                .primary_key(),
+                        )
                         .col(ColumnDef::new(Project::TenantId).string().not_null())
                         .col(ColumnDef::new(Project::Name).string().not_null())
                         .to_owned(),
@@ -215,11 +221,22 @@ pub mod migrator {
                 .create_table(
                     Table::create()
                         .table(Task::Table)
-                        .col(ColumnDef::new(Task::Id).integer().not_null().auto_increment().primary_key())
+                        .col(
+                            ColumnDef::new(Task::Id)
+                                .integer()
+                                .not_null()
+                                .auto_increment()
+                                .primary_key(),
+                        )
                         .col(ColumnDef::new(Task::TenantId).string().not_null())
                         .col(ColumnDef::new(Task::ProjectId).integer().not_null())
                         .col(ColumnDef::new(Task::Title).string().not_null())
-                        .col(ColumnDef::new(Task::Done).boolean().not_null().default(false))
+                        .col(
+                            ColumnDef::new(Task::Done)
+                                .boolean()
+                                .not_null()
+                                .default(false),
+                        )
                         // A task can only point at a project of its own
                         // tenant (rule 11).
                         .foreign_key(
@@ -236,7 +253,12 @@ pub mod migrator {
                 .create_table(
                     Table::create()
                         .table(Country::Table)
-                        .col(ColumnDef::new(Country::Code).string().not_null().primary_key())
+                        .col(
+                            ColumnDef::new(Country::Code)
+                                .string()
+                                .not_null()
+                                .primary_key(),
+                        )
                         .col(ColumnDef::new(Country::Name).string().not_null())
                         .to_owned(),
                 )
@@ -255,16 +277,28 @@ pub mod migrator {
             // The second wall: ENABLE and FORCE row-level security, and a
             // policy that compares the tenant column with the tenant the
             // connection set.
-            RlsPolicy::for_entity::<project::Entity>().up(manager).await?;
+            RlsPolicy::for_entity::<project::Entity>()
+                .up(manager)
+                .await?;
             RlsPolicy::for_entity::<task::Entity>().up(manager).await?;
             Ok(())
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            RlsPolicy::for_entity::<task::Entity>().down(manager).await?;
-            RlsPolicy::for_entity::<project::Entity>().down(manager).await?;
-            for table in [Task::Table.into_iden(), Project::Table.into_iden(), Country::Table.into_iden()] {
-                manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            RlsPolicy::for_entity::<task::Entity>()
+                .down(manager)
+                .await?;
+            RlsPolicy::for_entity::<project::Entity>()
+                .down(manager)
+                .await?;
+            for table in [
+                Task::Table.into_iden(),
+                Project::Table.into_iden(),
+                Country::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
             }
             Ok(())
         }
@@ -328,7 +362,9 @@ pub fn router(state: AppState) -> Router {
             get(get_project).put(rename_project).delete(delete_project),
         )
         .route("/projects/{id}/tasks", get(list_tasks).post(create_task))
-        .layer(TenantLayer::new(TenantResolver::new().header("x-tenant-id")));
+        .layer(TenantLayer::new(
+            TenantResolver::new().header("x-tenant-id"),
+        ));
     Router::new()
         .route("/countries", get(list_countries))
         .merge(tenant_routes)
@@ -373,7 +409,7 @@ async fn find_project(db: &TenantConnection, id: i32) -> Result<project::Model> 
     project::Entity::find_by_id(id)
         .one(db)
         .await?
-        .ok_or_else(|| ApiError::not_found("no such project"))
+        .ok_or(ApiError::NotFound("no such project"))
 }
 
 async fn get_project(TenantDb(db): TenantDb, Path(id): Path<i32>) -> Result<Json<project::Model>> {

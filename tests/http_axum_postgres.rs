@@ -3,10 +3,10 @@
 //! service runs as a non-owner role with row-level security, on loopback,
 //! and is driven over HTTP.
 
-mod pg_support;
 #[allow(dead_code)]
 #[path = "../examples/axum_postgres.rs"]
 mod axum_postgres;
+mod pg_support;
 
 use std::net::SocketAddr;
 
@@ -77,21 +77,46 @@ async fn the_guide_example_serves_each_tenant_its_own_rows() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // acme creates a project and a task.
-    let (status, project) = send(addr, "POST", "/projects", Some("acme"), Some(json!({"name": "Launch"}))).await;
+    let (status, project) = send(
+        addr,
+        "POST",
+        "/projects",
+        Some("acme"),
+        Some(json!({"name": "Launch"})),
+    )
+    .await;
     assert_eq!(status, 201, "{project}");
     assert_eq!(project["name"], "Launch");
-    assert!(project.get("tenant_id").is_none(), "the tenant is not sent back: {project}");
+    assert!(
+        project.get("tenant_id").is_none(),
+        "the tenant is not sent back: {project}"
+    );
     let id = project["id"].as_i64().unwrap();
     let tasks = format!("/projects/{id}/tasks");
-    let (status, task) = send(addr, "POST", &tasks, Some("acme"), Some(json!({"title": "Ship"}))).await;
+    let (status, task) = send(
+        addr,
+        "POST",
+        &tasks,
+        Some("acme"),
+        Some(json!({"title": "Ship"})),
+    )
+    .await;
     assert_eq!(status, 201, "{task}");
     assert_eq!(task["project_id"], id);
 
     // acme sees them; globex sees nothing of acme's, by list or by id.
     let (status, list) = send(addr, "GET", "/projects", Some("acme"), None).await;
-    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)), "{list}");
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
     let (status, list) = send(addr, "GET", &tasks, Some("acme"), None).await;
-    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)), "{list}");
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
     let (status, list) = send(addr, "GET", "/projects", Some("globex"), None).await;
     assert_eq!((status, list), (200, json!([])));
     let one = format!("/projects/{id}");
@@ -107,10 +132,25 @@ async fn the_guide_example_serves_each_tenant_its_own_rows() {
     }
 
     // acme renames its project; the global route needs no tenant.
-    let (status, renamed) = send(addr, "PUT", &one, Some("acme"), Some(json!({"name": "Liftoff"}))).await;
-    assert_eq!((status, renamed["name"].clone()), (200, json!("Liftoff")), "{renamed}");
+    let (status, renamed) = send(
+        addr,
+        "PUT",
+        &one,
+        Some("acme"),
+        Some(json!({"name": "Liftoff"})),
+    )
+    .await;
+    assert_eq!(
+        (status, renamed["name"].clone()),
+        (200, json!("Liftoff")),
+        "{renamed}"
+    );
     let (status, countries) = send(addr, "GET", "/countries", None, None).await;
-    assert_eq!((status, countries.as_array().map(Vec::len)), (200, Some(3)), "{countries}");
+    assert_eq!(
+        (status, countries.as_array().map(Vec::len)),
+        (200, Some(3)),
+        "{countries}"
+    );
 
     // Requests without a tenant, or with one nobody provisioned.
     let (status, _) = send(addr, "GET", "/projects", None, None).await;

@@ -122,6 +122,20 @@ pub enum ApiError {
     /// tenant).
     #[error("{}", .0.message())]
     Rejected(Rejection),
+    /// What the handler looked for is not there for this tenant (404,
+    /// `{"error": <the message>}`), as a handler answers
+    /// `find_by_id(..).one(&db).await?` that found nothing.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum::response::IntoResponse;
+    /// use sea_orm_tenant::http::ApiError;
+    ///
+    /// let response = ApiError::NotFound("no such project").into_response();
+    /// assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    /// ```
+    #[error("{0}")]
+    NotFound(&'static str),
 }
 
 impl ApiError {
@@ -142,6 +156,7 @@ impl ApiError {
             ApiError::Tenant(err) => Rejection::from(err),
             ApiError::Database(err) => Rejection::from_db_err(err),
             ApiError::Rejected(rejection) => rejection.clone(),
+            ApiError::NotFound(what) => Rejection::NotFound(what),
         }
     }
 }
@@ -208,6 +223,7 @@ impl IntoResponse for ApiError {
                 log(&rejection, &rejection.message());
                 rejection.into_response()
             }
+            ApiError::NotFound(what) => Rejection::NotFound(what).into_response(),
         }
     }
 }

@@ -66,6 +66,11 @@ pub enum Rejection {
     /// connect to it (503): a [`TenantError::Database`]. Says nothing about
     /// whether the tenant exists, so it is never a 404.
     DatabaseUnavailable,
+    /// What the request asked for is not there for its tenant (404): a
+    /// handler's answer, with its own message, e.g.
+    /// `ApiError::NotFound("no such project")`. Another tenant's row is
+    /// "not there" too: the answer never tells the two apart.
+    NotFound(&'static str),
     /// The server failed in a way the request did not cause (500), such as
     /// a tenancy operation that is not supported here.
     Internal,
@@ -120,7 +125,7 @@ impl Rejection {
             | Rejection::BodyMismatch => StatusCode::BAD_REQUEST,
             Rejection::InvalidToken | Rejection::MissingToken => StatusCode::UNAUTHORIZED,
             Rejection::TokenWithoutTenant => StatusCode::FORBIDDEN,
-            Rejection::UnknownTenant => StatusCode::NOT_FOUND,
+            Rejection::UnknownTenant | Rejection::NotFound(_) => StatusCode::NOT_FOUND,
             Rejection::Suspended => StatusCode::FORBIDDEN,
             Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::Unavailable | Rejection::DatabaseUnavailable => {
@@ -155,6 +160,7 @@ impl Rejection {
             Rejection::DatabaseUnavailable => "database unavailable",
             Rejection::Internal => "internal error",
             Rejection::Misconfigured { .. } => "database permission denied",
+            Rejection::NotFound(what) => what,
         }
     }
 

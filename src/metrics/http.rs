@@ -40,6 +40,7 @@ pub fn reason(rejection: &Rejection) -> &'static str {
         Rejection::DatabaseUnavailable => "database_unavailable",
         Rejection::Internal => "internal",
         Rejection::Misconfigured { .. } => "misconfigured",
+        Rejection::NotFound(_) => "not_found",
     }
 }
 
