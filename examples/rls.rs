@@ -87,12 +87,9 @@ async fn run(server_opts: &PgConnectOptions, db_name: &str, role: &str) -> Resul
     for name in ["acme", "globex"] {
         provisioning.provision(&TenantId::from(name)).await?;
     }
-    owner
-        .execute_unprepared(&format!(
-            "GRANT SELECT ON \"{}\" TO \"{role}\"",
-            sea_orm_tenant::REGISTRY_TABLE
-        ))
-        .await?;
+    // The registry exists now: the role may read it (a migration that
+    // starts with `migration::CreateRegistry` can grant this up front).
+    rls::Grants::to(role)?.registry().apply(&owner).await?;
 
     let tenants = Tenancy::shared_schema(app.clone()).tenant_table::<post::Entity>();
     for name in ["acme", "globex"] {

@@ -160,14 +160,18 @@ async fn the_command_migrates_provisions_and_reports_every_tenant() {
         let down = migrate(&cli, &["down", "-n", "1"]).await;
         assert!(down.is_success(), "{t}: {down}");
         assert!(
-            down.output().contains("globex: rolled back m2_add_pinned"),
+            down.output()
+                .lines()
+                .any(|l| l.contains("`globex`") && l.contains(": rolled back m2_add_pinned")),
             "{t}: {down}"
         );
         let pending = migrate(&cli, &["status"]).await;
         assert!(
             pending
                 .output()
-                .contains("acme: 1 applied, 1 pending (m2_add_pinned)"),
+                .lines()
+                .any(|l| l.contains("`acme`")
+                    && l.contains(": 1 applied, 1 pending (m2_add_pinned)")),
             "{t}: {pending}"
         );
 
@@ -180,15 +184,19 @@ async fn the_command_migrates_provisions_and_reports_every_tenant() {
         let failure = up
             .output()
             .lines()
-            .find(|l| l.starts_with("globex: failed"))
+            .find(|l| l.contains("`globex`") && l.contains("failed"))
             .unwrap_or_else(|| panic!("{t}: no failure line for globex in:\n{up}"));
         assert!(failure.contains("poisoned tenant"), "{t}: {failure}");
         assert!(
-            up.output().contains("acme: applied m2_add_pinned"),
+            up.output()
+                .lines()
+                .any(|l| l.contains("`acme`") && l.contains(": applied m2_add_pinned")),
             "{t}: {up}"
         );
         assert!(
-            up.output().contains("initech: applied m2_add_pinned"),
+            up.output()
+                .lines()
+                .any(|l| l.contains("`initech`") && l.contains(": applied m2_add_pinned")),
             "{t}: {up}"
         );
         assert_eq!(
@@ -214,15 +222,16 @@ async fn the_command_migrates_provisions_and_reports_every_tenant() {
         assert!(fresh.is_success(), "{t}: {fresh}");
         assert_eq!(fresh.reports().len(), 2, "{t}: {fresh}");
         assert!(
-            fresh
-                .output()
-                .contains("acme: rolled back m2_add_pinned, m1_create_note"),
+            fresh.output().lines().any(|l| l.contains("`acme`")
+                && l.contains(": rolled back m2_add_pinned, m1_create_note")),
             "{t}: {fresh}"
         );
         assert!(
             fresh
                 .output()
-                .contains("acme: applied m1_create_note, m2_add_pinned"),
+                .lines()
+                .any(|l| l.contains("`acme`")
+                    && l.contains(": applied m1_create_note, m2_add_pinned")),
             "{t}: {fresh}"
         );
 

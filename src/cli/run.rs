@@ -366,10 +366,11 @@ enum Run {
 fn reported(report: MigrationReport) -> CliOutcome {
     let mut output = String::new();
     for target in &report.targets {
+        // Failures are listed by the report itself, below.
         let quiet = match &target.outcome {
             Outcome::UpToDate => true,
             Outcome::Status { pending, .. } => pending.is_empty(),
-            _ => false,
+            outcome => outcome.is_failure(),
         };
         if !quiet {
             let _ = writeln!(output, "{target}");

@@ -162,8 +162,12 @@ impl DbSpan {
             }
             Err(err) => {
                 self.0.record("otel.status_code", "ERROR");
-                self.0
-                    .record("exception.message", tracing::field::display(err));
+                // A carried tenant error in its own words, not SeaORM's
+                // "Error converting …".
+                self.0.record(
+                    "exception.message",
+                    tracing::field::display(crate::TenantError::describe(err)),
+                );
             }
         }
         result

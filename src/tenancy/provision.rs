@@ -262,7 +262,10 @@ impl Tenancy {
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
                 let db = self.shared()?;
-                let rows = self.count_rows(db, &schema).await.map_err(fail)?;
+                let rows = self
+                    .count_rows(&self.registry_db(db), &schema)
+                    .await
+                    .map_err(fail)?;
                 let Some(rows) = rows else {
                     return Ok(None);
                 };
@@ -291,10 +294,11 @@ impl Tenancy {
     }
 
     /// The rows of each declared tenant table in `schema`, or `None` when
-    /// the schema does not exist.
+    /// the schema does not exist. On the registry's connection, whose
+    /// statements a pooler may carry.
     async fn count_rows(
         &self,
-        db: &sea_orm::DatabaseConnection,
+        db: &impl ConnectionTrait,
         schema: &SchemaName,
     ) -> Result<Option<Vec<RemovedRows>>, DbErr> {
         use sea_orm::{DbBackend, Statement};
