@@ -132,7 +132,7 @@ async fn run(server_opts: &PgConnectOptions, db_name: &str, role: &str) -> Resul
         "\nacme writing a globex row: {}",
         match refused {
             Ok(_) => "written (this should not happen)".to_owned(),
-            Err(err) => format!("refused: {err}"),
+            Err(err) => format!("refused: {}", TenantError::describe(&err)),
         }
     );
 
