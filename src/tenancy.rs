@@ -464,7 +464,7 @@ impl Tenancy {
     ///
     /// Keep `max` below the pool's `max_connections`, so that one tenant
     /// cannot take the whole pool. A task that holds a
-    /// [`TenantTransaction`] and runs statements on the
+    /// [`TenantTransaction`](crate::TenantTransaction) and runs statements on the
     /// [`TenantConnection`] of the same tenant (rather than on the
     /// transaction) needs two permits: with `max` 1 it would wait for
     /// itself until `concurrency_wait` expires.
@@ -515,7 +515,7 @@ impl Tenancy {
     /// statement (from the start of its transaction to its end, including
     /// waiting for a pooled connection, but not for a permit of
     /// [`max_concurrent_per_tenant`](Self::max_concurrent_per_tenant)), a
-    /// whole stream, or, in a [`TenantTransaction`], its `begin`, each
+    /// whole stream, or, in a [`TenantTransaction`](crate::TenantTransaction), its `begin`, each
     /// statement, and its `commit` or `rollback` (a transaction dropped
     /// without either is rolled back in the background, untimed). A
     /// statement that fails or is cancelled is counted too.
