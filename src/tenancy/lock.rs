@@ -3,13 +3,17 @@
 //! time, so that the registry always agrees with what exists.
 //!
 //! Within a process: a mutex per tenant, shared by the clones of a
-//! `Tenancy`. Across processes, in the registry's database, on a
-//! connection of its own (outside the pool) that is closed at the end, so
-//! that the server releases the lock with it, also when the future is
-//! dropped: on Postgres a transaction holding `pg_advisory_xact_lock` on a
-//! hash of the tenant id, on MySQL/MariaDB `GET_LOCK`; both wait at most
-//! [`LOCK_WAIT`]. SQLite has no lock across
-//! processes here: one process per SQLite registry.
+//! `Tenancy`. Across processes, in the registry's database, outside the
+//! application's pool (so that a pool of one still serves the operation):
+//! on Postgres a transaction holding `pg_advisory_xact_lock` on a hash of
+//! the tenant id, on a small pool of the lock's own, kept between
+//! operations (a new connection per operation cost more than the rest of a
+//! provisioning with TLS on); dropped, also mid-operation, the transaction
+//! rolls back when its connection goes back to that pool, or the
+//! connection is closed, and either releases the lock. On MySQL/MariaDB
+//! `GET_LOCK` on a connection of its own, closed at the end. Both wait at
+//! most [`LOCK_WAIT`]. SQLite has no lock across processes here: one
+//! process per SQLite registry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,12 +24,12 @@ use sea_orm::DatabaseConnection;
 #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::DatabaseConnectionType;
 use sea_orm::sqlx;
-#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+#[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx::Connection;
 #[cfg(feature = "sqlx-mysql")]
 use sea_orm::sqlx::mysql::MySqlConnection;
 #[cfg(feature = "sqlx-postgres")]
-use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::{TenantError, TenantId};
@@ -37,15 +41,25 @@ const LOCK_WAIT: Duration = crate::migration::DEFAULT_LOCK_WAIT;
 
 type LocalMap = HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>;
 
+/// How many lifecycle operations of one `Tenancy` hold a Postgres lock at
+/// once; more wait for a connection of the lock's pool.
+#[cfg(feature = "sqlx-postgres")]
+const PG_LOCK_CONNECTIONS: u32 = 16;
+
 /// The in-process half: one mutex per tenant with a lifecycle operation
-/// running or waiting; shared by the clones of a `Tenancy`.
+/// running or waiting; and the Postgres lock's pool, made at the first
+/// operation. Shared by the clones of a `Tenancy`.
 #[derive(Clone, Default)]
-pub(super) struct Locks(Arc<Mutex<LocalMap>>);
+pub(super) struct Locks {
+    local: Arc<Mutex<LocalMap>>,
+    #[cfg(feature = "sqlx-postgres")]
+    pg: Arc<std::sync::OnceLock<PgPool>>,
+}
 
 impl Locks {
     fn map(&self) -> MutexGuard<'_, LocalMap> {
         // Every change is one insert or remove: a poisoned map is whole.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits for `tenant`'s lifecycle lock, in this process and, when
@@ -62,7 +76,7 @@ impl Locks {
             guard: Some(mutex.lock_owned().await),
         };
         let shared = match registry {
-            Some(db) => Shared::take(db, tenant)
+            Some(db) => Shared::take(self, db, tenant)
                 .await
                 .map_err(|e| TenantError::db("taking the tenant's lifecycle lock", e))?,
             None => Shared::None,
@@ -104,12 +118,12 @@ impl Drop for Local {
 /// The half in the registry's database.
 enum Shared {
     None,
-    /// A connection of its own, outside the pool (so that a pool of one
-    /// still serves the operation), in the transaction that holds the
-    /// advisory lock; dropped, it disconnects, and the server rolls back
-    /// and releases the lock.
+    /// The transaction that holds the advisory lock, on a connection of
+    /// the lock's pool; dropped, it rolls back as the connection goes back
+    /// to the pool (which flushes the rollback before reuse, or closes a
+    /// connection left mid-statement), and the lock is released.
     #[cfg(feature = "sqlx-postgres")]
-    Postgres(#[allow(dead_code)] PgConnection),
+    Postgres(#[allow(dead_code)] sqlx::Transaction<'static, Postgres>),
     /// A connection of its own holding `GET_LOCK`; dropped, it
     /// disconnects, and the server releases the lock.
     #[cfg(feature = "sqlx-mysql")]
@@ -121,28 +135,38 @@ impl Shared {
         not(any(feature = "sqlx-postgres", feature = "sqlx-mysql")),
         allow(unused_variables)
     )]
-    async fn take(db: &DatabaseConnection, tenant: &TenantId) -> Result<Self, sqlx::Error> {
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(unused_variables))]
+    async fn take(
+        locks: &Locks,
+        db: &DatabaseConnection,
+        tenant: &TenantId,
+    ) -> Result<Self, sqlx::Error> {
         let key = lock_key(tenant);
         match &db.inner {
             #[cfg(feature = "sqlx-postgres")]
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-                let options = db.get_postgres_connection_pool().connect_options();
-                let mut conn = PgConnection::connect_with(&options).await?;
+                let pool = locks.pg.get_or_init(|| {
+                    let options = db.get_postgres_connection_pool().connect_options();
+                    PgPoolOptions::new()
+                        .max_connections(PG_LOCK_CONNECTIONS)
+                        .min_connections(0)
+                        .acquire_timeout(LOCK_WAIT)
+                        .idle_timeout(Duration::from_secs(30))
+                        .connect_lazy_with((*options).clone())
+                });
+                let mut txn = pool.begin().await?;
                 // Numbers formatted here: nothing of the id is in the SQL.
-                // One simple query, so a transaction-mode pooler is fine.
+                // Simple queries (nothing prepared), so a transaction-mode
+                // pooler is fine.
                 let sql = format!(
-                    "BEGIN; SET LOCAL lock_timeout = {}; \
+                    "SET LOCAL lock_timeout = {}; \
                      SELECT pg_catalog.pg_advisory_xact_lock({key})",
                     LOCK_WAIT.as_millis()
                 );
-                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                {
-                    let _ = conn.close().await;
-                    return Err(e);
-                }
-                Ok(Shared::Postgres(conn))
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *txn)
+                    .await?;
+                Ok(Shared::Postgres(txn))
             }
             #[cfg(feature = "sqlx-mysql")]
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
