@@ -369,12 +369,14 @@ impl Tenancy {
 /// Deletes the transaction's tenant's rows from every table in `tables`,
 /// each under a savepoint, in passes: a delete a foreign key refuses (a
 /// parent before its children) is tried again after the others, so no
-/// declaration order is needed. A table that does not exist here holds
+/// declaration order is needed. A table that does not exist here, or whose
+/// tenant column cannot hold the id (`ghost` in an integer column), holds
 /// nothing of the tenant. Fails only when a pass removes nothing more.
 async fn delete_rows(
     txn: &TenantTransaction,
     mut left: Vec<&TenantTable>,
 ) -> Result<Vec<RemovedRows>, DbErr> {
+    left.retain(|table| (table.value)(txn.tenant()).is_ok());
     left.sort_by(|a, b| a.name.cmp(&b.name));
     let mut removed = Vec::new();
     while !left.is_empty() {
