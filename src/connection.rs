@@ -383,6 +383,11 @@ impl TenantConnection {
         self
     }
 
+    /// The tenant's schema, when it has one of its own.
+    pub(crate) fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     /// Runs every transaction of this connection in the Postgres schema
     /// `schema` (`SET LOCAL search_path TO "<schema>", public`, folded into
     /// the transaction's opening query). `schema` must come from

@@ -109,6 +109,24 @@ pub enum TenantError {
     #[error("tenant: unknown tenant `{0}`")]
     UnknownTenant(String),
 
+    /// The tenant moved ([`Tenancy::move_tenant`](crate::Tenancy::move_tenant))
+    /// while this connection was held, so its statements are refused and
+    /// nothing is written to the old place; or a new connection waited
+    /// longer than the move's pause. Take a new connection: it goes to
+    /// where the tenant lives now. Worth retrying (a web service answers
+    /// 503).
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::Moved("acme".into());
+    /// assert!(err.to_string().contains("take a new connection"));
+    /// ```
+    #[error(
+        "tenant: tenant `{0}` moved (or is moving) while this connection was held; nothing was sent: take a new connection"
+    )]
+    Moved(String),
+
     /// A tenant id (or the name built from it) is not a safe schema,
     /// database or file name. Nothing was created.
     #[error("tenant: {input:?} cannot name a schema, database or file: {reason}")]

@@ -17,6 +17,8 @@
 //!    migrating every tenant, adding a tenant column.
 //! 7. [The command line](command_line): a migration command for your binary.
 //! 8. [Lifecycle](lifecycle): provision, deprovision, placement and the registry.
+//!    [Moving tenants, and several servers](moving): a tenant moved online
+//!    with its data; tenants spread over several database servers.
 //! 9. [Web services](web): the axum layer, resolvers, extractors, rejections.
 //! 10. [Limits](limits): rate limits, concurrency caps, statement timeouts.
 //! 11. [Behind PgBouncer](pgbouncer): transaction pooling.
@@ -51,6 +53,9 @@ pub mod command_line {}
 
 #[doc = include_str!("guide/lifecycle.md")]
 pub mod lifecycle {}
+
+#[doc = include_str!("guide/moving.md")]
+pub mod moving {}
 
 #[doc = include_str!("guide/web.md")]
 pub mod web {}

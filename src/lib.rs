@@ -108,8 +108,9 @@ pub use scope::{
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
 pub use tenancy::{
-    DeprovisionReport, MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, Removed, RemovedRows,
-    SchemaName, Tenancy,
+    DeprovisionReport, Location, MAIN_SERVER, MAX_NAME_LEN, MOVES_TABLE, MoveOptions, MovePhase,
+    MoveReport, Naming, PendingMove, Placement, REGISTRY_TABLE, Removed, RemovedRows, SchemaName,
+    Server, TableCheck, Tenancy,
 };
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 
@@ -121,7 +122,9 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
-    pub use crate::{DeprovisionReport, Naming, Placement, SchemaName, Tenancy};
+    pub use crate::{
+        DeprovisionReport, Location, MoveReport, Naming, Placement, SchemaName, Server, Tenancy,
+    };
     pub use crate::{HotTenants, TenantConnection, TenantTransaction};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,

@@ -454,7 +454,11 @@ impl<'a> TenantMigrations<'a> {
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {
-                let (db, own) = match self.tenancy.migration_pool(tenant).await {
+                let (db, own) = match self
+                    .tenancy
+                    .migration_pool(tenant, crate::MAIN_SERVER)
+                    .await
+                {
                     Ok(pool) => pool,
                     Err(e) => return fail(e),
                 };

@@ -13,10 +13,13 @@ mod placement;
 mod pools;
 mod provision;
 mod registry;
+mod relocate;
 mod removal;
 mod second_wall;
+mod server;
 mod undeclared;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +35,11 @@ pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};
 pub use registry::REGISTRY_TABLE;
+pub(crate) use relocate::TableRows;
+pub use relocate::{MOVES_TABLE, MoveOptions, MovePhase, MoveReport, PendingMove, TableCheck};
 pub use removal::{DeprovisionReport, Removed, RemovedRows};
 use second_wall::{Reading, SecondWall};
+pub use server::{Location, MAIN_SERVER, Server};
 
 use crate::connection::{Confiner, Keeper, Policy};
 use crate::migration::MigrationSet;
@@ -111,6 +117,8 @@ pub struct Tenancy {
     /// Behind a transaction-mode pooler: statements sent unnamed, nothing
     /// kept.
     pooler: bool,
+    /// The servers beside the main one, by name.
+    servers: Arc<BTreeMap<String, Server>>,
 }
 
 impl fmt::Debug for Tenancy {
@@ -121,6 +129,7 @@ impl fmt::Debug for Tenancy {
             .field("databases", &self.url_for.is_some())
             .field("max_pools", &self.max_pools)
             .field("open_pools", &self.pools.entry_count())
+            .field("servers", &self.servers.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -152,6 +161,7 @@ impl Tenancy {
             keeper: None,
             wall: SecondWall::default(),
             pooler: false,
+            servers: Arc::default(),
         }
         .hot_tenants(HotTenants::default())
     }
@@ -249,6 +259,37 @@ impl Tenancy {
     pub fn with_registry(mut self, db: DatabaseConnection) -> Self {
         self.db = Some(db);
         self
+    }
+
+    /// Several servers: adds `server`, on which tenants can be placed
+    /// ([`provision_at`](Self::provision_at)) or to which they can be moved
+    /// ([`move_tenant`](Self::move_tenant)). Shared tenants on it live in
+    /// its own shared tables, schemas in its database, and databases per
+    /// tenant where [`Server::with_databases`] says. The registry, on the
+    /// main server, records each tenant's server; a tenant's connection
+    /// goes to its server's pool only. A server added again under the
+    /// same name replaces the first.
+    ///
+    /// ```
+    /// use sea_orm::DatabaseConnection;
+    /// use sea_orm_tenant::prelude::*;
+    ///
+    /// # fn main() -> Result<(), TenantError> {
+    /// let tenancy = Tenancy::schema_per_tenant(DatabaseConnection::default())
+    ///     .with_server(Server::new("eu2", DatabaseConnection::default())?);
+    /// assert_eq!(tenancy.servers().collect::<Vec<_>>(), ["main", "eu2"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_server(mut self, server: Server) -> Self {
+        Arc::make_mut(&mut self.servers).insert(server.name().to_owned(), server);
+        self
+    }
+
+    /// The names of the servers tenants can live on: [`MAIN_SERVER`]
+    /// first, then those of [`with_server`](Self::with_server) by name.
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(MAIN_SERVER).chain(self.servers.keys().map(String::as_str))
     }
 
     /// Hybrid placement: where [`provision`](Self::provision) puts a
@@ -722,7 +763,7 @@ impl Tenancy {
     }
 
     /// Where [`provision`](Self::provision) puts `tenant`: the resolver's
-    /// answer, or the default level.
+    /// answer, or the default level (on the main server).
     pub fn placement_for(&self, tenant: &TenantId) -> Placement {
         self.resolver
             .as_ref()
@@ -749,9 +790,9 @@ impl Tenancy {
     pub async fn connection(&self, tenant: &TenantId) -> Result<TenantConnection, TenantError> {
         // Taken first: a deprovision that begins after this ends it, and
         // the connection's statements are refused.
-        let life = self.lives.current(tenant)?;
-        let placement = self.registered_at(tenant, &life).await?;
-        let conn = self.connect_as(tenant, placement, &life).await?;
+        let life = self.lives.current_or_wait(tenant).await?;
+        let location = self.registered_at(tenant, &life).await?;
+        let conn = self.connect_as(tenant, &location, &life).await?;
         life.check(tenant)?;
         Ok(conn.living(life))
     }
@@ -792,21 +833,34 @@ impl Tenancy {
         self.connection(&crate::current_tenant()?).await
     }
 
-    async fn connect_as(
+    pub(super) async fn connect_as(
         &self,
         tenant: &TenantId,
-        placement: Placement,
+        location: &Location,
         life: &Life,
     ) -> Result<TenantConnection, TenantError> {
+        let placement = location.placement();
+        // The keeper and the second wall's reading belong to the main
+        // server; on another, statements take the transaction road and the
+        // tenant is set unless RLS was declared off.
+        let main = location.is_main();
+        let keeper = if main { self.keeper.as_ref() } else { None };
         let (conn, keeper, wall) = match placement {
             Placement::SharedSchema => (
-                TenantConnection::new(self.shared()?.clone(), tenant.clone()),
-                self.keeper.as_ref(),
-                self.second_wall().await?,
+                TenantConnection::new(self.server_db(location)?.clone(), tenant.clone()),
+                keeper,
+                if main {
+                    self.second_wall().await?
+                } else {
+                    Reading {
+                        rls: self.wall.declared().unwrap_or(true),
+                        triggers: true,
+                    }
+                },
             ),
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
-                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                let conn = TenantConnection::new(self.server_db(location)?.clone(), tenant.clone())
                     .in_schema(schema.as_str());
                 // The schema is set on the session either way; its tables
                 // are not on the shared path, so their triggers are not
@@ -815,12 +869,14 @@ impl Tenancy {
                     rls: self.wall.declared().unwrap_or(false),
                     triggers: true,
                 };
-                (conn, self.keeper.as_ref(), wall)
+                (conn, keeper, wall)
             }
             Placement::DatabasePerTenant => {
                 // A pool of the tenant's own database: what a trigger
                 // leaves in its sessions reaches no other tenant.
-                let db = self.policy.observed(self.pool(tenant, life).await?);
+                let db = self
+                    .policy
+                    .observed(self.pool(tenant, location.server(), life).await?);
                 let wall = Reading {
                     rls: self.wall.declared().unwrap_or(false),
                     triggers: false,
@@ -858,6 +914,13 @@ impl Tenancy {
 
     /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
     pub(crate) async fn placement_of(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
+        Ok(self.registered(tenant).await?.placement())
+    }
+
+    /// Where a provisioned tenant lives, and on which server, from the
+    /// registry (cached for [`registry_ttl`](Self::registry_ttl)):
+    /// [`TenantError::UnknownTenant`] when it was not provisioned.
+    pub async fn location_of(&self, tenant: &TenantId) -> Result<Location, TenantError> {
         self.registered(tenant).await
     }
 
@@ -888,6 +951,27 @@ impl Tenancy {
             .ok_or_else(|| TenantError::Unsupported("this tenancy has no shared database".into()))
     }
 
+    /// The database of `location`'s server (shared tables, schemas).
+    pub(super) fn server_db(
+        &self,
+        location: &Location,
+    ) -> Result<&DatabaseConnection, TenantError> {
+        if location.is_main() {
+            self.shared()
+        } else {
+            Ok(&self.server(location.server())?.db)
+        }
+    }
+
+    /// The server named `name` (not the main one).
+    fn server(&self, name: &str) -> Result<&Server, TenantError> {
+        self.servers.get(name).ok_or_else(|| {
+            TenantError::Unsupported(format!(
+                "no server `{name}` in this tenancy (Tenancy::with_server)"
+            ))
+        })
+    }
+
     fn schema_of(&self, tenant: &TenantId) -> Result<SchemaName, TenantError> {
         if self.shared()?.get_database_backend() != DbBackend::Postgres {
             return Err(TenantError::Unsupported(
@@ -897,13 +981,19 @@ impl Tenancy {
         self.naming.name_for(tenant)
     }
 
-    fn target(&self, tenant: &TenantId) -> Result<(String, Target), TenantError> {
+    /// The database of `tenant` on the server named `server`.
+    fn target_on(&self, tenant: &TenantId, server: &str) -> Result<(String, Target), TenantError> {
         // The id is checked before it reaches the user's URL builder.
         self.naming.name_for(tenant)?;
-        let url_for = self.url_for.as_ref().ok_or_else(|| {
-            TenantError::Unsupported(
-                "no database per tenant configured (Tenancy::with_databases)".into(),
-            )
+        let url_for = if server == MAIN_SERVER {
+            self.url_for.as_ref()
+        } else {
+            self.server(server)?.url_for.as_ref()
+        };
+        let url_for = url_for.ok_or_else(|| {
+            TenantError::Unsupported(format!(
+                "no database per tenant configured on server `{server}` (with_databases)"
+            ))
         })?;
         let url = url_for(tenant);
         let target = Target::from_url(&url)?;

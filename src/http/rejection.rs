@@ -235,6 +235,8 @@ impl From<&TenantError> for Rejection {
         };
         match err {
             TenantError::UnknownTenant(_) => Rejection::UnknownTenant,
+            // Retry: the next connection goes to where the tenant lives now.
+            TenantError::Moved(_) => Rejection::DatabaseUnavailable,
             TenantError::Database { source, .. } => match denied_message(source) {
                 Some(message) => Rejection::Misconfigured {
                     detail: not_naming_the_tenant(message),

@@ -17,7 +17,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 #[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use super::naming::SchemaName;
-use crate::TenantError;
+use crate::{TenantError, TenantId};
 
 /// A tenant's database, as its URL names it.
 pub(crate) enum Target {
@@ -293,6 +293,25 @@ pub(crate) async fn open(
             err,
         ))),
     }
+}
+
+/// A one-connection pool of an existing tenant database, for work that
+/// is not the tenant's traffic (a migration run over thousands of
+/// databases, a move's destination); the caller closes it.
+/// `UnknownTenant` when the database does not exist.
+pub(crate) async fn open_own(
+    tenant: &TenantId,
+    url: &str,
+    target: &Target,
+) -> Result<DatabaseConnection, TenantError> {
+    let limits = PoolLimits {
+        max_connections: 1,
+        idle: Duration::from_secs(60),
+    };
+    open(url, target, limits).await.map_err(|e| match e {
+        OpenError::Unknown => TenantError::UnknownTenant(tenant.to_string()),
+        OpenError::Failed(e) => e,
+    })
 }
 
 /// Postgres 3D000 (`database "…" does not exist`), MySQL 1049 (`Unknown

@@ -14,8 +14,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::sync::{OwnedRwLockReadGuard, RwLock};
+use tokio::sync::{Notify, OwnedRwLockReadGuard, RwLock};
 
 use crate::{TenantError, TenantId};
 
@@ -26,6 +27,9 @@ pub(crate) struct Life(Option<Arc<Inner>>);
 
 struct Inner {
     ended: AtomicBool,
+    /// Ended by a move, not a deprovision: its work is refused with
+    /// [`TenantError::Moved`].
+    moved: AtomicBool,
     /// Read-held by work in flight; deprovision takes it to write.
     work: Arc<RwLock<()>>,
 }
@@ -39,6 +43,7 @@ impl Life {
     fn mortal() -> Self {
         Life(Some(Arc::new(Inner {
             ended: AtomicBool::new(false),
+            moved: AtomicBool::new(false),
             work: Arc::new(RwLock::new(())),
         })))
     }
@@ -63,7 +68,18 @@ impl Life {
         if self.is_alive() {
             Ok(())
         } else {
-            Err(TenantError::UnknownTenant(tenant.to_string()))
+            Err(self.refusal(tenant))
+        }
+    }
+
+    /// Why work of an ended life is refused: the tenant moved, or it was
+    /// deprovisioned.
+    fn refusal(&self, tenant: &TenantId) -> TenantError {
+        match &self.0 {
+            Some(inner) if inner.moved.load(Ordering::SeqCst) => {
+                TenantError::Moved(tenant.to_string())
+            }
+            _ => TenantError::UnknownTenant(tenant.to_string()),
         }
     }
 
@@ -78,7 +94,7 @@ impl Life {
             .work
             .clone()
             .try_read_owned()
-            .map_err(|_| TenantError::UnknownTenant(tenant.to_string()))?;
+            .map_err(|_| self.refusal(tenant))?;
         // Ended after the check of the lock, before it was taken: refused
         // too; ended after this load: deprovision waits for `guard`.
         self.check(tenant)?;
@@ -109,22 +125,93 @@ impl Life {
     }
 }
 
-/// The current life of every tenant this process connected to; shared by
-/// the clones of a `Tenancy`.
+/// The current life of every tenant this process connected to, and the
+/// tenants being moved right now; shared by the clones of a `Tenancy`.
 #[derive(Clone, Default)]
-pub(crate) struct Lives(Arc<Mutex<HashMap<TenantId, Life>>>);
+pub(crate) struct Lives(Arc<Mutex<Map>>);
+
+#[derive(Default)]
+struct Map {
+    lives: HashMap<TenantId, Life>,
+    fences: HashMap<TenantId, Arc<Fence>>,
+}
+
+/// A tenant's writes paused for a move's last step: new connections wait
+/// until it is lifted (at most `wait`).
+struct Fence {
+    lifted: Notify,
+    done: AtomicBool,
+    wait: Duration,
+}
 
 impl Lives {
-    fn map(&self) -> MutexGuard<'_, HashMap<TenantId, Life>> {
+    fn lock(&self) -> MutexGuard<'_, Map> {
         // Every change is one insert or remove: a poisoned map is whole.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The life a new connection of `tenant` gets, waiting while a move
+    /// pauses the tenant (at most the move's pause and a second; then
+    /// [`TenantError::Moved`]); `UnknownTenant` while it is being
+    /// deprovisioned.
+    pub(crate) async fn current_or_wait(&self, tenant: &TenantId) -> Result<Life, TenantError> {
+        loop {
+            // The guard is let go before `current` locks again.
+            let fence = self.lock().fences.get(tenant).cloned();
+            let Some(fence) = fence else {
+                return self.current(tenant);
+            };
+            let lifted = fence.lifted.notified();
+            tokio::pin!(lifted);
+            lifted.as_mut().enable();
+            if !fence.done.load(Ordering::SeqCst)
+                && tokio::time::timeout(fence.wait + Duration::from_secs(1), lifted)
+                    .await
+                    .is_err()
+            {
+                return Err(TenantError::Moved(tenant.to_string()));
+            }
+        }
+    }
+
+    /// Pauses `tenant` for a move's last step: its life ends (the work of
+    /// the connections handed out is refused with [`TenantError::Moved`]),
+    /// and new connections wait, at most `wait`, until the returned
+    /// [`Pause`] is dropped.
+    pub(crate) fn pause(&self, tenant: &TenantId, wait: Duration) -> Pause {
+        let fence = Arc::new(Fence {
+            lifted: Notify::new(),
+            done: AtomicBool::new(false),
+            wait,
+        });
+        let old = {
+            let mut map = self.lock();
+            map.fences.insert(tenant.clone(), fence.clone());
+            let old = map.lives.insert(tenant.clone(), Life::ended());
+            if let Some(old) = &old
+                && let Some(inner) = &old.0
+            {
+                inner.moved.store(true, Ordering::SeqCst);
+                old.end();
+            }
+            old
+        };
+        Pause {
+            ending: Ending {
+                lives: self.clone(),
+                tenant: tenant.clone(),
+                old: old.unwrap_or_else(Life::ended),
+            },
+            fence,
+        }
     }
 
     /// The life a new connection of `tenant` gets; `UnknownTenant` while
     /// it is being deprovisioned.
     pub(crate) fn current(&self, tenant: &TenantId) -> Result<Life, TenantError> {
         let life = self
-            .map()
+            .lock()
+            .lives
             .entry(tenant.clone())
             .or_insert_with(Life::mortal)
             .clone();
@@ -136,7 +223,7 @@ impl Lives {
     /// the returned [`Ending`] is dropped, and every statement of the
     /// connections handed out is refused.
     pub(crate) fn end(&self, tenant: &TenantId) -> Ending {
-        let old = self.map().insert(tenant.clone(), Life::ended());
+        let old = self.lock().lives.insert(tenant.clone(), Life::ended());
         if let Some(old) = &old {
             old.end();
         }
@@ -165,10 +252,49 @@ impl Ending {
 
 impl Drop for Ending {
     fn drop(&mut self) {
-        let mut map = self.lives.map();
-        if map.get(&self.tenant).is_some_and(|l| !l.is_alive()) {
-            map.remove(&self.tenant);
+        let mut map = self.lives.lock();
+        if map.lives.get(&self.tenant).is_some_and(|l| !l.is_alive()) {
+            map.lives.remove(&self.tenant);
         }
+    }
+}
+
+/// A tenant paused by a move ([`Lives::pause`]); dropped, the pause is
+/// lifted and waiting connections go on (to where the registry says).
+pub(crate) struct Pause {
+    ending: Ending,
+    fence: Arc<Fence>,
+}
+
+impl Pause {
+    /// Waits until the work in flight of the ended life left.
+    pub(crate) async fn drained(&self) {
+        self.ending.drained().await;
+    }
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        {
+            let mut map = self.ending.lives.lock();
+            if map
+                .fences
+                .get(&self.ending.tenant)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.fence))
+            {
+                map.fences.remove(&self.ending.tenant);
+            }
+            // Before a waiting connection wakes: it gets a new life.
+            if map
+                .lives
+                .get(&self.ending.tenant)
+                .is_some_and(|l| !l.is_alive())
+            {
+                map.lives.remove(&self.ending.tenant);
+            }
+        }
+        self.fence.done.store(true, Ordering::SeqCst);
+        self.fence.lifted.notify_waiters();
     }
 }
 

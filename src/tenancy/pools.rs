@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use super::database::{self, FileId, OpenError, PoolLimits, Target};
+use super::database::{self, FileId, OpenError, Target};
 use super::life::Life;
-use super::{Placement, Tenancy, registry};
+use super::{Location, Tenancy, registry};
 use crate::{TenantError, TenantId};
 
 /// A cached pool of a tenant's database, with what it was opened on: the
@@ -25,7 +25,7 @@ pub(super) struct TenantPool {
 /// when it was read (an answer from before a deprovision is not used).
 #[derive(Clone)]
 pub(super) struct Known {
-    placement: Placement,
+    location: Location,
     life: Life,
 }
 
@@ -46,6 +46,7 @@ impl Tenancy {
     pub(super) async fn pool(
         &self,
         tenant: &TenantId,
+        server: &str,
         life: &Life,
     ) -> Result<DatabaseConnection, TenantError> {
         if let Some(pool) = self.pools.get(tenant).await {
@@ -56,7 +57,7 @@ impl Tenancy {
             // handed out is back.
             self.pools.invalidate(tenant).await;
         }
-        let (url, target) = self.target(tenant)?;
+        let (url, target) = self.target_on(tenant, server)?;
         let limits = self.limits;
         let opened_under = life.clone();
         let pool = self
@@ -123,6 +124,7 @@ impl Tenancy {
     pub(crate) async fn migration_pool(
         &self,
         tenant: &TenantId,
+        server: &str,
     ) -> Result<(DatabaseConnection, bool), TenantError> {
         let life = self.lives.current(tenant)?;
         if let Some(pool) = self.pools.get(tenant).await
@@ -130,20 +132,12 @@ impl Tenancy {
         {
             return Ok((pool.db, false));
         }
-        let (url, target) = self.target(tenant)?;
-        let limits = PoolLimits {
-            max_connections: 1,
-            idle: Duration::from_secs(60),
-        };
-        match database::open(&url, &target, limits).await {
-            Ok(db) => Ok((db, true)),
-            Err(OpenError::Unknown) => Err(TenantError::UnknownTenant(tenant.to_string())),
-            Err(OpenError::Failed(e)) => Err(e),
-        }
+        let (url, target) = self.target_on(tenant, server)?;
+        Ok((database::open_own(tenant, &url, &target).await?, true))
     }
 
-    /// The placement of a provisioned tenant, from the registry.
-    pub(super) async fn registered(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
+    /// The location of a provisioned tenant, from the registry.
+    pub(super) async fn registered(&self, tenant: &TenantId) -> Result<Location, TenantError> {
         let life = self.lives.current(tenant)?;
         self.registered_at(tenant, &life).await
     }
@@ -154,17 +148,17 @@ impl Tenancy {
         &self,
         tenant: &TenantId,
         life: &Life,
-    ) -> Result<Placement, TenantError> {
+    ) -> Result<Location, TenantError> {
         let Some(db) = &self.db else {
             // Database per tenant without a registry: the database is the
             // record (opening a missing one is UnknownTenant).
-            return Ok(Placement::DatabasePerTenant);
+            return Ok(Location::new(super::Placement::DatabasePerTenant));
         };
         if let Some(known) = self.known.get(tenant).await
             && known.life.same(life)
         {
             life.check(tenant)?;
-            return Ok(known.placement);
+            return Ok(known.location);
         }
         // Not cached: an id that cannot fit a tenant column is refused
         // before the registry is asked (and was never provisioned).
@@ -172,19 +166,19 @@ impl Tenancy {
         // Only a registry that answered is an answer: a read that failed
         // (a lost connection, a pooler error, a revoked grant) is a database
         // error, never `UnknownTenant`, and only found tenants are cached.
-        let placement = registry::read(&self.registry_db(db), tenant)
+        let location = registry::read(&self.registry_db(db), tenant)
             .await
             .map_err(|e| TenantError::db("reading the tenant registry", e))?;
-        let placement = placement.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;
-        self.remember(tenant, placement, life).await;
+        let location = location.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;
+        self.remember(tenant, location.clone(), life).await;
         life.check(tenant)?;
-        Ok(placement)
+        Ok(location)
     }
 
     /// Caches the registry's answer for `tenant`, read at `life`.
-    pub(super) async fn remember(&self, tenant: &TenantId, placement: Placement, life: &Life) {
+    pub(super) async fn remember(&self, tenant: &TenantId, location: Location, life: &Life) {
         let known = Known {
-            placement,
+            location,
             life: life.clone(),
         };
         self.known.insert(tenant.clone(), known).await;

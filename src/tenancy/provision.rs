@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tracing::Instrument;
 
 use super::removal::{DeprovisionReport, Removed, RemovedRows};
-use super::{Placement, SchemaName, Tenancy, registry};
+use super::{Location, Placement, SchemaName, Tenancy, registry};
 use crate::connection::TenantTable;
 use crate::migration::{self, Place};
 use crate::{TenantConnection, TenantError, TenantId, TenantTransaction};
@@ -36,8 +36,8 @@ impl Tenancy {
                 .map_err(|e| TenantError::db("reading the tenant registry", e))?,
             None => None,
         };
-        let placement = recorded.unwrap_or_else(|| self.placement_for(tenant));
-        self.provision_traced(tenant, placement).await
+        let location = recorded.unwrap_or_else(|| Location::new(self.placement_for(tenant)));
+        self.provision_traced(tenant, &location).await
     }
 
     /// [`provision`](Self::provision) at an explicit placement (hybrid
@@ -47,13 +47,27 @@ impl Tenancy {
         tenant: &TenantId,
         placement: Placement,
     ) -> Result<(), TenantError> {
+        self.provision_at(tenant, Location::new(placement)).await
+    }
+
+    /// [`provision`](Self::provision) at an explicit location: a placement
+    /// on one of the tenancy's servers ([`with_server`](Self::with_server)).
+    /// The registry keeps the server; the tenant's connections go there.
+    ///
+    /// Provisioning a tenant again at another location than the one
+    /// recorded is refused: that is a [`move_tenant`](Self::move_tenant).
+    pub async fn provision_at(
+        &self,
+        tenant: &TenantId,
+        location: Location,
+    ) -> Result<(), TenantError> {
         self.check_id(tenant)?;
         let _lock = self.lifecycle_lock(tenant).await?;
-        self.provision_traced(tenant, placement).await
+        self.provision_traced(tenant, &location).await
     }
 
     /// Waits for `tenant`'s lifecycle lock (see [`lock`](super::lock)).
-    async fn lifecycle_lock(
+    pub(super) async fn lifecycle_lock(
         &self,
         tenant: &TenantId,
     ) -> Result<super::lock::Lifecycle, TenantError> {
@@ -63,53 +77,105 @@ impl Tenancy {
     async fn provision_traced(
         &self,
         tenant: &TenantId,
-        placement: Placement,
+        location: &Location,
     ) -> Result<(), TenantError> {
         let span = tracing::info_span!(
             target: "sea_orm_tenant",
             "provision",
             tenant = %tenant,
-            isolation = placement.as_str()
+            isolation = location.placement().as_str(),
+            server = location.server()
         );
-        self.provision_in(tenant, placement).instrument(span).await
+        self.provision_in(tenant, location).instrument(span).await
     }
 
     async fn provision_in(
         &self,
         tenant: &TenantId,
-        placement: Placement,
+        location: &Location,
     ) -> Result<(), TenantError> {
         // Not while it is being deprovisioned (by a caller outside the
         // lock); a life of its own from here.
         let life = self.lives.current(tenant)?;
-        // Validate everything before creating anything.
-        match placement {
-            Placement::SharedSchema => {
-                self.shared()?;
-            }
-            Placement::SchemaPerTenant => {
-                self.schema_of(tenant)?;
-            }
-            Placement::DatabasePerTenant => {
-                self.target(tenant)?;
-            }
+        self.check_location(tenant, location)?;
+        if !location.is_main() && self.db.is_none() {
+            return Err(TenantError::Unsupported(
+                "tenants on several servers need a registry (Tenancy::with_registry)".into(),
+            ));
         }
         if let Some(db) = &self.db {
             registry::create(&self.registry_db(db))
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
+            let recorded = registry::read(&self.registry_db(db), tenant)
+                .await
+                .map_err(|e| TenantError::db("reading the tenant registry", e))?;
+            if let Some(recorded) = recorded
+                && recorded != *location
+            {
+                return Err(TenantError::Unsupported(format!(
+                    "tenant `{tenant}` lives at {recorded}, not {location}: move it with Tenancy::move_tenant"
+                )));
+            }
         }
-        match placement {
+        self.create_storage(tenant, location, Some(&life)).await?;
+        if let Some(db) = &self.db {
+            registry::insert(&self.registry_db(db), tenant, location)
+                .await
+                .map_err(|e| TenantError::db("recording the tenant", e))?;
+        }
+        self.remember(tenant, location.clone(), &life).await;
+        Ok(())
+    }
+
+    /// Validates everything a tenant at `location` needs before anything
+    /// is created: the server, and the name of its schema or database.
+    pub(super) fn check_location(
+        &self,
+        tenant: &TenantId,
+        location: &Location,
+    ) -> Result<(), TenantError> {
+        if !location.is_main() {
+            self.server(location.server())?;
+        }
+        match location.placement() {
+            Placement::SharedSchema => {
+                self.server_db(location)?;
+            }
+            Placement::SchemaPerTenant => {
+                self.server_db(location)?;
+                self.schema_of(tenant)?;
+            }
+            Placement::DatabasePerTenant => {
+                self.target_on(tenant, location.server())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the tenant's schema or database at `location` (shared: its
+    /// tables exist) and runs the migrator there. Idempotent. With `life`,
+    /// a database's pool is opened into the cache (the tenant's place);
+    /// without, on a pool of its own that is closed again (a move's
+    /// destination).
+    pub(super) async fn create_storage(
+        &self,
+        tenant: &TenantId,
+        location: &Location,
+        life: Option<&super::Life>,
+    ) -> Result<(), TenantError> {
+        match location.placement() {
             Placement::SharedSchema => {
                 if let Some(set) = &self.migrate {
-                    let place = Place::shared(self.shared()?, set, migration::DEFAULT_LOCK_WAIT)
-                        .pooled(self.pooler);
+                    let place =
+                        Place::shared(self.server_db(location)?, set, migration::DEFAULT_LOCK_WAIT)
+                            .pooled(self.pooler);
                     migration::provision_one(set, tenant, place).await?;
                 }
             }
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
-                let db = self.shared()?;
+                let db = self.server_db(location)?;
                 db.execute_unprepared(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {}",
                     schema.pg_quoted()
@@ -123,22 +189,26 @@ impl Tenancy {
                 }
             }
             Placement::DatabasePerTenant => {
-                let (_, target) = self.target(tenant)?;
+                let (url, target) = self.target_on(tenant, location.server())?;
                 target.create().await?;
                 if let Some(set) = &self.migrate {
-                    let pool = self.pool(tenant, &life).await?;
+                    let (pool, own) = match life {
+                        Some(life) => (self.pool(tenant, location.server(), life).await?, false),
+                        None => (
+                            super::database::open_own(tenant, &url, &target).await?,
+                            true,
+                        ),
+                    };
                     let place = Place::database(&pool, tenant, migration::DEFAULT_LOCK_WAIT)
                         .pooled(self.pooler);
-                    migration::provision_one(set, tenant, place).await?;
+                    let migrated = migration::provision_one(set, tenant, place).await;
+                    if own {
+                        let _ = pool.close().await;
+                    }
+                    migrated?;
                 }
             }
         }
-        if let Some(db) = &self.db {
-            registry::insert(&self.registry_db(db), tenant, placement)
-                .await
-                .map_err(|e| TenantError::db("recording the tenant", e))?;
-        }
-        self.remember(tenant, placement, &life).await;
         Ok(())
     }
 
@@ -180,7 +250,10 @@ impl Tenancy {
             target: "sea_orm_tenant",
             "deprovision",
             tenant = %tenant,
-            isolation = recorded.map_or("unrecorded", Placement::as_str)
+            isolation = recorded
+                .as_ref()
+                .map_or("unrecorded", |l| l.placement().as_str()),
+            server = recorded.as_ref().map_or("unrecorded", Location::server)
         );
         self.deprovision_in(tenant, recorded).instrument(span).await
     }
@@ -188,7 +261,7 @@ impl Tenancy {
     async fn deprovision_in(
         &self,
         tenant: &TenantId,
-        recorded: Option<Placement>,
+        recorded: Option<Location>,
     ) -> Result<DeprovisionReport, TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
         // No new connections from now on, and the statements of those
@@ -211,45 +284,54 @@ impl Tenancy {
         // Work that began before (a statement, an open transaction, a
         // stream) ends before anything is removed.
         ending.drained().await;
-        let mut report = DeprovisionReport::new(tenant, recorded);
+        let mut report = DeprovisionReport::new(tenant, recorded.as_ref().map(Location::placement));
         let places = match recorded {
-            Some(placement) => vec![placement],
-            None => {
-                // Not recorded (never provisioned, a retry after the
-                // registry row went, or no registry): clean wherever it
-                // could be. A place whose name the id cannot make holds
-                // nothing of it.
-                let mut places = Vec::new();
-                if self.db.is_some() {
-                    places.push(Placement::SharedSchema);
-                    if self.schema_of(tenant).is_ok() {
-                        places.push(Placement::SchemaPerTenant);
-                    }
-                }
-                if self.target(tenant).is_ok() {
-                    places.push(Placement::DatabasePerTenant);
-                }
-                places
-            }
+            Some(location) => vec![location],
+            None => self.possible_locations(tenant),
         };
-        for placement in places {
-            if let Some(removed) = self.remove_data(tenant, placement).await? {
+        for location in places {
+            if let Some(removed) = self.remove_data(tenant, &location).await? {
                 report.push(removed);
             }
         }
         Ok(report)
     }
 
-    /// Removes the tenant's data at `placement`, if there is any.
-    async fn remove_data(
+    /// Every place this tenancy could have put `tenant`, on every server,
+    /// for cleaning up after a tenant the registry does not know (never
+    /// provisioned, a retry after the registry row went, or no registry).
+    /// A place whose name the id cannot make holds nothing of it.
+    fn possible_locations(&self, tenant: &TenantId) -> Vec<Location> {
+        let mut places = Vec::new();
+        for server in self.servers() {
+            let Ok(at) = Location::on(server, Placement::SharedSchema) else {
+                continue;
+            };
+            if self.server_db(&at).is_ok() {
+                places.push(at.clone());
+                if self.schema_of(tenant).is_ok() {
+                    places.push(Location::on(server, Placement::SchemaPerTenant).unwrap_or(at));
+                }
+            }
+            if self.target_on(tenant, server).is_ok()
+                && let Ok(at) = Location::on(server, Placement::DatabasePerTenant)
+            {
+                places.push(at);
+            }
+        }
+        places
+    }
+
+    /// Removes the tenant's data at `location`, if there is any.
+    pub(super) async fn remove_data(
         &self,
         tenant: &TenantId,
-        placement: Placement,
+        location: &Location,
     ) -> Result<Option<Removed>, TenantError> {
         let fail = |e| TenantError::db(format!("removing tenant `{tenant}`"), e);
-        match placement {
+        match location.placement() {
             Placement::SharedSchema => {
-                let conn = TenantConnection::new(self.shared()?.clone(), tenant.clone())
+                let conn = TenantConnection::new(self.server_db(location)?.clone(), tenant.clone())
                     .unnamed(self.pooler)
                     .confined_by(self.confiner.clone());
                 let txn = conn.begin().await.map_err(fail)?;
@@ -261,7 +343,7 @@ impl Tenancy {
             }
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
-                let db = self.shared()?;
+                let db = self.server_db(location)?;
                 let rows = self
                     .count_rows(&self.registry_db(db), &schema)
                     .await
@@ -281,7 +363,7 @@ impl Tenancy {
                 }))
             }
             Placement::DatabasePerTenant => {
-                let (_, target) = self.target(tenant)?;
+                let (_, target) = self.target_on(tenant, location.server())?;
                 if let Some(pool) = self.pools.remove(tenant).await {
                     let _ = pool.db.close().await;
                 }
@@ -348,8 +430,20 @@ impl Tenancy {
     }
 
     /// Every provisioned tenant and its placement, from the registry,
-    /// ordered by id. Ids come back as strings.
+    /// ordered by id. Ids come back as strings. (With several servers,
+    /// [`locations`](Self::locations) says which server too.)
     pub async fn tenants(&self) -> Result<Vec<(TenantId, Placement)>, TenantError> {
+        Ok(self
+            .locations()
+            .await?
+            .into_iter()
+            .map(|(t, l)| (t, l.placement()))
+            .collect())
+    }
+
+    /// Every provisioned tenant and where it lives (placement and server),
+    /// from the registry, ordered by id.
+    pub async fn locations(&self) -> Result<Vec<(TenantId, Location)>, TenantError> {
         let db = self.db.as_ref().ok_or_else(|| {
             TenantError::Unsupported(
                 "listing tenants needs a registry (Tenancy::with_registry)".into(),
@@ -372,7 +466,7 @@ impl Tenancy {
 /// declaration order is needed. A table that does not exist here, or whose
 /// tenant column cannot hold the id (`ghost` in an integer column), holds
 /// nothing of the tenant. Fails only when a pass removes nothing more.
-async fn delete_rows(
+pub(super) async fn delete_rows(
     txn: &TenantTransaction,
     mut left: Vec<&TenantTable>,
 ) -> Result<Vec<RemovedRows>, DbErr> {

@@ -14,7 +14,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, Schema, Statement,
 };
 
-use super::Placement;
+use super::{Location, Placement};
 use crate::TenantId;
 
 /// Where the registry's statements run: the shared database, or behind a
@@ -94,6 +94,10 @@ pub struct Model {
     /// Where it lives, as [`Placement::as_str`] writes it.
     #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub placement: String,
+    /// The server it lives on ([`MAIN_SERVER`](super::MAIN_SERVER) unless
+    /// it was placed on another).
+    #[sea_orm(column_type = "String(StringLen::N(32))", default_value = "main")]
+    pub server: String,
 }
 
 /// The registry relates to nothing.
@@ -130,6 +134,15 @@ fn create_table(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(key_column(backend).primary_key())
         .col(Schema::new(backend).get_column_def::<Entity>(Column::Placement))
+        .col(server_column(backend))
+        .to_owned()
+}
+
+/// The `server` column, `'main'` for rows written before it existed.
+fn server_column(backend: DbBackend) -> ColumnDef {
+    Schema::new(backend)
+        .get_column_def::<Entity>(Column::Server)
+        .default(super::MAIN_SERVER)
         .to_owned()
 }
 
@@ -146,7 +159,34 @@ pub(super) async fn create(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     if db.get_database_backend() == DbBackend::MySql {
         key_exact_on_mysql(db).await?;
     }
-    Ok(())
+    server_column_added(db).await
+}
+
+/// A registry made before tenants could live on several servers gets the
+/// `server` column (every tenant it knows is on the main server); one
+/// query when it has it.
+async fn server_column_added(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let probe = Entity::find()
+        .select_only()
+        .column(Column::Server)
+        .limit(1)
+        .into_query();
+    match db.query_one(&probe).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_missing_column(&e) => {
+            let alter = Table::alter()
+                .table(Entity)
+                .add_column(server_column(db.get_database_backend()))
+                .to_owned();
+            match db.execute(&alter).await {
+                Ok(_) => Ok(()),
+                // Added meanwhile by another process.
+                Err(_) if db.query_one(&probe).await.is_ok() => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The migration that creates the registry (declared, with its
@@ -222,37 +262,56 @@ pub(super) async fn exists(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
 pub(super) async fn read(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-) -> Result<Option<Placement>, DbErr> {
+) -> Result<Option<Location>, DbErr> {
     match Entity::find().filter(key_is(tenant)).one(db).await {
-        Ok(row) => Ok(row.and_then(|row| Placement::parse(&row.placement))),
+        Ok(row) => Ok(row.and_then(|row| location(&row.placement, &row.server))),
         Err(e) if is_missing_table(&e) => Ok(None),
+        Err(e) if is_missing_column(&e) => {
+            // A registry from before servers (not yet upgraded by a
+            // provision): every tenant is on the main server.
+            let legacy = Entity::find()
+                .select_only()
+                .column(Column::Placement)
+                .filter(key_is(tenant))
+                .into_tuple::<String>()
+                .one(db)
+                .await?;
+            Ok(legacy.and_then(|p| location(&p, super::MAIN_SERVER)))
+        }
         Err(e) => Err(e),
     }
 }
 
-/// The upsert that records `tenant` at `placement`.
-fn upsert(tenant: &TenantId, placement: Placement) -> Insert<ActiveModel> {
+/// The location a registry row names, or `None` when this version does
+/// not know its placement or the server name is not one it would write.
+fn location(placement: &str, server: &str) -> Option<Location> {
+    Location::on(server, Placement::parse(placement)?).ok()
+}
+
+/// The upsert that records `tenant` at `location`.
+fn upsert(tenant: &TenantId, location: &Location) -> Insert<ActiveModel> {
     Entity::insert(ActiveModel {
         tenant_id: ActiveValue::Set(tenant.as_str().into_owned()),
-        placement: ActiveValue::Set(placement.as_str().to_owned()),
+        placement: ActiveValue::Set(location.placement().as_str().to_owned()),
+        server: ActiveValue::Set(location.server().to_owned()),
     })
     .on_conflict(
         OnConflict::column(Column::TenantId)
-            .update_column(Column::Placement)
+            .update_columns([Column::Placement, Column::Server])
             .to_owned(),
     )
 }
 
-/// Records `tenant` at `placement`, replacing its earlier placement.
+/// Records `tenant` at `location`, replacing its earlier location.
 /// Idempotent: recording the same again is no error (run without
 /// `RETURNING`, so MySQL's "0 rows affected" for an unchanged row is not
 /// taken for a row not inserted).
 pub(super) async fn insert(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    placement: Placement,
+    location: &Location,
 ) -> Result<(), DbErr> {
-    upsert(tenant, placement)
+    upsert(tenant, location)
         .exec_without_returning(db)
         .await
         .map(|_| ())
@@ -267,19 +326,62 @@ pub(super) async fn delete(db: &impl ConnectionTrait, tenant: &TenantId) -> Resu
         .map(|_| ())
 }
 
-/// Every recorded tenant and its placement, ordered by id; rows whose
+/// Every recorded tenant and its location, ordered by id; rows whose
 /// placement this version does not know are left out.
-pub(super) async fn list(db: &impl ConnectionTrait) -> Result<Vec<(TenantId, Placement)>, DbErr> {
-    let rows = Entity::find()
+pub(super) async fn list(db: &impl ConnectionTrait) -> Result<Vec<(TenantId, Location)>, DbErr> {
+    let rows: Vec<(String, String, String)> = match Entity::find()
+        .select_only()
+        .columns([Column::TenantId, Column::Placement, Column::Server])
         .order_by_asc(Column::TenantId)
+        .into_tuple()
         .all(db)
-        .await?;
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if is_missing_column(&e) => Entity::find()
+            .select_only()
+            .columns([Column::TenantId, Column::Placement])
+            .order_by_asc(Column::TenantId)
+            .into_tuple::<(String, String)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(t, p)| (t, p, super::MAIN_SERVER.to_owned()))
+            .collect(),
+        Err(e) => return Err(e),
+    };
     Ok(rows
         .into_iter()
-        .filter_map(|row| {
-            Placement::parse(&row.placement).map(|p| (TenantId::from(row.tenant_id), p))
+        .filter_map(|(tenant, placement, server)| {
+            location(&placement, &server).map(|l| (TenantId::from(tenant), l))
         })
         .collect())
+}
+
+/// The database's "no such column" answer: Postgres 42703, MySQL/MariaDB
+/// 1054, SQLite `no such column`.
+pub(super) fn is_missing_column(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db_err) = sqlx_err.as_database_error() else {
+        return false;
+    };
+    #[cfg(feature = "sqlx-mysql")]
+    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return mysql.number() == 1054;
+    }
+    #[cfg(feature = "sqlx-sqlite")]
+    if db_err
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return db_err.message().starts_with("no such column");
+    }
+    db_err.code().is_some_and(|c| c == "42703")
 }
 
 /// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
@@ -329,17 +431,19 @@ mod tests {
         for b in BACKENDS {
             let (create, insert) = match b {
                 DbBackend::MySql => (
-                    "CREATE TABLE IF NOT EXISTS `sea_orm_tenant_registry` ( `tenant_id` VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, `placement` varchar(32) NOT NULL )",
-                    "INSERT INTO `sea_orm_tenant_registry` (`tenant_id`, `placement`) VALUES ('ACME', 'shared_schema') ON DUPLICATE KEY UPDATE `placement` = VALUES(`placement`)",
+                    "CREATE TABLE IF NOT EXISTS `sea_orm_tenant_registry` ( `tenant_id` VARCHAR(63) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, `placement` varchar(32) NOT NULL, `server` varchar(32) NOT NULL DEFAULT 'main' )",
+                    "INSERT INTO `sea_orm_tenant_registry` (`tenant_id`, `placement`, `server`) VALUES ('ACME', 'shared_schema', 'main') ON DUPLICATE KEY UPDATE `placement` = VALUES(`placement`), `server` = VALUES(`server`)",
                 ),
                 _ => (
-                    r#"CREATE TABLE IF NOT EXISTS "sea_orm_tenant_registry" ( "tenant_id" varchar(63) NOT NULL PRIMARY KEY, "placement" varchar(32) NOT NULL )"#,
-                    r#"INSERT INTO "sea_orm_tenant_registry" ("tenant_id", "placement") VALUES ('ACME', 'shared_schema') ON CONFLICT ("tenant_id") DO UPDATE SET "placement" = "excluded"."placement""#,
+                    r#"CREATE TABLE IF NOT EXISTS "sea_orm_tenant_registry" ( "tenant_id" varchar(63) NOT NULL PRIMARY KEY, "placement" varchar(32) NOT NULL, "server" varchar(32) NOT NULL DEFAULT 'main' )"#,
+                    r#"INSERT INTO "sea_orm_tenant_registry" ("tenant_id", "placement", "server") VALUES ('ACME', 'shared_schema', 'main') ON CONFLICT ("tenant_id") DO UPDATE SET "placement" = "excluded"."placement", "server" = "excluded"."server""#,
                 ),
             };
             assert_eq!(b.build(&create_table(b)).to_string(), create, "{b:?}");
             assert_eq!(
-                upsert(&acme, Placement::SharedSchema).build(b).to_string(),
+                upsert(&acme, &Location::new(Placement::SharedSchema))
+                    .build(b)
+                    .to_string(),
                 insert,
                 "{b:?}"
             );
@@ -368,7 +472,7 @@ mod tests {
             assert_eq!(
                 Entity::find().filter(key_is(&acme)).build(b).to_string(),
                 q(
-                    r#"SELECT "sea_orm_tenant_registry"."tenant_id", "sea_orm_tenant_registry"."placement" FROM "sea_orm_tenant_registry" WHERE "tenant_id" = /*!BINARY*/('ACME')"#
+                    r#"SELECT "sea_orm_tenant_registry"."tenant_id", "sea_orm_tenant_registry"."placement", "sea_orm_tenant_registry"."server" FROM "sea_orm_tenant_registry" WHERE "tenant_id" = /*!BINARY*/('ACME')"#
                 )
             );
         }
@@ -393,18 +497,29 @@ mod tests {
         create(&db).await?;
         create(&db).await?;
         assert!(exists(&db).await?);
-        insert(&db, &acme, Placement::SharedSchema).await?;
-        insert(&db, &acme, Placement::SharedSchema).await?;
-        assert_eq!(read(&db, &acme).await?, Some(Placement::SharedSchema));
+        insert(&db, &acme, &Location::new(Placement::SharedSchema)).await?;
+        insert(&db, &acme, &Location::new(Placement::SharedSchema)).await?;
+        assert_eq!(
+            read(&db, &acme).await?,
+            Some(Location::new(Placement::SharedSchema))
+        );
         assert_eq!(read(&db, &TenantId::from("ACME")).await?, None);
 
-        insert(&db, &acme, Placement::DatabasePerTenant).await?;
-        insert(&db, &TenantId::from("ACME"), Placement::SharedSchema).await?;
+        insert(&db, &acme, &Location::new(Placement::DatabasePerTenant)).await?;
+        insert(
+            &db,
+            &TenantId::from("ACME"),
+            &Location::new(Placement::SharedSchema),
+        )
+        .await?;
         assert_eq!(
             list(&db).await?,
             vec![
-                (TenantId::from("ACME"), Placement::SharedSchema),
-                (acme.clone(), Placement::DatabasePerTenant),
+                (
+                    TenantId::from("ACME"),
+                    Location::new(Placement::SharedSchema)
+                ),
+                (acme.clone(), Location::new(Placement::DatabasePerTenant)),
             ]
         );
 
@@ -413,8 +528,28 @@ mod tests {
         assert_eq!(read(&db, &acme).await?, None);
         assert_eq!(
             read(&db, &TenantId::from("ACME")).await?,
-            Some(Placement::SharedSchema)
+            Some(Location::new(Placement::SharedSchema))
         );
+
+        // A registry from before servers: read as on the main server, and
+        // given the column by the next `create`.
+        let old = Database::connect("sqlite::memory:").await?;
+        old.execute_unprepared(
+            "CREATE TABLE sea_orm_tenant_registry (tenant_id varchar(63) NOT NULL PRIMARY KEY, placement varchar(32) NOT NULL); \
+             INSERT INTO sea_orm_tenant_registry VALUES ('acme', 'schema_per_tenant')",
+        )
+        .await?;
+        let before = Some(Location::new(Placement::SchemaPerTenant));
+        assert_eq!(read(&old, &acme).await?, before);
+        assert_eq!(
+            list(&old).await?,
+            vec![(acme.clone(), Location::new(Placement::SchemaPerTenant))]
+        );
+        create(&old).await?;
+        assert_eq!(read(&old, &acme).await?, before);
+        let eu2 = Location::on("eu2", Placement::SharedSchema).expect("a name");
+        insert(&old, &acme, &eu2).await?;
+        assert_eq!(read(&old, &acme).await?, Some(eu2));
 
         // A read that fails for another reason is the error.
         db.close_by_ref().await?;

@@ -35,6 +35,7 @@ pub mod entities;
 pub mod legacy;
 pub mod logs;
 pub mod post_migrator;
+pub mod second_server;
 pub mod tenant_dbs;
 
 pub use entities::{document, handle, ledger};

@@ -29,6 +29,8 @@ pub struct TenantTable {
     pub(crate) value: fn(&TenantId) -> Result<Value, TenantError>,
     /// Deletes a shared tenant's rows, for deprovisioning.
     pub(crate) delete: DeleteRows,
+    /// A move's reading, copying and deleting of the tenant's rows.
+    pub(crate) rows: crate::tenancy::TableRows,
 }
 
 impl std::fmt::Debug for TenantTable {
@@ -62,6 +64,7 @@ pub fn describe<E: TenantEntity>() -> TenantTable {
         text,
         value: E::tenant_value,
         delete: delete_rows::<E>,
+        rows: crate::tenancy::TableRows::of::<E>(),
     }
 }
 
@@ -94,7 +97,11 @@ pub fn table_name<E: EntityTrait>() -> String {
 
 /// Tables the crate owns: never reachable through a tenant connection,
 /// whatever is declared (rule 12).
-pub(crate) const OWN_TABLES: &[&str] = &[crate::tenancy::REGISTRY_TABLE, "seaql_migrations"];
+pub(crate) const OWN_TABLES: &[&str] = &[
+    crate::tenancy::REGISTRY_TABLE,
+    crate::tenancy::MOVES_TABLE,
+    "seaql_migrations",
+];
 
 /// What a table name is to the confinement.
 pub(crate) enum Lookup<'a> {

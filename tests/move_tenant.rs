@@ -1,0 +1,536 @@
+//! Moving a tenant with its data, online: between the shared schema, a
+//! schema and a database of its own, on one server or two, while several
+//! tasks keep writing; interrupted moves resumed and rolled back.
+//!
+//! After every move: each write that was acknowledged is at the new place
+//! exactly once, nothing of the tenant is left at the old place, and a
+//! neighbour in the shared tables is untouched.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::second_server::SecondDb;
+use common::{Databases, Kind, TestDb, each_backend, each_backend_of};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Schema, Statement};
+use sea_orm_migration::prelude::*;
+use sea_orm_tenant::doc_entities::{comment, post};
+use sea_orm_tenant::prelude::*;
+use sea_orm_tenant::{MoveOptions, MovePhase};
+
+/// `post` and `comment` (a composite foreign key to `post`).
+struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateTables)]
+    }
+}
+
+struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m0001_post_and_comment"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        if !manager.has_table("post").await? {
+            manager
+                .create_table(schema.create_table_from_entity(post::Entity))
+                .await?;
+            for index in schema.create_index_from_entity(post::Entity) {
+                manager.create_index(index).await?;
+            }
+        }
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(comment::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+fn tenancy(db: DatabaseConnection, dbs: &Databases) -> Tenancy {
+    Tenancy::shared_schema(db)
+        .with_databases(dbs.url_for())
+        .with_migrator::<Migrator>()
+        .tenant_table::<post::Entity>()
+        .tenant_table::<comment::Entity>()
+}
+
+/// `n` posts, each with a comment.
+async fn seed(tenancy: &Tenancy, tenant: &TenantId, n: usize) {
+    let conn = tenancy.connection(tenant).await.expect("connection");
+    for i in 0..n {
+        conn.execute_unprepared(&format!("INSERT INTO post (title) VALUES ('seed-{i}')"))
+            .await
+            .expect("seeding a post");
+    }
+    let posts = post::Entity::find().all(&conn).await.expect("posts");
+    for p in posts {
+        conn.execute_unprepared(&format!(
+            "INSERT INTO comment (post_id, body) VALUES ({}, 'on {}')",
+            p.id, p.title
+        ))
+        .await
+        .expect("seeding a comment");
+    }
+}
+
+/// Tasks that keep inserting posts through fresh connections (a request
+/// each) and remember what was acknowledged.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(Vec<String>, Vec<String>)>>,
+}
+
+impl Writers {
+    fn start(tenancy: &Tenancy, tenant: &TenantId, n: usize, label: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..n)
+            .map(|w| {
+                let (tenancy, tenant, stop) = (tenancy.clone(), tenant.clone(), stop.clone());
+                let label = format!("{label}-w{w}");
+                tokio::spawn(async move {
+                    let (mut acked, mut unexpected) = (Vec::new(), Vec::new());
+                    let mut i = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let title = format!("{label}-{i}");
+                        i += 1;
+                        let written = match tenancy.connection(&tenant).await {
+                            Ok(conn) => conn
+                                .execute_unprepared(&format!(
+                                    "INSERT INTO post (title) VALUES ('{title}')"
+                                ))
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        match written {
+                            Ok(()) => acked.push(title),
+                            // Refused before sending: not acknowledged.
+                            Err(e) if e.contains("moved") => {}
+                            Err(e) => unexpected.push(e),
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    (acked, unexpected)
+                })
+            })
+            .collect();
+        Writers { stop, tasks }
+    }
+
+    async fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut acked = Vec::new();
+        for task in self.tasks {
+            let (a, unexpected) = task.await.expect("writer");
+            assert!(unexpected.is_empty(), "writers failed: {unexpected:?}");
+            acked.extend(a);
+        }
+        assert!(!acked.is_empty(), "the writers wrote nothing");
+        acked
+    }
+}
+
+/// The tenant's post titles through its connection, with how often each
+/// is there.
+async fn titles(tenancy: &Tenancy, tenant: &TenantId) -> HashMap<String, usize> {
+    let conn = tenancy.connection(tenant).await.expect("connection");
+    let mut seen = HashMap::new();
+    for p in post::Entity::find().all(&conn).await.expect("posts") {
+        *seen.entry(p.title).or_insert(0) += 1;
+    }
+    seen
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect(sql)
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a count")
+}
+
+/// The tenant's rows in the shared tables of `db`.
+async fn shared_rows(db: &DatabaseConnection, tenant: &str) -> i64 {
+    count(
+        db,
+        &format!("SELECT count(*) FROM post WHERE tenant_id = '{tenant}'"),
+    )
+    .await
+        + count(
+            db,
+            &format!("SELECT count(*) FROM comment WHERE tenant_id = '{tenant}'"),
+        )
+        .await
+}
+
+async fn schema_exists(db: &DatabaseConnection, name: &str) -> bool {
+    count(
+        db,
+        &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{name}'"),
+    )
+    .await
+        > 0
+}
+
+/// Moves `tenant` to `to` while three tasks write; checks that every
+/// acknowledged write is there once and that the seeded rows are intact.
+async fn move_under_writes(
+    tenancy: &Tenancy,
+    tenant: &TenantId,
+    to: Location,
+    expected: &mut Vec<String>,
+    label: &str,
+) -> MoveReport {
+    let writers = Writers::start(tenancy, tenant, 3, label);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let report = tenancy
+        .move_tenant(tenant, to.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{label}: moving to {to}: {e}"));
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    expected.extend(writers.stop().await);
+    assert_eq!(tenancy.location_of(tenant).await.expect("location"), to);
+    let seen = titles(tenancy, tenant).await;
+    let dupes: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dupes.is_empty(), "{label}: duplicated: {dupes:?}");
+    let missing: Vec<_> = expected.iter().filter(|t| !seen.contains_key(*t)).collect();
+    assert!(missing.is_empty(), "{label}: lost: {missing:?}");
+    assert_eq!(seen.len(), expected.len(), "{label}: rows nobody wrote");
+    assert!(report.rows() > 0 && report.to == to, "{label}: {report}");
+    assert!(
+        tenancy
+            .pending_move(tenant)
+            .await
+            .expect("journal")
+            .is_none()
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_under_writes_loses_and_duplicates_nothing() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t.db.clone(), &dbs);
+        let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+        tenancy.provision(&acme).await.expect("provision acme");
+        tenancy.provision(&globex).await.expect("provision globex");
+        seed(&tenancy, &acme, 20).await;
+        seed(&tenancy, &globex, 5).await;
+        let mut expected: Vec<String> = (0..20).map(|i| format!("seed-{i}")).collect();
+
+        // A connection held across the move.
+        let held = tenancy.connection(&acme).await.expect("connection");
+
+        let report = move_under_writes(
+            &tenancy,
+            &acme,
+            Location::new(Placement::DatabasePerTenant),
+            &mut expected,
+            "to-db",
+        )
+        .await;
+        assert!(report.to_string().contains("verified"), "{report}");
+        assert_eq!(shared_rows(&t.db, "acme").await, 0, "{t}: left in shared");
+        let err = held
+            .execute_unprepared("INSERT INTO post (title) VALUES ('held')")
+            .await
+            .expect_err("a held connection writes nowhere");
+        assert!(err.to_string().contains("moved"), "{t}: {err}");
+
+        if t.kind == Kind::Postgres {
+            move_under_writes(
+                &tenancy,
+                &acme,
+                Location::new(Placement::SchemaPerTenant),
+                &mut expected,
+                "to-schema",
+            )
+            .await;
+            assert!(!dbs.exists(t, "acme").await, "{t}: database left");
+        }
+
+        move_under_writes(
+            &tenancy,
+            &acme,
+            Location::new(Placement::SharedSchema),
+            &mut expected,
+            "to-shared",
+        )
+        .await;
+        assert!(!dbs.exists(t, "acme").await, "{t}: database left");
+        if t.kind == Kind::Postgres {
+            assert!(!schema_exists(&t.db, "tenant_acme").await, "schema left");
+        }
+        assert!(!titles(&tenancy, &acme).await.contains_key("held"));
+        // The neighbour is untouched.
+        assert_eq!(titles(&tenancy, &globex).await.len(), 5, "{t}: globex");
+        assert_eq!(shared_rows(&t.db, "globex").await, 10, "{t}: globex");
+
+        tenancy.deprovision(&acme).await.expect("deprovision");
+        tenancy.deprovision(&globex).await.expect("deprovision");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_move_is_resumed_or_rolled_back() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t.db.clone(), &dbs);
+        let acme = TenantId::from("acme");
+        tenancy.provision(&acme).await.expect("provision");
+        seed(&tenancy, &acme, 10).await;
+        let shared = Location::new(Placement::SharedSchema);
+        let own = Location::new(Placement::DatabasePerTenant);
+
+        // Killed before the switch: the tenant lives at the source, whole.
+        let stopped = tenancy
+            .move_tenant_with(
+                &acme,
+                own.clone(),
+                MoveOptions::default().stop_before("switch"),
+            )
+            .await;
+        assert!(stopped.is_err(), "{t}");
+        let pending = tenancy
+            .pending_move(&acme)
+            .await
+            .expect("journal")
+            .expect("pending");
+        assert_eq!((pending.phase, &pending.to), (MovePhase::Copying, &own));
+        assert_eq!(tenancy.location_of(&acme).await.expect("location"), shared);
+        assert_eq!(titles(&tenancy, &acme).await.len(), 10);
+        // Another destination is refused while it is pending.
+        assert!(tenancy.move_tenant(&acme, shared.clone()).await.is_err());
+        let resumed = tenancy.resume_move(&acme).await.expect("resume");
+        assert_eq!(resumed.rows(), 20, "{t}: {resumed}");
+        assert_eq!(tenancy.location_of(&acme).await.expect("location"), own);
+        assert_eq!(titles(&tenancy, &acme).await.len(), 10);
+        assert_eq!(shared_rows(&t.db, "acme").await, 0);
+
+        // Killed before the switch, then rolled back: the copy goes.
+        tenancy
+            .move_tenant_with(
+                &acme,
+                shared.clone(),
+                MoveOptions::default().stop_before("switch"),
+            )
+            .await
+            .expect_err("stopped");
+        assert_eq!(shared_rows(&t.db, "acme").await, 20, "{t}: the copy");
+        let rolled = tenancy.rollback_move(&acme).await.expect("rollback");
+        assert_eq!(rolled.map(|p| p.to), Some(shared.clone()));
+        assert_eq!(shared_rows(&t.db, "acme").await, 0, "{t}: the copy stays");
+        assert_eq!(tenancy.location_of(&acme).await.expect("location"), own);
+        assert_eq!(titles(&tenancy, &acme).await.len(), 10);
+        assert!(
+            tenancy
+                .rollback_move(&acme)
+                .await
+                .expect("nothing")
+                .is_none()
+        );
+
+        // Killed after the switch: it lives at the destination; resuming
+        // removes the source, rolling back is refused.
+        tenancy
+            .move_tenant_with(
+                &acme,
+                shared.clone(),
+                MoveOptions::default().stop_before("cleanup"),
+            )
+            .await
+            .expect_err("stopped");
+        let pending = tenancy
+            .pending_move(&acme)
+            .await
+            .expect("journal")
+            .expect("pending");
+        assert_eq!(pending.phase, MovePhase::Switched);
+        assert_eq!(tenancy.location_of(&acme).await.expect("location"), shared);
+        assert_eq!(titles(&tenancy, &acme).await.len(), 10);
+        assert!(tenancy.rollback_move(&acme).await.is_err(), "{t}");
+        let finished = tenancy.resume_move(&acme).await.expect("resume");
+        assert!(finished.resumed);
+        assert!(!dbs.exists(t, "acme").await, "{t}: database left");
+        assert!(tenancy.pending_moves().await.expect("journal").is_empty());
+
+        tenancy.deprovision(&acme).await.expect("deprovision");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sequences_continue_above_the_copied_keys() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t.db.clone(), &dbs);
+        let acme = TenantId::from("acme");
+        tenancy.provision(&acme).await.expect("provision");
+        seed(&tenancy, &acme, 5).await;
+        for to in [Placement::SchemaPerTenant, Placement::DatabasePerTenant] {
+            let top = titles_and_ids(&tenancy, &acme).await;
+            tenancy
+                .move_tenant(&acme, Location::new(to))
+                .await
+                .expect("move");
+            let conn = tenancy.connection(&acme).await.expect("connection");
+            conn.execute_unprepared("INSERT INTO post (title) VALUES ('after')")
+                .await
+                .expect("an insert after the move");
+            let after = post::Entity::find()
+                .all(&conn)
+                .await
+                .expect("posts")
+                .into_iter()
+                .find(|p| p.title == "after")
+                .expect("the new post");
+            assert!(after.id > top, "{to}: id {} after {top}", after.id);
+            conn.execute_unprepared("DELETE FROM post WHERE title = 'after'")
+                .await
+                .expect("delete");
+        }
+        tenancy.deprovision(&acme).await.expect("deprovision");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+async fn titles_and_ids(tenancy: &Tenancy, tenant: &TenantId) -> i32 {
+    let conn = tenancy.connection(tenant).await.expect("connection");
+    post::Entity::find()
+        .all(&conn)
+        .await
+        .expect("posts")
+        .into_iter()
+        .map(|p| p.id)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Two Postgres servers: a tenant provisioned on the second lives there
+/// only; one moved there and back under writes, through every placement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tenants_live_and_move_across_two_servers() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let Some(second) = SecondDb::new().await else {
+            return;
+        };
+        let dbs = Databases::new(t);
+        let far = common::unique_name();
+        let second_url = second.url.clone();
+        let server = Server::new("second", second.db.clone())
+            .expect("server")
+            .with_databases(move |tenant| {
+                common::with_database(&second_url, &format!("{far}_{tenant}"))
+            });
+        let tenancy = tenancy(t.db.clone(), &dbs).with_server(server);
+        let (acme, initech) = (TenantId::from("acme"), TenantId::from("initech"));
+
+        // Provisioned on the second server: its rows are there only.
+        let there = Location::on("second", Placement::SharedSchema).expect("location");
+        tenancy
+            .provision_at(&initech, there.clone())
+            .await
+            .expect("provision");
+        seed(&tenancy, &initech, 3).await;
+        assert_eq!(shared_rows(&second.db, "initech").await, 6);
+        assert_eq!(shared_rows(&t.db, "initech").await, 0);
+        assert_eq!(
+            tenancy.location_of(&initech).await.expect("location"),
+            there
+        );
+
+        tenancy.provision(&acme).await.expect("provision");
+        seed(&tenancy, &acme, 10).await;
+        let mut expected: Vec<String> = (0..10).map(|i| format!("seed-{i}")).collect();
+        for (i, placement) in [Placement::SchemaPerTenant, Placement::DatabasePerTenant]
+            .into_iter()
+            .enumerate()
+        {
+            let to = Location::on("second", placement).expect("location");
+            move_under_writes(&tenancy, &acme, to, &mut expected, &format!("second-{i}")).await;
+        }
+
+        // Into the second server's shared tables, where initech's rows hold
+        // keys acme's rows have too (single-column keys): refused at the
+        // copy, and acme stays where it is, whole.
+        let shared_there = Location::on("second", Placement::SharedSchema).expect("location");
+        let refused = tenancy.move_tenant(&acme, shared_there.clone()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("duplicate key")),
+            "{refused:?}"
+        );
+        let own_there = Location::on("second", Placement::DatabasePerTenant).expect("location");
+        assert_eq!(
+            tenancy.location_of(&acme).await.expect("location"),
+            own_there
+        );
+        assert_eq!(titles(&tenancy, &acme).await.len(), expected.len());
+        assert_eq!(shared_rows(&second.db, "acme").await, 0, "half a copy");
+        assert!(
+            tenancy
+                .rollback_move(&acme)
+                .await
+                .expect("rollback")
+                .is_some()
+        );
+
+        // With initech gone, the keys are free.
+        tenancy.deprovision(&initech).await.expect("deprovision");
+        move_under_writes(&tenancy, &acme, shared_there, &mut expected, "second-2").await;
+        // A tenant provisioned there now gets keys above acme's.
+        tenancy
+            .provision_at(&initech, there.clone())
+            .await
+            .expect("provision");
+        seed(&tenancy, &initech, 3).await;
+        assert_eq!(shared_rows(&t.db, "acme").await, 0, "left on main");
+        assert_eq!(
+            shared_rows(&second.db, "acme").await,
+            expected.len() as i64 + 10,
+            "on the second server"
+        );
+        assert!(!schema_exists(&second.db, "tenant_acme").await);
+        // And back to the main server.
+        move_under_writes(
+            &tenancy,
+            &acme,
+            Location::new(Placement::SharedSchema),
+            &mut expected,
+            "back",
+        )
+        .await;
+        assert_eq!(shared_rows(&second.db, "acme").await, 0, "left on second");
+        assert_eq!(shared_rows(&second.db, "initech").await, 6, "neighbour");
+
+        tenancy.deprovision(&acme).await.expect("deprovision");
+        tenancy.deprovision(&initech).await.expect("deprovision");
+        assert_eq!(shared_rows(&second.db, "initech").await, 0);
+        dbs.cleanup();
+        second.cleanup().await;
+    })
+    .await;
+}
