@@ -230,10 +230,14 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
         let dbs = Databases::new(t);
         let tenancy = tenancy(t.db.clone(), &dbs);
         let (acme, globex) = (TenantId::from("acme"), TenantId::from("globex"));
+        // acme's case twin is another tenant, whom acme's moves never touch.
+        let twin = TenantId::from("ACME");
         tenancy.provision(&acme).await.expect("provision acme");
         tenancy.provision(&globex).await.expect("provision globex");
+        tenancy.provision(&twin).await.expect("provision ACME");
         seed(&tenancy, &acme, 20).await;
         seed(&tenancy, &globex, 5).await;
+        seed(&tenancy, &twin, 2).await;
         let mut expected: Vec<String> = (0..20).map(|i| format!("seed-{i}")).collect();
 
         // A connection held across the move.
@@ -280,9 +284,12 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
             assert!(!schema_exists(&t.db, "tenant_acme").await, "schema left");
         }
         assert!(!titles(&tenancy, &acme).await.contains_key("held"));
-        // The neighbour is untouched.
+        // The neighbours are untouched.
         assert_eq!(titles(&tenancy, &globex).await.len(), 5, "{t}: globex");
         assert_eq!(shared_rows(&t.db, "globex").await, 10, "{t}: globex");
+        assert_eq!(titles(&tenancy, &twin).await.len(), 2, "{t}: ACME");
+        assert_eq!(shared_rows(&t.db, "ACME").await, 4, "{t}: ACME");
+        tenancy.deprovision(&twin).await.expect("deprovision");
 
         tenancy.deprovision(&acme).await.expect("deprovision");
         tenancy.deprovision(&globex).await.expect("deprovision");
@@ -319,6 +326,18 @@ async fn an_interrupted_move_is_resumed_or_rolled_back() {
         assert_eq!((pending.phase, &pending.to), (MovePhase::Copying, &own));
         assert_eq!(tenancy.location_of(&acme).await.expect("location"), shared);
         assert_eq!(titles(&tenancy, &acme).await.len(), 10);
+        // The journal is the crate's own: no tenant reaches it.
+        let conn = tenancy.connection(&acme).await.expect("connection");
+        let peek = conn
+            .query_all_raw(Statement::from_string(
+                t.backend(),
+                "SELECT * FROM sea_orm_tenant_moves",
+            ))
+            .await;
+        assert!(
+            peek.is_err(),
+            "{t}: the journal through a tenant connection"
+        );
         // Another destination is refused while it is pending.
         assert!(tenancy.move_tenant(&acme, shared.clone()).await.is_err());
         let resumed = tenancy.resume_move(&acme).await.expect("resume");
