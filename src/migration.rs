@@ -115,7 +115,7 @@ pub(crate) use set::MigrationSet;
 pub use tenant_column::*;
 pub use tenant_reference::TenantReference;
 
-use crate::{Placement, SchemaName, Tenancy, TenantError, TenantId};
+use crate::{Location, MAIN_SERVER, Placement, SchemaName, Tenancy, TenantError, TenantId};
 
 /// How long a target waits for a lock unless told (10 minutes).
 pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
@@ -268,11 +268,12 @@ impl<'a> TenantMigrations<'a> {
             (Some(g), Some(Direction::Up) | None) => Some(g),
             _ => None,
         };
-        if global.is_some() || shared {
+        let main_shared = shared.iter().any(|s| s == MAIN_SERVER);
+        if global.is_some() || main_shared {
             self.tenancy.shared_db()?;
         }
         if let Some(g) = global
-            && shared
+            && main_shared
             && g.table() == set.table()
         {
             return Err(TenantError::Unsupported(format!(
@@ -281,64 +282,83 @@ impl<'a> TenantMigrations<'a> {
                 g.table()
             )));
         }
-        let total =
-            usize::from(global.is_some()) + usize::from(shared) + tenants.len() + unknown.len();
+        let total = usize::from(global.is_some()) + shared.len() + tenants.len() + unknown.len();
         let done = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let finish = |target: MigrationTarget, outcome: Outcome, elapsed: Duration| {
-            if outcome.is_failure() && !self.keep_going {
-                stop.store(true, Ordering::SeqCst);
-            }
-            let report = TargetReport {
-                target,
-                outcome,
-                elapsed,
+        let finish =
+            |target: MigrationTarget, server: &str, outcome: Outcome, elapsed: Duration| {
+                if outcome.is_failure() && !self.keep_going {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                let report = TargetReport {
+                    target,
+                    outcome,
+                    elapsed,
+                    server: server.to_owned(),
+                };
+                #[cfg(feature = "metrics")]
+                crate::metrics::migrated(&report);
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some(progress) = &self.progress {
+                    progress(&report, n, total);
+                }
+                report
             };
-            #[cfg(feature = "metrics")]
-            crate::metrics::migrated(&report);
-            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            if let Some(progress) = &self.progress {
-                progress(&report, n, total);
-            }
-            report
-        };
 
         let mut reports = Vec::with_capacity(total);
-        for (target, set) in [
-            global.map(|g| (MigrationTarget::Global, g)),
-            shared.then_some((MigrationTarget::Shared, set)),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let firsts = global
+            .map(|g| (MigrationTarget::Global, MAIN_SERVER.to_owned(), g))
+            .into_iter()
+            .chain(
+                shared
+                    .iter()
+                    .map(|server| (MigrationTarget::Shared, server.clone(), set)),
+            );
+        for (target, server, set) in firsts {
             let t = Instant::now();
             let outcome = if stop.load(Ordering::SeqCst) {
                 Outcome::Skipped
             } else {
-                let place = Place::shared(self.tenancy.shared_db()?, &set, self.lock_wait)
-                    .pooled(self.tenancy.is_behind_pooler());
-                self.run_place(&set, dir, &place)
-                    .instrument(
-                        tracing::info_span!(target: "sea_orm_tenant", "migrate", target = %target),
-                    )
-                    .await
+                match self.tenancy.server_database(&server) {
+                    Ok(db) => {
+                        let place = Place::shared(db, &set, self.lock_wait)
+                            .pooled(self.tenancy.is_behind_pooler());
+                        self.run_place(&set, dir, &place)
+                            .instrument(tracing::info_span!(
+                                target: "sea_orm_tenant",
+                                "migrate",
+                                target = %target,
+                                server = %server
+                            ))
+                            .await
+                    }
+                    Err(e) => Outcome::Failed(e),
+                }
             };
-            reports.push(finish(target, outcome, t.elapsed()));
+            reports.push(finish(target, &server, outcome, t.elapsed()));
         }
 
-        // The fast path: every tenant schema's state from the catalog.
-        let schemas: Vec<SchemaName> = tenants
-            .iter()
-            .filter(|(_, p)| *p == Placement::SchemaPerTenant)
-            .filter_map(|(t, _)| self.tenancy.schema_name(t).ok())
-            .collect();
-        let known = if schemas.is_empty() || matches!(dir, Some(Direction::Down(_))) {
-            None
-        } else {
-            catalog::schema_states(self.tenancy.shared_db()?, &schemas, &set.table())
-                .await
-                .ok()
-        };
+        // The fast path: every tenant schema's state from the catalog of
+        // its server.
+        let mut known: HashMap<String, HashMap<String, run::State>> = HashMap::new();
+        if !matches!(dir, Some(Direction::Down(_))) {
+            let mut by_server: HashMap<&str, Vec<SchemaName>> = HashMap::new();
+            for (tenant, location) in &tenants {
+                if location.placement() == Placement::SchemaPerTenant
+                    && let Ok(schema) = self.tenancy.schema_name(tenant)
+                {
+                    by_server.entry(location.server()).or_default().push(schema);
+                }
+            }
+            for (server, schemas) in by_server {
+                let Ok(db) = self.tenancy.server_database(server) else {
+                    continue;
+                };
+                if let Ok(states) = catalog::schema_states(db, &schemas, &set.table()).await {
+                    known.insert(server.to_owned(), states);
+                }
+            }
+        }
 
         // Listed tenants the registry does not know fail first (and stop a
         // run that stops at the first failure).
@@ -348,36 +368,41 @@ impl<'a> TenantMigrations<'a> {
                 let placement = self.tenancy.placement_for(&tenant);
                 finish(
                     MigrationTarget::Tenant(tenant, placement),
+                    MAIN_SERVER,
                     Outcome::Failed(e),
                     Duration::ZERO,
                 )
             })
             .collect();
-        let jobs = tenants.into_iter().map(|(tenant, placement)| {
+        let jobs = tenants.into_iter().map(|(tenant, location)| {
             let known = &known;
             let stop = &stop;
             let finish = &finish;
             async move {
                 let t = Instant::now();
+                let placement = location.placement();
+                let server = location.server();
                 let target = MigrationTarget::Tenant(tenant.clone(), placement);
-                if let Some(outcome) = self.answered(&set, dir, &tenant, placement, known.as_ref())
+                if let Some(outcome) =
+                    self.answered(&set, dir, &tenant, placement, known.get(server))
                 {
-                    return finish(target, outcome, t.elapsed());
+                    return finish(target, server, outcome, t.elapsed());
                 }
                 if stop.load(Ordering::SeqCst) {
-                    return finish(target, Outcome::Skipped, t.elapsed());
+                    return finish(target, server, Outcome::Skipped, t.elapsed());
                 }
                 let span = tracing::info_span!(
                     target: "sea_orm_tenant",
                     "migrate",
                     tenant = %tenant,
-                    isolation = placement.as_str()
+                    isolation = placement.as_str(),
+                    server = server
                 );
                 let outcome = self
-                    .tenant(&set, dir, &tenant, placement)
+                    .tenant(&set, dir, &tenant, &location)
                     .instrument(span)
                     .await;
-                finish(target, outcome, t.elapsed())
+                finish(target, server, outcome, t.elapsed())
             }
         });
         let ran: Vec<TargetReport> = futures_util::stream::iter(jobs)
@@ -437,28 +462,26 @@ impl<'a> TenantMigrations<'a> {
         set: &MigrationSet,
         dir: Option<Direction>,
         tenant: &TenantId,
-        placement: Placement,
+        location: &Location,
     ) -> Outcome {
         let fail = Outcome::Failed;
-        match placement {
+        match location.placement() {
             // Migrated with the shared target.
             Placement::SharedSchema => Outcome::UpToDate,
             Placement::SchemaPerTenant => {
-                let (schema, db) =
-                    match (self.tenancy.schema_name(tenant), self.tenancy.shared_db()) {
-                        (Ok(schema), Ok(db)) => (schema, db),
-                        (Err(e), _) | (_, Err(e)) => return fail(e),
-                    };
+                let (schema, db) = match (
+                    self.tenancy.schema_name(tenant),
+                    self.tenancy.server_database(location.server()),
+                ) {
+                    (Ok(schema), Ok(db)) => (schema, db),
+                    (Err(e), _) | (_, Err(e)) => return fail(e),
+                };
                 let place = Place::schema(db, &schema, self.lock_wait)
                     .pooled(self.tenancy.is_behind_pooler());
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {
-                let (db, own) = match self
-                    .tenancy
-                    .migration_pool(tenant, crate::MAIN_SERVER)
-                    .await
-                {
+                let (db, own) = match self.tenancy.migration_pool(tenant, location.server()).await {
                     Ok(pool) => pool,
                     Err(e) => return fail(e),
                 };
@@ -492,8 +515,8 @@ impl<'a> TenantMigrations<'a> {
             Some(only) => {
                 let mut out = Vec::with_capacity(only.len());
                 for tenant in only {
-                    match self.tenancy.placement_of(tenant).await {
-                        Ok(placement) => out.push((tenant.clone(), placement)),
+                    match self.tenancy.location_of(tenant).await {
+                        Ok(location) => out.push((tenant.clone(), location)),
                         // Reported as that tenant's failure; the others run.
                         Err(e @ TenantError::UnknownTenant(_)) => unknown.push((tenant.clone(), e)),
                         Err(e) => return Err(e),
@@ -507,15 +530,27 @@ impl<'a> TenantMigrations<'a> {
                         "this tenancy cannot list its tenants (no registry): pass them with TenantMigrations::only".into(),
                     ));
                 }
-                self.tenancy.tenants().await?
+                self.tenancy.locations().await?
             }
         };
-        let shared = self.only.is_none()
-            && self.tenancy.default_placement() == Placement::SharedSchema
-            || listed.iter().any(|(_, p)| *p == Placement::SharedSchema);
+        // The shared tables of each server that holds shared tenants; of
+        // every server when new tenants go to shared tables.
+        let mut shared: Vec<String> = Vec::new();
+        if self.only.is_none() && self.tenancy.default_placement() == Placement::SharedSchema {
+            shared.extend(self.tenancy.servers().map(str::to_owned));
+        }
+        for (_, location) in &listed {
+            if location.placement() == Placement::SharedSchema
+                && !shared.iter().any(|s| s == location.server())
+            {
+                shared.push(location.server().to_owned());
+            }
+        }
+        // The main server first, then by name.
+        shared.sort_by(|a, b| (a != MAIN_SERVER, a).cmp(&(b != MAIN_SERVER, b)));
         let own = listed
             .into_iter()
-            .filter(|(_, p)| *p != Placement::SharedSchema)
+            .filter(|(_, l)| l.placement() != Placement::SharedSchema)
             .collect();
         Ok(Targets {
             shared,
@@ -529,8 +564,8 @@ impl<'a> TenantMigrations<'a> {
 /// migrator, the tenants with a schema or database of their own, and
 /// listed tenants the registry does not know.
 struct Targets {
-    shared: bool,
-    own: Vec<(TenantId, Placement)>,
+    shared: Vec<String>,
+    own: Vec<(TenantId, Location)>,
     unknown: Vec<(TenantId, TenantError)>,
 }
 

@@ -912,11 +912,6 @@ impl Tenancy {
         self.schema_of(tenant)
     }
 
-    /// Where a provisioned tenant lives (`UnknownTenant` otherwise).
-    pub(crate) async fn placement_of(&self, tenant: &TenantId) -> Result<Placement, TenantError> {
-        Ok(self.registered(tenant).await?.placement())
-    }
-
     /// Where a provisioned tenant lives, and on which server, from the
     /// registry (cached for [`registry_ttl`](Self::registry_ttl)):
     /// [`TenantError::UnknownTenant`] when it was not provisioned.
@@ -960,6 +955,15 @@ impl Tenancy {
             self.shared()
         } else {
             Ok(&self.server(location.server())?.db)
+        }
+    }
+
+    /// The database of the server named `server` (shared tables, schemas).
+    pub(crate) fn server_database(&self, server: &str) -> Result<&DatabaseConnection, TenantError> {
+        if server == MAIN_SERVER {
+            self.shared()
+        } else {
+            Ok(&self.server(server)?.db)
         }
     }
 

@@ -553,3 +553,70 @@ async fn tenants_live_and_move_across_two_servers() {
     })
     .await;
 }
+
+/// Migrations run on every server: each server's shared tables, its
+/// schemas and its databases, reported per server.
+#[tokio::test]
+async fn migrations_run_on_every_server_and_report_per_server() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let Some(second) = SecondDb::new().await else {
+            return;
+        };
+        let dbs = Databases::new(t);
+        let far = common::unique_name();
+        let second_url = second.url.clone();
+        let server = Server::new("second", second.db.clone())
+            .expect("server")
+            .with_databases(move |tenant| {
+                common::with_database(&second_url, &format!("{far}_{tenant}"))
+            });
+        let tenancy = tenancy(t.db.clone(), &dbs).with_server(server);
+        let on = |p| Location::on("second", p).expect("location");
+        for (id, at) in [
+            ("acme", Location::new(Placement::SharedSchema)),
+            ("globex", on(Placement::SharedSchema)),
+            ("initech", on(Placement::SchemaPerTenant)),
+            ("umbrella", on(Placement::DatabasePerTenant)),
+        ] {
+            tenancy
+                .provision_at(&TenantId::from(id), at)
+                .await
+                .expect("provision");
+        }
+        let status = tenancy.migrations().status().await.expect("status");
+        assert!(status.is_ok(), "{status}");
+        let report = tenancy.migrations().up().await.expect("up");
+        assert!(report.is_ok(), "{report}");
+        let on_second: Vec<String> = report
+            .on_server("second")
+            .map(|r| r.target.describe())
+            .collect();
+        assert_eq!(
+            on_second,
+            [
+                "the shared schema",
+                "tenant `initech` (its own schema)",
+                "tenant `umbrella` (its own database)",
+            ],
+            "{report}"
+        );
+        // Shared tenants (acme) are migrated with their server's shared tables.
+        assert_eq!(report.on_server("main").count(), 1, "{report}");
+        assert!(report.shared().is_some_and(|r| r.server == "main"));
+        // Each tenant can use its tables where it lives.
+        for id in ["acme", "globex", "initech", "umbrella"] {
+            seed(&tenancy, &TenantId::from(id), 1).await;
+        }
+        assert_eq!(shared_rows(&second.db, "globex").await, 2);
+        assert_eq!(shared_rows(&t.db, "globex").await, 0);
+        for id in ["acme", "globex", "initech", "umbrella"] {
+            tenancy
+                .deprovision(&TenantId::from(id))
+                .await
+                .expect("deprovision");
+        }
+        dbs.cleanup();
+        second.cleanup().await;
+    })
+    .await;
+}

@@ -142,6 +142,9 @@ pub struct TargetReport {
     pub outcome: Outcome,
     /// How long it took (next to nothing when the catalog answered).
     pub elapsed: Duration,
+    /// The server it is on ([`MAIN_SERVER`](crate::MAIN_SERVER) unless the
+    /// tenancy has several, see [`Tenancy::with_server`](crate::Tenancy::with_server)).
+    pub server: String,
 }
 
 /// `tenant `acme` (its own schema): failed: <the error>`, one line per
@@ -156,6 +159,7 @@ pub struct TargetReport {
 ///     target: MigrationTarget::Tenant(TenantId::from("acme"), Placement::DatabasePerTenant),
 ///     outcome: Outcome::Failed(TenantError::Unsupported("schema per tenant on SQLite".into())),
 ///     elapsed: Duration::ZERO,
+///     server: sea_orm_tenant::MAIN_SERVER.into(),
 /// };
 /// assert_eq!(
 ///     report.to_string(),
@@ -164,7 +168,17 @@ pub struct TargetReport {
 /// ```
 impl fmt::Display for TargetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.target.describe(), self.outcome)
+        if self.server == crate::MAIN_SERVER {
+            write!(f, "{}: {}", self.target.describe(), self.outcome)
+        } else {
+            write!(
+                f,
+                "{} on server `{}`: {}",
+                self.target.describe(),
+                self.server,
+                self.outcome
+            )
+        }
     }
 }
 
@@ -200,7 +214,12 @@ fn write_causes(f: &mut fmt::Formatter<'_>, err: &dyn std::error::Error) -> fmt:
 /// let target = |t: &str| MigrationTarget::Tenant(TenantId::from(t), Placement::SchemaPerTenant);
 /// let report = MigrationReport {
 ///     targets: vec![
-///         TargetReport { target: target("acme"), outcome: Outcome::UpToDate, elapsed: Duration::ZERO },
+///         TargetReport {
+///             target: target("acme"),
+///             outcome: Outcome::UpToDate,
+///             elapsed: Duration::ZERO,
+///             server: "main".into(),
+///         },
 ///         TargetReport {
 ///             target: target("globex"),
 ///             outcome: Outcome::Failed(TenantError::Backfill {
@@ -209,6 +228,7 @@ fn write_causes(f: &mut fmt::Formatter<'_>, err: &dyn std::error::Error) -> fmt:
 ///                 rows: 3,
 ///             }),
 ///             elapsed: Duration::ZERO,
+///             server: "main".into(),
 ///         },
 ///     ],
 ///     elapsed: Duration::from_millis(20),
@@ -248,11 +268,17 @@ impl MigrationReport {
             .find(|t| t.target.tenant() == Some(tenant))
     }
 
-    /// The report of the shared target, if it ran.
+    /// The report of the shared target (of the main server), if it ran.
     pub fn shared(&self) -> Option<&TargetReport> {
         self.targets
             .iter()
-            .find(|t| t.target == MigrationTarget::Shared)
+            .find(|t| t.target == MigrationTarget::Shared && t.server == crate::MAIN_SERVER)
+    }
+
+    /// The targets on the server named `server`: its shared tables, its
+    /// tenant schemas and databases.
+    pub fn on_server<'a>(&'a self, server: &'a str) -> impl Iterator<Item = &'a TargetReport> {
+        self.targets.iter().filter(move |t| t.server == server)
     }
 
     /// How many targets ended with an outcome like `pred`.
