@@ -84,6 +84,7 @@ mod tenant;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod transfer;
 
 #[doc(hidden)]
 pub mod doc_entities;
@@ -102,13 +103,13 @@ pub use connection::{
     UnconfinedTransaction,
 };
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
-pub use error::TenantError;
+pub use error::{FileError, TenantError};
 pub use scope::{
     PrimaryKeyValue, Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
 pub use tenancy::{
-    DeprovisionReport, MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, Removed, RemovedRows,
+    Checked, DeprovisionReport, ErasureReport, MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE, Removed, RemovedRows,
     SchemaName, Tenancy,
 };
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
@@ -121,7 +122,7 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// # let _ = t;
 /// ```
 pub mod prelude {
-    pub use crate::{DeprovisionReport, Naming, Placement, SchemaName, Tenancy};
+    pub use crate::{DeprovisionReport, ErasureReport, Naming, Placement, SchemaName, Tenancy};
     pub use crate::{HotTenants, TenantConnection, TenantTransaction};
     pub use crate::{
         Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,

@@ -6,6 +6,7 @@
 //! SeaORM connection. Where a tenant lives is configuration.
 
 mod database;
+mod erase;
 mod life;
 mod lock;
 mod naming;
@@ -28,6 +29,7 @@ use database::{PoolLimits, Target};
 use life::Lives;
 pub(crate) use life::{Held, Life};
 use lock::Locks;
+pub use erase::{Checked, ErasureReport};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};

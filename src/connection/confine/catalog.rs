@@ -29,6 +29,8 @@ pub struct TenantTable {
     pub(crate) value: fn(&TenantId) -> Result<Value, TenantError>,
     /// Deletes a shared tenant's rows, for deprovisioning.
     pub(crate) delete: DeleteRows,
+    /// Reads, writes and counts its rows, for export, import and erasure.
+    pub(crate) io: crate::transfer::TableIo,
 }
 
 impl std::fmt::Debug for TenantTable {
@@ -62,6 +64,7 @@ pub fn describe<E: TenantEntity>() -> TenantTable {
         text,
         value: E::tenant_value,
         delete: delete_rows::<E>,
+        io: crate::transfer::TableIo::of::<E>(),
     }
 }
 
