@@ -17,6 +17,8 @@
 //!    migrating every tenant, adding a tenant column.
 //! 7. [The command line](command_line): a migration command for your binary.
 //! 8. [Lifecycle](lifecycle): provision, deprovision, placement and the registry.
+//!    [Export, import and erasure](export_and_erase): one tenant's data handed
+//!    out, restored or copied elsewhere, and erased provably.
 //! 9. [Web services](web): the axum layer, resolvers, extractors, rejections.
 //! 10. [Limits](limits): rate limits, concurrency caps, statement timeouts.
 //! 11. [Behind PgBouncer](pgbouncer): transaction pooling.
@@ -51,6 +53,9 @@ pub mod command_line {}
 
 #[doc = include_str!("guide/lifecycle.md")]
 pub mod lifecycle {}
+
+#[doc = include_str!("guide/export_and_erase.md")]
+pub mod export_and_erase {}
 
 #[doc = include_str!("guide/web.md")]
 pub mod web {}

@@ -36,7 +36,7 @@ use crate::{TenantConnection, TenantError, TenantId};
 /// assert_eq!(
 ///     report.to_string(),
 ///     "tenant `acme` erased: deprovisioned (shared schema): 2 rows from `post`; \
-///      checked afterwards: no registry row, nothing cached, 0 rows in `post`, no schema `tenant_acme`"
+///      checked afterwards: no registry row, nothing cached, 0 rows in `post`"
 /// );
 ///
 /// // A second call finds nothing left, and says so.

@@ -185,7 +185,12 @@ impl Catalog {
             None => {
                 self.tables.insert(key, Some(Arc::new(table)));
             }
-            Some(Some(known)) if known.column == table.column && known.text == table.text => {}
+            // The same table and tenant column again: the later entity
+            // (one declared to a `Tenancy` over one of the whole program)
+            // is the one export and import read and write.
+            Some(Some(known)) if known.column == table.column && known.text == table.text => {
+                self.tables.insert(key, Some(Arc::new(table)));
+            }
             Some(_) => {
                 self.tables.insert(key, None);
             }
