@@ -26,10 +26,10 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
+pub use erase::{Checked, ErasureReport};
 use life::Lives;
 pub(crate) use life::{Held, Life};
 use lock::Locks;
-pub use erase::{Checked, ErasureReport};
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};

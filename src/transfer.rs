@@ -186,11 +186,8 @@ impl Tenancy {
         progress: impl Fn(&TransferProgress<'_>) + Send + Sync,
     ) -> Result<ExportReport, TenantError> {
         let span = tracing::info_span!(target: "sea_orm_tenant", "export", tenant = %tenant);
-        tracing::Instrument::instrument(
-            export::export(self, tenant, dir.as_ref(), &progress),
-            span,
-        )
-        .await
+        tracing::Instrument::instrument(export::export(self, tenant, dir.as_ref(), &progress), span)
+            .await
     }
 
     /// Reads an export (see [`export`](Self::export) and the
@@ -272,10 +269,7 @@ impl Tenancy {
         progress: impl Fn(&TransferProgress<'_>) + Send + Sync,
     ) -> Result<ImportReport, TenantError> {
         let span = tracing::info_span!(target: "sea_orm_tenant", "import", tenant = %tenant);
-        tracing::Instrument::instrument(
-            import::import(self, tenant, dir.as_ref(), &progress),
-            span,
-        )
-        .await
+        tracing::Instrument::instrument(import::import(self, tenant, dir.as_ref(), &progress), span)
+            .await
     }
 }

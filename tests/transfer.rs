@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{Databases, Kind, TestDb, acme, each_backend_of, globex, unique_name};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Schema, Statement, prelude::*,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Schema, Statement, prelude::*};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use sea_orm_tenant::prelude::*;
 use sea_orm_tenant::{Checked, Removed};
@@ -222,7 +220,9 @@ async fn plant(tenancy: &Tenancy, tenant: &TenantId) {
         xp_project::ActiveModel {
             name: Set("Zażółć gęślą jaźń 🐢 \"quoted\" 'single'\n".into()),
             created_at: Set(when(1)),
-            meta: Set(Some(serde_json::json!({"plan": "gold", "seats": [1, 2, null]}))),
+            meta: Set(Some(
+                serde_json::json!({"plan": "gold", "seats": [1, 2, null]}),
+            )),
             logo: Set(Some(vec![0, 1, 2, 0xfe, 0xff])),
             score: Set(Some(-2.5)),
             due: Set(chrono::NaiveDate::from_ymd_opt(2024, 2, 29)),
@@ -357,13 +357,16 @@ async fn rows(t: &TestDb, table: &str, tenant: &str) -> i64 {
 async fn a_tenant_survives_export_erase_and_import_in_its_shared_tables() {
     each_backend_of(&[Kind::Sqlite, Kind::Postgres, Kind::MySql], async |t| {
         let tenancy = text_tables(Tenancy::shared_schema(t.db.clone()));
-        let (acme, globex) = (acme(), globex());
-        for tenant in [&acme, &globex] {
+        // `ACME`, acme's case twin, is a neighbour like any other (on
+        // MySQL too, whatever the collation).
+        let (acme, globex, twin) = (acme(), globex(), TenantId::from("ACME"));
+        for tenant in [&acme, &globex, &twin] {
             tenancy.provision(tenant).await.unwrap();
             plant(&tenancy, tenant).await;
         }
         let before = snapshot(&tenancy, &acme).await;
         let theirs = snapshot(&tenancy, &globex).await;
+        let twins = snapshot(&tenancy, &twin).await;
         let dir = temp_dir();
 
         let exported = tenancy.export(&acme, &dir).await.unwrap();
@@ -371,7 +374,10 @@ async fn a_tenant_survives_export_erase_and_import_in_its_shared_tables() {
         assert_eq!(exported.rows_in("xp_item"), 4, "{t}: {exported}");
         let order = manifest_tables(&dir);
         let at = |name: &str| order.iter().position(|n| n == name).unwrap();
-        assert!(at("xp_project") < at("xp_item"), "{t}: parents first: {order:?}");
+        assert!(
+            at("xp_project") < at("xp_item"),
+            "{t}: parents first: {order:?}"
+        );
         // Only acme's rows, whatever globex holds.
         for table in ["xp_project", "xp_item"] {
             let text = std::fs::read_to_string(dir.join(format!("{table}.jsonl"))).unwrap();
@@ -382,7 +388,10 @@ async fn a_tenant_survives_export_erase_and_import_in_its_shared_tables() {
         }
         // Exporting into the same directory again is refused.
         assert!(
-            matches!(tenancy.export(&acme, &dir).await, Err(TenantError::Transfer { .. })),
+            matches!(
+                tenancy.export(&acme, &dir).await,
+                Err(TenantError::Transfer { .. })
+            ),
             "{t}"
         );
 
@@ -399,16 +408,28 @@ async fn a_tenant_survives_export_erase_and_import_in_its_shared_tables() {
         let imported = tenancy.import(&acme, &dir).await.unwrap();
         assert_eq!(imported.rows(), 7, "{t}: {imported}");
         assert_eq!(snapshot(&tenancy, &acme).await, before, "{t}");
-        assert_eq!(snapshot(&tenancy, &globex).await, theirs, "{t}: globex untouched");
-        // New keys continue above every key of the table (globex's were
-        // planted after acme's: a sequence lowered to acme's maximum
-        // would collide with them).
-        let max = theirs.0.iter().map(|p| p.id).max().unwrap();
+        assert_eq!(
+            snapshot(&tenancy, &globex).await,
+            theirs,
+            "{t}: globex untouched"
+        );
+        assert_eq!(
+            snapshot(&tenancy, &twin).await,
+            twins,
+            "{t}: ACME untouched"
+        );
+        // New keys continue above every key of the table (globex's and
+        // ACME's were planted after acme's: a sequence lowered to acme's
+        // maximum would collide with them).
+        let max = twins.0.iter().map(|p| p.id).max().unwrap();
         assert!(add_project(&tenancy, &acme).await > max, "{t}");
 
         // Into a tenant that is not empty: refused.
         let err = tenancy.import(&globex, &dir).await.unwrap_err();
-        assert!(err.to_string().contains("import needs an empty tenant"), "{t}: {err}");
+        assert!(
+            err.to_string().contains("import needs an empty tenant"),
+            "{t}: {err}"
+        );
         assert_eq!(snapshot(&tenancy, &globex).await, theirs, "{t}");
         let _ = std::fs::remove_dir_all(&dir);
     })
@@ -444,7 +465,11 @@ async fn an_export_of_a_shared_tenant_imports_into_a_schema_or_database_of_its_o
             let report = target.import(copy, &dir).await.unwrap();
             assert_eq!(report.exported_as, acme, "{t} {place}");
             assert_eq!(report.rows(), 7, "{t} {place}: {report}");
-            assert_eq!(snapshot(target, copy).await, as_tenant(&before, copy), "{t} {place}");
+            assert_eq!(
+                snapshot(target, copy).await,
+                as_tenant(&before, copy),
+                "{t} {place}"
+            );
             let max = before.0.iter().map(|p| p.id).max().unwrap();
             assert!(add_project(target, copy).await > max, "{t} {place}");
 
@@ -456,7 +481,10 @@ async fn an_export_of_a_shared_tenant_imports_into_a_schema_or_database_of_its_o
             // The shared tables hold acme's keys: the copy collides, and
             // nothing of it stays.
             let err = shared.import(&returned, &back).await.unwrap_err();
-            assert!(matches!(err, TenantError::Database { .. }), "{t} {place}: {err}");
+            assert!(
+                matches!(err, TenantError::Database { .. }),
+                "{t} {place}: {err}"
+            );
             assert_eq!(rows(t, "xp_project", "acme_back").await, 0, "{t} {place}");
             shared.erase(&acme).await.unwrap();
             shared.import(&returned, &back).await.unwrap();
@@ -471,7 +499,10 @@ async fn an_export_of_a_shared_tenant_imports_into_a_schema_or_database_of_its_o
             let erased = target.erase(copy).await.unwrap();
             assert!(erased.removed.existed, "{t} {place}: {erased}");
             assert!(
-                erased.checked.iter().any(|c| matches!(c, Checked::Database(_) | Checked::Schema(_))),
+                erased
+                    .checked
+                    .iter()
+                    .any(|c| matches!(c, Checked::Database(_) | Checked::Schema(_))),
                 "{t} {place}: {erased}"
             );
             let _ = std::fs::remove_dir_all(&back);
@@ -501,7 +532,11 @@ async fn integer_and_uuid_tenants_round_trip_under_another_id() {
             .await
             .unwrap();
         }
-        let before = xp_meter::Entity::find().order_by_asc(xp_meter::Column::Id).all(&conn).await.unwrap();
+        let before = xp_meter::Entity::find()
+            .order_by_asc(xp_meter::Column::Id)
+            .all(&conn)
+            .await
+            .unwrap();
         drop(conn);
         let dir = temp_dir();
         meters.export(&t42, &dir).await.unwrap();
@@ -510,10 +545,17 @@ async fn integer_and_uuid_tenants_round_trip_under_another_id() {
         meters.provision(&t43).await.unwrap();
         meters.import(&t43, &dir).await.unwrap();
         let conn = meters.connection(&t43).await.unwrap();
-        let after = xp_meter::Entity::find().order_by_asc(xp_meter::Column::Id).all(&conn).await.unwrap();
+        let after = xp_meter::Entity::find()
+            .order_by_asc(xp_meter::Column::Id)
+            .all(&conn)
+            .await
+            .unwrap();
         let expected: Vec<_> = before
             .iter()
-            .map(|m| xp_meter::Model { tenant_id: 43, ..m.clone() })
+            .map(|m| xp_meter::Model {
+                tenant_id: 43,
+                ..m.clone()
+            })
             .collect();
         assert_eq!(after, expected, "{t}");
         drop(conn);
@@ -538,7 +580,11 @@ async fn integer_and_uuid_tenants_round_trip_under_another_id() {
             .await
             .unwrap();
         }
-        let before = xp_doc::Entity::find().order_by_asc(xp_doc::Column::Id).all(&conn).await.unwrap();
+        let before = xp_doc::Entity::find()
+            .order_by_asc(xp_doc::Column::Id)
+            .all(&conn)
+            .await
+            .unwrap();
         drop(conn);
         let dir = temp_dir();
         docs.export(&ta, &dir).await.unwrap();
@@ -546,10 +592,17 @@ async fn integer_and_uuid_tenants_round_trip_under_another_id() {
         docs.provision(&tb).await.unwrap();
         docs.import(&tb, &dir).await.unwrap();
         let conn = docs.connection(&tb).await.unwrap();
-        let after = xp_doc::Entity::find().order_by_asc(xp_doc::Column::Id).all(&conn).await.unwrap();
+        let after = xp_doc::Entity::find()
+            .order_by_asc(xp_doc::Column::Id)
+            .all(&conn)
+            .await
+            .unwrap();
         let expected: Vec<_> = before
             .iter()
-            .map(|d| xp_doc::Model { tenant_id: b, ..d.clone() })
+            .map(|d| xp_doc::Model {
+                tenant_id: b,
+                ..d.clone()
+            })
             .collect();
         assert_eq!(after, expected, "{t}");
         let _ = std::fs::remove_dir_all(&dir);
@@ -573,7 +626,11 @@ fn tampered(dir: &Path, change: impl FnOnce(&Path)) -> PathBuf {
 fn edit_manifest(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {
     let mut json = manifest(dir);
     change(&mut json);
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&json).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&json).unwrap(),
+    )
+    .unwrap();
 }
 
 /// Rewrites `table`'s file with `change` on its lines, and the manifest's
@@ -645,7 +702,8 @@ async fn an_untrusted_directory_is_refused_and_nothing_is_imported() {
                 Box::new(|d| {
                     edit_rows(d, "xp_item", |lines| {
                         let last = lines.last_mut().unwrap();
-                        *last = last.replace("\"done\":true", "\"done\":\"yes\"")
+                        *last = last
+                            .replace("\"done\":true", "\"done\":\"yes\"")
                             .replace("\"done\":false", "\"done\":\"no\"");
                     })
                 }),
@@ -751,10 +809,16 @@ async fn erase_checks_every_place_and_a_second_call_finds_nothing() {
         let dbs = Databases::new(t);
         let mut tenancies = vec![
             ("shared", text_tables(Tenancy::shared_schema(t.db.clone()))),
-            ("database", text_tables(Tenancy::database_per_tenant(dbs.url_for()))),
+            (
+                "database",
+                text_tables(Tenancy::database_per_tenant(dbs.url_for())),
+            ),
         ];
         if t.kind == Kind::Postgres {
-            tenancies.push(("schema", text_tables(Tenancy::schema_per_tenant(t.db.clone()))));
+            tenancies.push((
+                "schema",
+                text_tables(Tenancy::schema_per_tenant(t.db.clone())),
+            ));
         }
         for (place, tenancy) in &tenancies {
             let tenant = TenantId::from(format!("erase_{place}"));
@@ -774,29 +838,48 @@ async fn erase_checks_every_place_and_a_second_call_finds_nothing() {
                         matches!(report.removed.removed.as_slice(), [Removed::Schema { .. }]),
                         "{t}: {report}"
                     );
-                    assert!(report.checked.contains(&Checked::Schema(format!("tenant_{tenant}"))), "{t}: {report}");
+                    assert!(
+                        report
+                            .checked
+                            .contains(&Checked::Schema(format!("tenant_{tenant}"))),
+                        "{t}: {report}"
+                    );
                 }
                 _ => {
                     assert!(
-                        matches!(report.removed.removed.as_slice(), [Removed::Database { .. }]),
+                        matches!(
+                            report.removed.removed.as_slice(),
+                            [Removed::Database { .. }]
+                        ),
                         "{t}: {report}"
                     );
                     assert!(!dbs.exists(t, &tenant.to_string()).await, "{t}: {report}");
                     assert!(
-                        report.checked.iter().any(|c| matches!(c, Checked::Database(_))),
+                        report
+                            .checked
+                            .iter()
+                            .any(|c| matches!(c, Checked::Database(_))),
                         "{t}: {report}"
                     );
                 }
             }
-            assert!(report.checked.contains(&Checked::Caches), "{t} {place}: {report}");
             assert!(
-                matches!(tenancy.connection(&tenant).await, Err(TenantError::UnknownTenant(_))),
+                report.checked.contains(&Checked::Caches),
+                "{t} {place}: {report}"
+            );
+            assert!(
+                matches!(
+                    tenancy.connection(&tenant).await,
+                    Err(TenantError::UnknownTenant(_))
+                ),
                 "{t} {place}"
             );
             let again = tenancy.erase(&tenant).await.unwrap();
             assert!(!again.removed.existed, "{t} {place}: {again}");
             assert!(
-                again.to_string().contains("nothing was left to erase; checked afterwards"),
+                again
+                    .to_string()
+                    .contains("nothing was left to erase; checked afterwards"),
                 "{t} {place}: {again}"
             );
         }

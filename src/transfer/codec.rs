@@ -144,7 +144,11 @@ pub(crate) fn decode(tag: &str, json: &Json) -> Result<Value, String> {
         // f64 to f32: the exported f32 widened exactly, so it narrows back
         // to itself.
         #[allow(clippy::cast_possible_truncation)]
-        "f32" => Value::Float(if null { None } else { Some(unfloat(json)? as f32) }),
+        "f32" => Value::Float(if null {
+            None
+        } else {
+            Some(unfloat(json)? as f32)
+        }),
         "f64" => Value::Double(if null { None } else { Some(unfloat(json)?) }),
         "string" => Value::String(if null { None } else { Some(text()?.to_owned()) }),
         "char" if null => Value::Char(None),
@@ -225,7 +229,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("expected hexadecimal digits in pairs".into());
     }
     let digit = |c: u8| match c {
@@ -288,8 +292,10 @@ mod tests {
             let json = encode(&value).unwrap();
             assert_eq!(decode(tag, &json).unwrap(), value, "{tag}: {json}");
         }
-        assert!(decode("f64", &encode(&Value::Double(Some(f64::NAN))).unwrap())
-            .is_ok_and(|v| matches!(v, Value::Double(Some(n)) if n.is_nan())));
+        assert!(
+            decode("f64", &encode(&Value::Double(Some(f64::NAN))).unwrap())
+                .is_ok_and(|v| matches!(v, Value::Double(Some(n)) if n.is_nan()))
+        );
     }
 
     #[test]

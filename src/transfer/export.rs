@@ -45,13 +45,9 @@ pub(super) async fn export(
     };
     let declared = tables_of(tenancy, tenant);
     let names: Vec<&str> = declared.iter().map(|t| t.name.as_str()).collect();
-    let layout = Layout::read(
-        conn.database(),
-        schema.as_ref().map(|s| s.as_str()),
-        &names,
-    )
-    .await
-    .map_err(|e| TenantError::db(format!("reading the tables of tenant `{tenant}`"), e))?;
+    let layout = Layout::read(conn.database(), schema.as_ref().map(|s| s.as_str()), &names)
+        .await
+        .map_err(|e| TenantError::db(format!("reading the tables of tenant `{tenant}`"), e))?;
     let present: Vec<&str> = names.iter().copied().filter(|n| layout.has(n)).collect();
     let order = layout.order(&present);
 
@@ -201,7 +197,7 @@ async fn export_table(
             .row(&line)
             .map_err(|e| io_failed(tenant, "writing", writer.path(), &e))?;
         rows += 1;
-        if rows % REPORT_EVERY == 0 {
+        if rows.is_multiple_of(REPORT_EVERY) {
             report(rows, false);
         }
         Ok(())

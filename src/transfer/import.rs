@@ -65,13 +65,9 @@ pub(super) async fn import(
         _ => None,
     };
     let names: Vec<&str> = declared.iter().map(|t| t.name.as_str()).collect();
-    let layout = Layout::read(
-        conn.database(),
-        schema.as_ref().map(|s| s.as_str()),
-        &names,
-    )
-    .await
-    .map_err(|e| TenantError::db(format!("reading the tables of tenant `{tenant}`"), e))?;
+    let layout = Layout::read(conn.database(), schema.as_ref().map(|s| s.as_str()), &names)
+        .await
+        .map_err(|e| TenantError::db(format!("reading the tables of tenant `{tenant}`"), e))?;
     // A table the export found empty may be missing here (a table
     // declared to the whole program but created in another placement
     // only); one with rows may not.
@@ -193,7 +189,10 @@ fn plan<'a>(
             let tag = tags.get(column).ok_or_else(|| {
                 refused(
                     tenant,
-                    format!("table `{}`: the manifest has no column `{column}`", table.name),
+                    format!(
+                        "table `{}`: the manifest has no column `{column}`",
+                        table.name
+                    ),
                 )
             })?;
             columns.push((column, *tag));
@@ -259,7 +258,8 @@ impl Run<'_> {
         let name = &p.table.name;
         let path = self.dir.join(file_name(name));
         let mut reader = open(tenant, &path)?;
-        let per_insert = (MAX_VALUES_PER_INSERT / p.columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+        let per_insert =
+            (MAX_VALUES_PER_INSERT / p.columns.len().max(1)).clamp(1, MAX_ROWS_PER_INSERT);
         let mut batch = Vec::with_capacity(per_insert);
         let mut maxima: HashMap<&'static str, i64> = HashMap::new();
         let mut line = Vec::new();
@@ -279,7 +279,10 @@ impl Run<'_> {
             if rows > p.entry.rows {
                 return Err(refused(
                     tenant,
-                    format!("`{}` holds more rows than the manifest says", path.display()),
+                    format!(
+                        "`{}` holds more rows than the manifest says",
+                        path.display()
+                    ),
                 ));
             }
             let at = |reason: String| {
@@ -288,8 +291,13 @@ impl Run<'_> {
                     format!("line {rows} of `{}`: {reason}", path.display()),
                 )
             };
-            let row: Json = serde_json::from_slice(&line)
-                .map_err(|e| at(format!("not JSON ({:?} error at column {})", e.classify(), e.column())))?;
+            let row: Json = serde_json::from_slice(&line).map_err(|e| {
+                at(format!(
+                    "not JSON ({:?} error at column {})",
+                    e.classify(),
+                    e.column()
+                ))
+            })?;
             let Json::Object(mut object) = row else {
                 return Err(at("not a JSON object".into()));
             };

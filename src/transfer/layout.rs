@@ -135,8 +135,10 @@ impl Layout {
         let key = |t: &str| t.to_ascii_lowercase();
         let present: BTreeMap<String, &'a str> = tables.iter().map(|t| (key(t), *t)).collect();
         // Parents each child still waits for.
-        let mut waits: BTreeMap<&str, BTreeSet<&str>> =
-            present.keys().map(|k| (k.as_str(), BTreeSet::new())).collect();
+        let mut waits: BTreeMap<&str, BTreeSet<&str>> = present
+            .keys()
+            .map(|k| (k.as_str(), BTreeSet::new()))
+            .collect();
         for (child, parent) in &self.references {
             if child != parent
                 && present.contains_key(parent)

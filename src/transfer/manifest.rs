@@ -113,7 +113,9 @@ impl Manifest {
     fn parse(json: &Json) -> Result<Manifest, String> {
         let top = json.as_object().ok_or("not an object")?;
         if top.get("format").and_then(Json::as_str) != Some(FORMAT) {
-            return Err(format!("not a tenant export (its `format` is not {FORMAT:?})"));
+            return Err(format!(
+                "not a tenant export (its `format` is not {FORMAT:?})"
+            ));
         }
         match top.get("version").and_then(Json::as_u64) {
             Some(FORMAT_VERSION) => {}
@@ -124,8 +126,8 @@ impl Manifest {
             }
             None => return Err("no format version".into()),
         }
-        let tenant = TenantId::parse(text(top, "tenant")?)
-            .map_err(|e| format!("its tenant id: {e}"))?;
+        let tenant =
+            TenantId::parse(text(top, "tenant")?).map_err(|e| format!("its tenant id: {e}"))?;
         let mut seen = HashSet::new();
         let mut tables = Vec::new();
         for table in top
@@ -148,7 +150,10 @@ impl Manifest {
                 .and_then(Json::as_u64)
                 .ok_or_else(|| format!("table {name:?} has no row count"))?;
             let sha256 = text(table, "sha256")?.to_owned();
-            if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            if sha256.len() != 64
+                || !sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             {
                 return Err(format!("table {name:?} has no SHA-256 checksum"));
             }
@@ -164,7 +169,9 @@ impl Manifest {
                     .ok_or_else(|| format!("table {name:?}: a column that is not an object"))?;
                 let column_name = text(column, "name")?.to_owned();
                 if !names.insert(column_name.clone()) {
-                    return Err(format!("table {name:?}: column {column_name:?} listed twice"));
+                    return Err(format!(
+                        "table {name:?}: column {column_name:?} listed twice"
+                    ));
                 }
                 let tag = match column.get("type") {
                     None | Some(Json::Null) if rows == 0 => None,

@@ -8,8 +8,8 @@ use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, IdenStatic, Iterable, ModelTrait,
-    PrimaryKeyToColumn, QueryOrder, QuerySelect, QueryTrait, Value,
+    ActiveModelTrait, ConnectionTrait, DbErr, IdenStatic, Iterable, ModelTrait, PrimaryKeyToColumn,
+    QueryOrder, QuerySelect, QueryTrait, Value,
 };
 
 use crate::{TenantEntity, TenantError, TenantScoped, TenantTransaction};
@@ -20,8 +20,10 @@ pub(crate) type RowSink<'a> = dyn FnMut(Vec<Value>) -> Result<(), TenantError> +
 
 /// Streams the transaction's tenant's rows to a sink, in primary key
 /// order, and says how many went.
-pub(crate) type ReadRows =
-    for<'a> fn(&'a TenantTransaction, &'a mut RowSink<'a>) -> BoxFuture<'a, Result<u64, TenantError>>;
+pub(crate) type ReadRows = for<'a> fn(
+    &'a TenantTransaction,
+    &'a mut RowSink<'a>,
+) -> BoxFuture<'a, Result<u64, TenantError>>;
 
 /// Inserts rows (values in [`columns`](TableIo::columns) order) through
 /// the transaction.
@@ -106,15 +108,17 @@ fn statement<E: TenantEntity>(
             for (column, value) in columns.iter().zip(row) {
                 // `try_set`, never `set`: a value of the wrong type is an
                 // error, not a panic.
-                model.try_set(*column, value).map_err(|e| TenantError::Transfer {
-                    tenant: txn.tenant().to_string(),
-                    reason: format!(
-                        "column `{}`.`{}`: the value does not fit the entity's field ({e})",
-                        E::default().table_name(),
-                        column.as_str()
-                    ),
-                    source: None,
-                })?;
+                model
+                    .try_set(*column, value)
+                    .map_err(|e| TenantError::Transfer {
+                        tenant: txn.tenant().to_string(),
+                        reason: format!(
+                            "column `{}`.`{}`: the value does not fit the entity's field ({e})",
+                            E::default().table_name(),
+                            column.as_str()
+                        ),
+                        source: None,
+                    })?;
             }
             models.push(model);
         }
