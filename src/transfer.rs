@@ -86,6 +86,14 @@
 //! reads each file's count and checksum again and counts the rows in the
 //! database: any difference rolls the whole import back.
 //!
+//! Tables are matched by name. A declared tenant table the manifest does
+//! not list stays empty; a table the manifest lists with no rows may be
+//! missing where the tenant lives (a table declared to the whole program
+//! but created in one placement only), one with rows may not. When two
+//! entities declare the same table, the one declared last (to the
+//! `Tenancy`, over a program-wide `tenant_entity!`) reads and writes its
+//! rows.
+//!
 //! The checksums find damaged or truncated files; they are no signature:
 //! whoever can write the directory can write a matching manifest. What
 //! such a manifest can do is bounded by the checks above: rows of the
