@@ -214,7 +214,11 @@ impl Tenancy {
     /// it commits; anything amiss is a [`TenantError::Transfer`] and
     /// nothing is imported. On Postgres the sequences of the imported
     /// tables are then raised above the imported keys (never lowered: in
-    /// a shared schema other tenants' keys may be higher).
+    /// a shared schema other tenants' keys may be higher); `setval` needs
+    /// `UPDATE` on those sequences, which the application role of
+    /// [`rls::Grants`](crate::rls::Grants) does not hold (it has `USAGE` and
+    /// `SELECT`): import as the role that migrates, or the import fails on
+    /// it, with nothing imported.
     ///
     /// Primary keys are kept, so an import into a place where another
     /// tenant's rows already hold those keys (a copy into the same shared
