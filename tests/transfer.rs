@@ -910,3 +910,64 @@ async fn erase_that_leaves_rows_behind_says_so() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_large_tenant_moves_in_batches_and_reports_progress() {
+    each_backend_of(&[Kind::Sqlite, Kind::Postgres], async |t| {
+        let tenancy = text_tables(Tenancy::shared_schema(t.db.clone()));
+        let acme = acme();
+        tenancy.provision(&acme).await.unwrap();
+        let conn = tenancy.connection(&acme).await.unwrap();
+        let when = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for chunk in 0..5 {
+            let rows = (0..500).map(|n| xp_project::ActiveModel {
+                name: Set(format!("project {chunk}-{n}")),
+                created_at: Set(when),
+                ..Default::default()
+            });
+            xp_project::Entity::insert_many(rows)
+                .exec(&conn)
+                .await
+                .unwrap();
+        }
+        drop(conn);
+        let before = snapshot(&tenancy, &acme).await;
+        let dir = temp_dir();
+        let seen = std::sync::Mutex::new(Vec::new());
+        tenancy
+            .export_with_progress(&acme, &dir, |p| {
+                if p.table == "xp_project" {
+                    seen.lock().unwrap().push((p.rows, p.table_done));
+                }
+            })
+            .await
+            .unwrap();
+        let exported = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(
+            exported,
+            [(1000, false), (2000, false), (2500, true)],
+            "{t}: a report every thousand rows and at the end"
+        );
+        tenancy.erase(&acme).await.unwrap();
+        tenancy.provision(&acme).await.unwrap();
+        tenancy
+            .import_with_progress(&acme, &dir, |p| {
+                if p.table == "xp_project" {
+                    assert_eq!(p.table_rows, Some(2500));
+                    seen.lock().unwrap().push((p.rows, p.table_done));
+                }
+            })
+            .await
+            .unwrap();
+        let imported = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(
+            imported.len(),
+            6,
+            "{t}: five batches of 500 and the end: {imported:?}"
+        );
+        assert_eq!(imported.last(), Some(&(2500, true)), "{t}");
+        assert_eq!(snapshot(&tenancy, &acme).await, before, "{t}");
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
