@@ -105,6 +105,7 @@
 //! is not the tenant stops it. Memory stays bounded by one row (export)
 //! and one batch of at most 500 rows (import), whatever the tenant's size.
 
+mod check;
 mod codec;
 mod export;
 mod files;
@@ -112,6 +113,7 @@ mod import;
 mod layout;
 mod manifest;
 mod report;
+mod sequences;
 mod table_io;
 
 use std::path::Path;

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait, Value};
 use serde_json::Value as Json;
 
+use super::check::{matches_manifest, next, open};
 use super::codec;
-use super::files::{LineError, LineReader, MAX_LINE_BYTES, file_name, io_failed, refused};
+use super::files::{file_name, refused};
 use super::layout::Layout;
 use super::manifest::{Manifest, TableEntry};
-use super::report::{ImportReport, RaisedSequence, TableTransfer, TransferProgress};
+use super::report::{ImportReport, TableTransfer, TransferProgress};
+use super::sequences::{integer, raise_sequences};
 use super::{Progress, tables_of};
 use crate::connection::TenantTable;
 use crate::{Placement, Tenancy, TenantError, TenantId, TenantTransaction};
@@ -52,7 +54,7 @@ pub(super) async fn import(
         let mut reader = open(tenant, &path)?;
         let mut line = Vec::new();
         while next(tenant, &path, &mut reader, &mut line)? {
-            if reader_lines(&reader) > p.entry.rows {
+            if reader.lines() > p.entry.rows {
                 break;
             }
         }
@@ -366,116 +368,4 @@ impl Run<'_> {
             other => other.to_string(),
         }
     }
-}
-
-/// An integer value as `i64`, for the sequences.
-fn integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::TinyInt(Some(n)) => Some(i64::from(*n)),
-        Value::SmallInt(Some(n)) => Some(i64::from(*n)),
-        Value::Int(Some(n)) => Some(i64::from(*n)),
-        Value::BigInt(Some(n)) => Some(*n),
-        Value::TinyUnsigned(Some(n)) => Some(i64::from(*n)),
-        Value::SmallUnsigned(Some(n)) => Some(i64::from(*n)),
-        Value::Unsigned(Some(n)) => Some(i64::from(*n)),
-        Value::BigUnsigned(Some(n)) => i64::try_from(*n).ok(),
-        _ => None,
-    }
-}
-
-/// Raises the sequence behind each `(table, column)` to the highest value
-/// imported, never lowering one (in a shared schema other tenants' rows
-/// may be higher). `setval` is not transactional: run inside the import,
-/// a sequence raised for an import that then fails only leaves a gap.
-async fn raise_sequences(
-    db: &impl ConnectionTrait,
-    schema: Option<&str>,
-    maxima: &[(&str, &str, i64)],
-) -> Result<Vec<RaisedSequence>, sea_orm::DbErr> {
-    let mut raised = Vec::new();
-    for (table, column, max) in maxima {
-        let qualified = match schema {
-            Some(schema) => format!(
-                "{}.{}",
-                crate::rls::quote_ident(schema),
-                crate::rls::quote_ident(table)
-            ),
-            None => crate::rls::quote_ident(table),
-        };
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT setval(q.s::regclass, $2) FROM \
-                 (SELECT pg_get_serial_sequence($1, $3) AS s) q \
-                 WHERE q.s IS NOT NULL \
-                 AND $2 > COALESCE(pg_sequence_last_value(q.s::regclass), 0)",
-                [qualified.into(), (*max).into(), (*column).into()],
-            ))
-            .await?;
-        if row.is_some() {
-            raised.push(RaisedSequence {
-                table: (*table).to_owned(),
-                column: (*column).to_owned(),
-                value: *max,
-            });
-        }
-    }
-    Ok(raised)
-}
-
-fn open(tenant: &TenantId, path: &Path) -> Result<LineReader, TenantError> {
-    LineReader::open(path).map_err(|e| io_failed(tenant, "reading", path, &e))
-}
-
-fn next(
-    tenant: &TenantId,
-    path: &Path,
-    reader: &mut LineReader,
-    line: &mut Vec<u8>,
-) -> Result<bool, TenantError> {
-    match reader.next_line(line) {
-        Ok(more) => Ok(more),
-        Err(LineError::Io(e)) => Err(io_failed(tenant, "reading", path, &e)),
-        Err(LineError::TooLong) => Err(refused(
-            tenant,
-            format!(
-                "`{}` has a line longer than {} MiB",
-                path.display(),
-                MAX_LINE_BYTES >> 20
-            ),
-        )),
-    }
-}
-
-fn reader_lines(reader: &LineReader) -> u64 {
-    reader.lines()
-}
-
-/// Whether a file read whole matches its manifest entry.
-fn matches_manifest(
-    tenant: &TenantId,
-    entry: &TableEntry,
-    path: &Path,
-    (lines, sha256): (u64, String),
-) -> Result<(), TenantError> {
-    if lines != entry.rows {
-        return Err(refused(
-            tenant,
-            format!(
-                "`{}` holds {lines} row(s), the manifest says {}",
-                path.display(),
-                entry.rows
-            ),
-        ));
-    }
-    if sha256 != entry.sha256 {
-        return Err(refused(
-            tenant,
-            format!(
-                "`{}` does not match the manifest's checksum (changed or damaged)",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
 }
