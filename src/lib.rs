@@ -109,8 +109,8 @@ pub use scope::{
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
 pub use tenancy::{
-    Checked, DeprovisionReport, ErasureReport, MAX_NAME_LEN, Naming, Placement, REGISTRY_TABLE,
-    Removed, RemovedRows, SchemaName, Tenancy,
+    DeprovisionReport, ErasureCheck, ErasureReport, MAX_NAME_LEN, Naming, Placement,
+    REGISTRY_TABLE, Removed, RemovedRows, SchemaName, Tenancy,
 };
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 

@@ -26,7 +26,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
-pub use erase::{Checked, ErasureReport};
+pub use erase::{ErasureCheck, ErasureReport};
 use life::Lives;
 pub(crate) use life::{Held, Life};
 use lock::Locks;

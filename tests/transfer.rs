@@ -12,7 +12,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Schema, Statement, prelude::*};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use sea_orm_tenant::prelude::*;
-use sea_orm_tenant::{Checked, Removed};
+use sea_orm_tenant::{ErasureCheck, Removed};
 use sha2::{Digest, Sha256};
 
 /// The parent: one column of each type the format carries that every
@@ -502,7 +502,7 @@ async fn an_export_of_a_shared_tenant_imports_into_a_schema_or_database_of_its_o
                 erased
                     .checked
                     .iter()
-                    .any(|c| matches!(c, Checked::Database(_) | Checked::Schema(_))),
+                    .any(|c| matches!(c, ErasureCheck::Database(_) | ErasureCheck::Schema(_))),
                 "{t} {place}: {erased}"
             );
             let _ = std::fs::remove_dir_all(&back);
@@ -841,7 +841,7 @@ async fn erase_checks_every_place_and_a_second_call_finds_nothing() {
                     assert!(
                         report
                             .checked
-                            .contains(&Checked::Schema(format!("tenant_{tenant}"))),
+                            .contains(&ErasureCheck::Schema(format!("tenant_{tenant}"))),
                         "{t}: {report}"
                     );
                 }
@@ -858,13 +858,13 @@ async fn erase_checks_every_place_and_a_second_call_finds_nothing() {
                         report
                             .checked
                             .iter()
-                            .any(|c| matches!(c, Checked::Database(_))),
+                            .any(|c| matches!(c, ErasureCheck::Database(_))),
                         "{t}: {report}"
                     );
                 }
             }
             assert!(
-                report.checked.contains(&Checked::Caches),
+                report.checked.contains(&ErasureCheck::Caches),
                 "{t} {place}: {report}"
             );
             assert!(
@@ -970,4 +970,42 @@ async fn a_large_tenant_moves_in_batches_and_reports_progress() {
         let _ = std::fs::remove_dir_all(&dir);
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_export_from_sqlite_imports_into_postgres_and_mysql() {
+    // The source: a SQLite file of its own.
+    let path = std::env::temp_dir().join(format!("{}.sqlite", unique_name()));
+    let source = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let source = text_tables(Tenancy::shared_schema(source));
+    let acme = acme();
+    source.provision(&acme).await.unwrap();
+    plant(&source, &acme).await;
+    let before = snapshot(&source, &acme).await;
+    let dir = temp_dir();
+    source.export(&acme, &dir).await.unwrap();
+    assert_eq!(manifest(&dir)["backend"], "sqlite");
+
+    each_backend_of(&[Kind::Postgres, Kind::MySql], async |t| {
+        let target = text_tables(Tenancy::shared_schema(t.db.clone()));
+        let copy = TenantId::from("acme_from_sqlite");
+        target.provision(&copy).await.unwrap();
+        let report = target.import(&copy, &dir).await.unwrap();
+        assert_eq!(report.rows(), 7, "{t}: {report}");
+        assert_eq!(
+            snapshot(&target, &copy).await,
+            as_tenant(&before, &copy),
+            "{t}"
+        );
+        let max = before.0.iter().map(|p| p.id).max().unwrap();
+        assert!(add_project(&target, &copy).await > max, "{t}");
+    })
+    .await;
+    if let Some(db) = source.database() {
+        let _ = db.close_by_ref().await;
+    }
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
 }

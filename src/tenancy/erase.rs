@@ -52,14 +52,14 @@ pub struct ErasureReport {
     /// What the deprovision removed, place by place.
     pub removed: DeprovisionReport,
     /// What was checked after the removal, each found empty or absent.
-    pub checked: Vec<Checked>,
+    pub checked: Vec<ErasureCheck>,
 }
 
 /// One check of [`Tenancy::erase`], made after the removal, that found
 /// nothing of the tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Checked {
+pub enum ErasureCheck {
     /// The registry has no row of the tenant.
     Registry,
     /// No pool of the tenant's database and no registry answer about it is
@@ -77,7 +77,7 @@ pub enum Checked {
 impl ErasureReport {
     /// Whether a check of this kind was made (and found nothing).
     pub fn checked_registry(&self) -> bool {
-        self.checked.contains(&Checked::Registry)
+        self.checked.contains(&ErasureCheck::Registry)
     }
 
     /// The tables counted 0 rows for the tenant afterwards.
@@ -85,7 +85,7 @@ impl ErasureReport {
         self.checked
             .iter()
             .find_map(|c| match c {
-                Checked::Rows(tables) => Some(tables.as_slice()),
+                ErasureCheck::Rows(tables) => Some(tables.as_slice()),
                 _ => None,
             })
             .unwrap_or(&[])
@@ -110,17 +110,17 @@ impl fmt::Display for ErasureReport {
                 f.write_str(", ")?;
             }
             match check {
-                Checked::Registry => f.write_str("no registry row")?,
-                Checked::Caches => f.write_str("nothing cached")?,
-                Checked::Rows(tables) if tables.is_empty() => {
+                ErasureCheck::Registry => f.write_str("no registry row")?,
+                ErasureCheck::Caches => f.write_str("nothing cached")?,
+                ErasureCheck::Rows(tables) if tables.is_empty() => {
                     f.write_str("no declared table in the shared database")?;
                 }
-                Checked::Rows(tables) => {
+                ErasureCheck::Rows(tables) => {
                     let names: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
                     write!(f, "0 rows in {}", names.join(", "))?;
                 }
-                Checked::Schema(name) => write!(f, "no schema `{name}`")?,
-                Checked::Database(name) => write!(f, "no database `{name}`")?,
+                ErasureCheck::Schema(name) => write!(f, "no schema `{name}`")?,
+                ErasureCheck::Database(name) => write!(f, "no database `{name}`")?,
             }
         }
         Ok(())
@@ -155,7 +155,7 @@ impl Tenancy {
                 .map_err(fail)?
             {
                 Some(_) => left.push("its registry row".to_owned()),
-                None => checked.push(Checked::Registry),
+                None => checked.push(ErasureCheck::Registry),
             }
         }
         self.known.run_pending_tasks().await;
@@ -163,7 +163,7 @@ impl Tenancy {
         if self.known.contains_key(tenant) || self.pools.contains_key(tenant) {
             left.push("a cached pool or registry answer".to_owned());
         } else {
-            checked.push(Checked::Caches);
+            checked.push(ErasureCheck::Caches);
         }
         if let Some(db) = &self.db {
             let (tables, rows) = self.count_shared(db, tenant).await.map_err(fail)?;
@@ -171,7 +171,7 @@ impl Tenancy {
                 rows.into_iter()
                     .map(|(table, n)| format!("{n} row(s) in `{table}`")),
             );
-            checked.push(Checked::Rows(tables));
+            checked.push(ErasureCheck::Rows(tables));
             if db.get_database_backend() == DbBackend::Postgres
                 && let Ok(schema) = self.schema_of(tenant)
             {
@@ -187,7 +187,7 @@ impl Tenancy {
                 if found {
                     left.push(format!("schema `{}`", schema.as_str()));
                 } else {
-                    checked.push(Checked::Schema(schema.as_str().to_owned()));
+                    checked.push(ErasureCheck::Schema(schema.as_str().to_owned()));
                 }
             }
         }
@@ -195,7 +195,7 @@ impl Tenancy {
             if target.exists().await? {
                 left.push(format!("database `{}`", target.name()));
             } else {
-                checked.push(Checked::Database(target.name()));
+                checked.push(ErasureCheck::Database(target.name()));
             }
         }
         if !left.is_empty() {
