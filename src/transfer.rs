@@ -46,7 +46,11 @@
 //! SQLite `pragma_foreign_key_list`), so keys written by hand count as
 //! much as SeaORM relations; a table's key to itself is left aside, and
 //! tables in a cycle of keys come in name order. An import orders the
-//! tables again by the keys of the database it writes to.
+//! tables again by the keys of the database it writes to, and inserts
+//! each table's rows in primary key order: a row that references a row of
+//! its own table with a greater key (or a cycle of keys between tables)
+//! fails the import, with nothing imported, unless the key is
+//! `DEFERRABLE INITIALLY DEFERRED` (Postgres).
 //!
 //! Each column's `type` is the SeaORM value type its entity field holds
 //! (`null` when the table has no rows), and says how its values are
