@@ -4,7 +4,7 @@
 //! `tests/allowlist.rs` calls each one: `SELECT name()` must fail with
 //! error 1582 (wrong argument count) or succeed, and a function with
 //! syntax of its own (aggregates, window functions, `DATE_ADD(.. INTERVAL
-//! ..)`, `VALUES(col)`) is called properly and must succeed. ErasureCheck on
+//! ..)`, `VALUES(col)`) is called properly and must succeed. Checked on
 //! MariaDB 10.11; string results longer than `max_allowed_packet` become
 //! NULL on the server, so `repeat`, `lpad`, `rpad` and `space` stay.
 
