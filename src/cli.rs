@@ -1,7 +1,8 @@
 //! A migration command for your own binary (feature `cli`): `up`, `down`,
 //! `status`, `fresh`, `provision`, `deprovision` and `list` over every
 //! tenant of a [`Tenancy`](crate::Tenancy), in the spirit of sea-orm-migration's
-//! `cli::run_cli`.
+//! `cli::run_cli`, and `export`, `import` and `erase` of one tenant (see
+//! [`transfer`](crate::transfer)).
 //!
 //! ```no_run
 //! use std::process::ExitCode;

@@ -291,6 +291,61 @@ pub enum TenantError {
         reason: String,
     },
 
+    /// An export or import of one tenant
+    /// ([`Tenancy::export`](crate::Tenancy::export),
+    /// [`Tenancy::import`](crate::Tenancy::import)) was refused or could
+    /// not finish: a file could not be read or written (the I/O error is
+    /// the [`source`](std::error::Error::source)), the directory does not
+    /// hold what an export writes (an unknown format, a table this tenancy
+    /// does not declare, a row of another tenant, a count or checksum that
+    /// does not match the manifest, a line too long), or the tenant to
+    /// import into is not empty. An import refused or failed changed
+    /// nothing.
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::Transfer {
+    ///     tenant: "acme".into(),
+    ///     reason: "table `invoice` of the manifest is not declared here".into(),
+    ///     source: None,
+    /// };
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "tenant: export/import of tenant `acme`: table `invoice` of the manifest is not declared here"
+    /// );
+    /// ```
+    #[error("tenant: export/import of tenant `{tenant}`: {reason}")]
+    Transfer {
+        /// The tenant exported or imported into.
+        tenant: String,
+        /// What was wrong, naming the file, table or line.
+        reason: String,
+        /// The file system's error, when there was one.
+        #[source]
+        source: Option<FileError>,
+    },
+
+    /// [`Tenancy::erase`](crate::Tenancy::erase) removed the tenant but
+    /// its check afterwards still found something of it: the places named
+    /// in `left` (a table that still holds rows of it, a schema, database
+    /// or registry row still there). Nothing is claimed erased; run it
+    /// again, or look at those places.
+    ///
+    /// ```
+    /// use sea_orm_tenant::TenantError;
+    ///
+    /// let err = TenantError::NotErased { tenant: "acme".into(), left: vec!["2 rows in `post`".into()] };
+    /// assert_eq!(err.to_string(), "tenant: tenant `acme` is not erased: 2 rows in `post` left after removal");
+    /// ```
+    #[error("tenant: tenant `{tenant}` is not erased: {} left after removal", left.join(", "))]
+    NotErased {
+        /// The tenant.
+        tenant: String,
+        /// What the check found, one entry per place.
+        left: Vec<String>,
+    },
+
     /// The database failed a tenancy operation (provisioning, opening a
     /// tenant's pool, the tenant registry, a migration helper), or a
     /// [`DbErr`] was converted with `?`. The `DbErr` is kept as the
@@ -319,6 +374,47 @@ pub enum TenantError {
         #[source]
         source: DbErr,
     },
+}
+
+/// A file system error of an export or import
+/// ([`TenantError::Transfer`]): the file, the kind of error and the
+/// operating system's message, kept so that `TenantError` stays `Clone`
+/// and `Eq`.
+///
+/// ```
+/// use sea_orm_tenant::FileError;
+///
+/// let err = FileError::new("/tmp/x/post.jsonl", &std::io::Error::from(std::io::ErrorKind::NotFound));
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+/// assert!(err.to_string().starts_with("/tmp/x/post.jsonl: "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FileError {
+    path: String,
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl FileError {
+    /// The error `err` met on the file `path`.
+    pub fn new(path: impl AsRef<std::path::Path>, err: &std::io::Error) -> Self {
+        FileError {
+            path: path.as_ref().display().to_string(),
+            kind: err.kind(),
+            message: err.to_string(),
+        }
+    }
+
+    /// The file (or directory).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What kind of I/O error it was.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.kind
+    }
 }
 
 /// What [`DbErr::TryIntoErr`] says it converted, for a [`TenantError`]

@@ -17,15 +17,17 @@
 //!    migrating every tenant, adding a tenant column.
 //! 7. [The command line](command_line): a migration command for your binary.
 //! 8. [Lifecycle](lifecycle): provision, deprovision, placement and the registry.
-//!    [Moving tenants, and several servers](moving): a tenant moved online
+//! 9. [Moving tenants, and several servers](moving): a tenant moved online
 //!    with its data; tenants spread over several database servers.
-//! 9. [Web services](web): the axum layer, resolvers, extractors, rejections.
-//! 10. [Limits](limits): rate limits, concurrency caps, statement timeouts.
-//! 11. [Behind PgBouncer](pgbouncer): transaction pooling.
-//! 12. [Testing your service](testing).
-//! 13. [Observability](observability): tracing spans and metrics.
-//! 14. [Citus](citus): sharding tenant tables.
-//! 15. [Performance](performance): what the benchmarks measured.
+//! 10. [Export, import and erasure](export_and_erase): one tenant's data
+//!     handed out, restored or copied elsewhere, and erased provably.
+//! 11. [Web services](web): the axum layer, resolvers, extractors, rejections.
+//! 12. [Limits](limits): rate limits, concurrency caps, statement timeouts.
+//! 13. [Behind PgBouncer](pgbouncer): transaction pooling.
+//! 14. [Testing your service](testing).
+//! 15. [Observability](observability): tracing spans and metrics.
+//! 16. [Citus](citus): sharding tenant tables.
+//! 17. [Performance](performance): what the benchmarks measured.
 //!
 //! The numbers behind every performance claim are in `BENCHMARKS.md` in the
 //! repository.
@@ -56,6 +58,8 @@ pub mod lifecycle {}
 
 #[doc = include_str!("guide/moving.md")]
 pub mod moving {}
+#[doc = include_str!("guide/export_and_erase.md")]
+pub mod export_and_erase {}
 
 #[doc = include_str!("guide/web.md")]
 pub mod web {}

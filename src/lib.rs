@@ -84,6 +84,7 @@ mod tenant;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod transfer;
 
 #[doc(hidden)]
 pub mod doc_entities;
@@ -102,15 +103,15 @@ pub use connection::{
     UnconfinedTransaction,
 };
 pub use context::{current_tenant, spawn, with_tenant, with_tenant_sync};
-pub use error::TenantError;
+pub use error::{FileError, TenantError};
 pub use scope::{
     PrimaryKeyValue, Scoped, ScopedDeleteOne, ScopedInsert, ScopedInsertMany, ScopedOnConflict,
     ScopedUpdateMany, ScopedUpdateOne, TenantEntity, TenantScoped, Unscoped,
 };
 pub use tenancy::{
-    DeprovisionReport, Location, MAIN_SERVER, MAX_NAME_LEN, MOVES_TABLE, MoveOptions, MovePhase,
-    MoveReport, Naming, PendingMove, Placement, REGISTRY_TABLE, Removed, RemovedRows, SchemaName,
-    Server, TableCheck, Tenancy,
+    DeprovisionReport, ErasureCheck, ErasureReport, Location, MAIN_SERVER, MAX_NAME_LEN,
+    MOVES_TABLE, MoveOptions, MovePhase, MoveReport, Naming, PendingMove, Placement,
+    REGISTRY_TABLE, Removed, RemovedRows, SchemaName, Server, TableCheck, Tenancy,
 };
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 
@@ -123,7 +124,8 @@ pub use tenant::{MAX_TENANT_ID_LEN, TenantId};
 /// ```
 pub mod prelude {
     pub use crate::{
-        DeprovisionReport, Location, MoveReport, Naming, Placement, SchemaName, Server, Tenancy,
+        DeprovisionReport, ErasureReport, Location, MoveReport, Naming, Placement, SchemaName,
+        Server, Tenancy,
     };
     pub use crate::{HotTenants, TenantConnection, TenantTransaction};
     pub use crate::{

@@ -6,6 +6,7 @@
 //! SeaORM connection. Where a tenant lives is configuration.
 
 mod database;
+mod erase;
 mod life;
 mod lock;
 mod naming;
@@ -28,6 +29,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
+pub use erase::{ErasureCheck, ErasureReport};
 use life::Lives;
 pub(crate) use life::{Held, Life};
 use lock::Locks;

@@ -118,6 +118,34 @@ pub enum MigrateCommand {
     },
     /// List the provisioned tenants and where each lives.
     List,
+    /// Write one tenant's rows into a new directory: a JSON Lines file per
+    /// declared tenant table and a `manifest.json` (see
+    /// `sea_orm_tenant::transfer` for the format).
+    Export {
+        /// The tenant id.
+        #[arg(value_name = "TENANT", value_parser = tenant_id)]
+        tenant: TenantId,
+        /// The directory to write (created; one holding an export is refused).
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Read an export into a provisioned, empty tenant (the same id or
+    /// another), checked against its manifest, all or nothing.
+    Import {
+        /// The tenant id to import into.
+        #[arg(value_name = "TENANT", value_parser = tenant_id)]
+        tenant: TenantId,
+        /// The directory an export wrote.
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Erase tenants (as deprovision does) and check afterwards that
+    /// nothing of them is left anywhere.
+    Erase {
+        /// The tenant ids.
+        #[arg(required = true, value_name = "TENANT", value_parser = tenant_id)]
+        tenants: Vec<TenantId>,
+    },
 }
 
 /// Parses a tenant id from the command line (the rules of
@@ -142,6 +170,10 @@ mod tests {
         assert!(matches!(args.command, MigrateCommand::Down { num: 3 }));
         let args = MigrateArgs::try_parse_from(["m", "drop", "acme"]).unwrap();
         assert!(matches!(args.command, MigrateCommand::Deprovision { .. }));
+        let args = MigrateArgs::try_parse_from(["m", "export", "acme", "/tmp/x"]).unwrap();
+        assert!(matches!(args.command, MigrateCommand::Export { .. }));
+        assert!(MigrateArgs::try_parse_from(["m", "import", "a'b", "/tmp/x"]).is_err());
+        assert!(MigrateArgs::try_parse_from(["m", "erase"]).is_err());
         assert!(MigrateArgs::try_parse_from(["m", "up", "--concurrency", "0"]).is_err());
     }
 }

@@ -15,3 +15,19 @@ pub(super) fn bar(len: u64) -> ProgressBar {
     }
     bar
 }
+
+/// A progress callback of an export or import that moves `bar`: a step a
+/// table, the table and its rows as the message.
+pub(super) fn transfer(
+    bar: &ProgressBar,
+) -> impl Fn(&crate::transfer::TransferProgress<'_>) + Send + Sync + use<> {
+    let bar = bar.clone();
+    move |p| {
+        bar.set_length(p.tables as u64);
+        bar.set_position(p.table_index as u64 + u64::from(p.table_done));
+        match p.table_rows {
+            Some(total) => bar.set_message(format!("{}: {}/{total} rows", p.table, p.rows)),
+            None => bar.set_message(format!("{}: {} rows", p.table, p.rows)),
+        }
+    }
+}

@@ -230,6 +230,30 @@ impl TenantCli {
                 .await
             }
             MigrateCommand::List => self.list().await,
+            MigrateCommand::Export { tenant, dir } => {
+                let bar = progress::bar(0);
+                let result = self
+                    .tenancy
+                    .export_with_progress(&tenant, &dir, progress::transfer(&bar))
+                    .await;
+                bar.finish_and_clear();
+                transferred(result)
+            }
+            MigrateCommand::Import { tenant, dir } => {
+                let bar = progress::bar(0);
+                let result = self
+                    .tenancy
+                    .import_with_progress(&tenant, &dir, progress::transfer(&bar))
+                    .await;
+                bar.finish_and_clear();
+                transferred(result)
+            }
+            MigrateCommand::Erase { tenants } => {
+                self.each(opts, tenants, "erased", async |t: TenantId| {
+                    Ok(self.tenancy.erase(&t).await?.to_string())
+                })
+                .await
+            }
         }
     }
 
@@ -350,6 +374,17 @@ impl TenantCli {
             }
             Err(e) => CliOutcome::error(e.to_string()),
         }
+    }
+}
+
+/// The report of an export or import, or why it failed.
+fn transferred<R: std::fmt::Display>(result: Result<R, TenantError>) -> CliOutcome {
+    match result {
+        Ok(report) => CliOutcome {
+            output: format!("{report}\n"),
+            ..CliOutcome::default()
+        },
+        Err(e) => CliOutcome::error(e.to_string()),
     }
 }
 

@@ -259,6 +259,8 @@ impl From<&TenantError> for Rejection {
             | TenantError::CrossTenantReferences { .. }
             | TenantError::SessionState { .. }
             | TenantError::RowLevelSecurity { .. }
+            | TenantError::Transfer { .. }
+            | TenantError::NotErased { .. }
             | TenantError::Refused { .. } => Rejection::Internal,
         }
     }

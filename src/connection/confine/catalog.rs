@@ -31,6 +31,8 @@ pub struct TenantTable {
     pub(crate) delete: DeleteRows,
     /// A move's reading, copying and deleting of the tenant's rows.
     pub(crate) rows: crate::tenancy::TableRows,
+    /// Reads, writes and counts its rows, for export, import and erasure.
+    pub(crate) io: crate::transfer::TableIo,
 }
 
 impl std::fmt::Debug for TenantTable {
@@ -65,6 +67,7 @@ pub fn describe<E: TenantEntity>() -> TenantTable {
         value: E::tenant_value,
         delete: delete_rows::<E>,
         rows: crate::tenancy::TableRows::of::<E>(),
+        io: crate::transfer::TableIo::of::<E>(),
     }
 }
 
@@ -189,7 +192,12 @@ impl Catalog {
             None => {
                 self.tables.insert(key, Some(Arc::new(table)));
             }
-            Some(Some(known)) if known.column == table.column && known.text == table.text => {}
+            // The same table and tenant column again: the later entity
+            // (one declared to a `Tenancy` over one of the whole program)
+            // is the one export and import read and write.
+            Some(Some(known)) if known.column == table.column && known.text == table.text => {
+                self.tables.insert(key, Some(Arc::new(table)));
+            }
             Some(_) => {
                 self.tables.insert(key, None);
             }
