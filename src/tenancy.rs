@@ -111,6 +111,9 @@ pub struct Tenancy {
     /// Behind a transaction-mode pooler: statements sent unnamed, nothing
     /// kept.
     pooler: bool,
+    /// Set once this tenancy (or a clone) made sure the registry table
+    /// exists, so provisioning does not ask again for every tenant.
+    registry_made: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for Tenancy {
@@ -152,6 +155,7 @@ impl Tenancy {
             keeper: None,
             wall: SecondWall::default(),
             pooler: false,
+            registry_made: Arc::default(),
         }
         .hot_tenants(HotTenants::default())
     }
@@ -248,6 +252,8 @@ impl Tenancy {
     /// database). Needed for [`tenants`](Self::tenants) there.
     pub fn with_registry(mut self, db: DatabaseConnection) -> Self {
         self.db = Some(db);
+        // Another database: its registry is made (or upgraded) again.
+        self.registry_made = Arc::default();
         self
     }
 

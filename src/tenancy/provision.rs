@@ -2,6 +2,8 @@
 //! migrator there and recording it in the registry; removing it again;
 //! listing the provisioned tenants.
 
+use std::sync::atomic::Ordering;
+
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tracing::Instrument;
 
@@ -94,10 +96,13 @@ impl Tenancy {
                 self.target(tenant)?;
             }
         }
-        if let Some(db) = &self.db {
+        if let Some(db) = &self.db
+            && !self.registry_made.load(Ordering::Acquire)
+        {
             registry::create(&self.registry_db(db))
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
+            self.registry_made.store(true, Ordering::Release);
         }
         match placement {
             Placement::SharedSchema => {
@@ -110,16 +115,19 @@ impl Tenancy {
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
                 let db = self.shared()?;
-                db.execute_unprepared(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {}",
-                    schema.pg_quoted()
-                ))
-                .await
-                .map_err(|e| TenantError::db("creating a tenant schema", e))?;
-                if let Some(set) = &self.migrate {
-                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
-                        .pooled(self.pooler);
-                    migration::provision_one(set, tenant, place).await?;
+                match &self.migrate {
+                    // The schema is created in the migrations' transaction.
+                    Some(set) => {
+                        let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
+                            .pooled(self.pooler)
+                            .creating_schema();
+                        migration::provision_one(set, tenant, place).await?;
+                    }
+                    None => {
+                        db.execute_unprepared(&migration::create_schema(&schema))
+                            .await
+                            .map_err(|e| TenantError::db("creating a tenant schema", e))?;
+                    }
                 }
             }
             Placement::DatabasePerTenant => {
@@ -134,9 +142,21 @@ impl Tenancy {
             }
         }
         if let Some(db) = &self.db {
-            registry::insert(&self.registry_db(db), tenant, placement)
-                .await
-                .map_err(|e| TenantError::db("recording the tenant", e))?;
+            let registry = self.registry_db(db);
+            let recorded = match registry::insert(&registry, tenant, placement).await {
+                // The table went since this tenancy made it (dropped by
+                // hand, or a clone given another registry): make it again.
+                Err(e) if registry::is_missing_table(&e) => {
+                    self.registry_made.store(false, Ordering::Release);
+                    registry::create(&registry)
+                        .await
+                        .map_err(|e| TenantError::db("creating the tenant registry", e))?;
+                    self.registry_made.store(true, Ordering::Release);
+                    registry::insert(&registry, tenant, placement).await
+                }
+                other => other,
+            };
+            recorded.map_err(|e| TenantError::db("recording the tenant", e))?;
         }
         self.remember(tenant, placement, &life).await;
         Ok(())
