@@ -45,7 +45,10 @@ pub(crate) async fn schema_states(
     // name), and the other tables through `pg_depend`'s index, only where
     // there is no version table. The names are validated `[a-z0-9_]`, so a
     // comma joins them safely.
-    let names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
+    let mut names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
+    // Each schema once, so each version table is read once.
+    names.sort_unstable();
+    names.dedup();
     let catalog = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT w.name AS schema_name, v.relnamespace IS NOT NULL AS versioned, \
