@@ -121,6 +121,9 @@ pub struct Tenancy {
     pooler: bool,
     /// The servers beside the main one, by name.
     servers: Arc<BTreeMap<String, Server>>,
+    /// Set once this tenancy (or a clone) made sure the registry table
+    /// exists, so provisioning does not ask again for every tenant.
+    registry_made: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for Tenancy {
@@ -164,6 +167,7 @@ impl Tenancy {
             wall: SecondWall::default(),
             pooler: false,
             servers: Arc::default(),
+            registry_made: Arc::default(),
         }
         .hot_tenants(HotTenants::default())
     }
@@ -260,6 +264,8 @@ impl Tenancy {
     /// database). Needed for [`tenants`](Self::tenants) there.
     pub fn with_registry(mut self, db: DatabaseConnection) -> Self {
         self.db = Some(db);
+        // Another database: its registry is made (or upgraded) again.
+        self.registry_made = Arc::default();
         self
     }
 

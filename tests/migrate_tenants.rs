@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use common::{Databases, Kind, TestDb, backends_of, each_backend, each_backend_of};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use sea_orm_migration::prelude::*;
@@ -813,6 +815,102 @@ async fn up_to_date_schemas_are_answered_from_the_catalog_without_locking() {
         assert_eq!(
             outcome(&rerun, &tenant(1)),
             &Outcome::Applied(names(&["m3_add_pinned"]))
+        );
+        deprovision_all(&tenancy).await;
+        dbs.cleanup();
+    })
+    .await;
+}
+
+/// The fast path reads the version tables a chunk of schemas at a time
+/// (100), several chunks at once: each schema gets its own versions across
+/// chunk boundaries, and no tenant with nothing to do takes its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_schemas_are_answered_from_the_catalog_each_with_its_own_versions() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t, &dbs);
+        let n = 230;
+        let failed: Vec<String> = futures_util::stream::iter(1..=n)
+            .map(|i| {
+                let tenancy = &tenancy;
+                async move {
+                    tenancy
+                        .provision(&tenant(i))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .buffer_unordered(4)
+            .filter_map(|r| std::future::ready(r.err()))
+            .collect()
+            .await;
+        assert!(failed.is_empty(), "{failed:?}");
+        // t150 (the second chunk) lost its second migration; t230 (the
+        // third) records one the migrator does not know.
+        tenant_ddl(&tenancy, &tenant(150), "DROP TABLE label")
+            .await
+            .expect("drop label");
+        tenant_ddl(
+            &tenancy,
+            &tenant(150),
+            "DELETE FROM seaql_migrations WHERE version = 'm2_create_label'",
+        )
+        .await
+        .expect("forget m2");
+        tenant_ddl(
+            &tenancy,
+            &tenant(230),
+            "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m9_unknown', 0)",
+        )
+        .await
+        .expect("record m9");
+        // Another session holds every migration lock but t150's.
+        let holder = t.db.begin().await.expect("begin");
+        for i in (1..=n).filter(|&i| i != 150) {
+            holder
+                .execute_unprepared(&format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    lock_key(&format!("tenant_t{i:03}"))
+                ))
+                .await
+                .expect("lock");
+        }
+
+        let report = tenancy
+            .migrations()
+            .concurrency(3)
+            .keep_going()
+            .lock_wait(Duration::from_millis(500))
+            .up()
+            .await
+            .expect("up");
+        drop(holder);
+        for i in 1..=n {
+            let got = outcome(&report, &tenant(i));
+            match i {
+                150 => assert_eq!(
+                    got,
+                    &Outcome::Applied(names(&["m2_create_label"])),
+                    "t{i:03}"
+                ),
+                230 => assert!(
+                    matches!(got, Outcome::Failed(e) if e.to_string().contains("`m9_unknown`")),
+                    "t{i:03}: {got:?}"
+                ),
+                _ => assert_eq!(got, &Outcome::UpToDate, "t{i:03}: {report}"),
+            }
+        }
+        let status = tenancy
+            .migrations()
+            .concurrency(3)
+            .status()
+            .await
+            .expect("status");
+        assert_eq!(
+            status.count(|o| matches!(o, Outcome::Status { pending, .. } if pending.is_empty())),
+            n - 1,
+            "{status}"
         );
         deprovision_all(&tenancy).await;
         dbs.cleanup();

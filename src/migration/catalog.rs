@@ -1,67 +1,101 @@
 //! The fast path for schema per tenant: the state of every tenant schema
-//! from the catalog and the version tables in a couple of queries, instead
-//! of a round trip per tenant.
+//! from the catalog and the version tables in a few queries, instead of a
+//! round trip per tenant.
+//!
+//! What it costs on Postgres is the planner opening each version table
+//! (and its index): 40–100 µs a schema in a `UNION ALL` of [`CHUNK`]
+//! schemas, more per schema in longer ones (planning a `UNION ALL` grows
+//! faster than its branches: 500 branches cost twice as much each as 100).
+//! So the version tables are read in chunks of [`CHUNK`], several chunks
+//! at once on the pool's connections (the run's concurrency), each sent as
+//! one simple query: nothing is prepared (a prepared statement per chunk
+//! would fill sqlx's statement cache and the server's memory with plans
+//! used once, and a transaction-mode pooler carries simple queries as
+//! they are).
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, UnionType};
+use futures_util::StreamExt;
+use sea_orm::sea_query::{Alias, Expr, PostgresQueryBuilder, Query, SelectStatement, UnionType};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use super::run::State;
 use crate::SchemaName;
 
-/// Version tables read per query (one bound name each).
-const CHUNK: usize = 500;
+/// Version tables read per query.
+const CHUNK: usize = 100;
 
 /// The [`State`] of each schema that exists (missing schemas are absent).
+/// `others` is counted only for a schema without a version table (the only
+/// one whose plan reads it). Up to `concurrency` chunks run at once.
 pub(crate) async fn schema_states(
     db: &DatabaseConnection,
     schemas: &[SchemaName],
     table: &str,
+    concurrency: usize,
 ) -> Result<HashMap<String, State>, DbErr> {
     let mut states = HashMap::with_capacity(schemas.len());
     if schemas.is_empty() {
         return Ok(states);
     }
-    // 1. The catalog: which schemas exist, their tables, their version table.
-    // The names are validated `[a-z0-9_]`, so a comma joins them safely.
-    let names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
+    // 1. The catalog: which schemas exist (a hash join of the names with
+    // `pg_namespace`: `nspname = ANY(array)` compared every schema with
+    // every name, 40 ms at 3,000 schemas and growing with the square),
+    // which have the version table (one index range scan of `pg_class` by
+    // name), and the other tables through `pg_depend`'s index, only where
+    // there is no version table. The names are validated `[a-z0-9_]`, so a
+    // comma joins them safely.
+    let mut names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
+    // Each schema once, so each version table is read once.
+    names.sort_unstable();
+    names.dedup();
     let catalog = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT n.nspname AS schema_name, \
-                count(c.oid) FILTER (WHERE c.relname <> $2) AS others, \
-                count(c.oid) FILTER (WHERE c.relname = $2) AS versioned \
-         FROM pg_catalog.pg_namespace n \
-         LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') \
-         WHERE n.nspname = ANY(string_to_array($1, ',')) \
-         GROUP BY n.nspname",
+        "SELECT w.name AS schema_name, v.relnamespace IS NOT NULL AS versioned, \
+                CASE WHEN v.relnamespace IS NOT NULL THEN 0 ELSE \
+                  (SELECT count(DISTINCT c.oid) FROM pg_catalog.pg_depend d \
+                   JOIN pg_catalog.pg_class c ON c.oid = d.objid \
+                   WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+                     AND d.refobjid = n.oid \
+                     AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                     AND c.relkind IN ('r', 'p') AND c.relname <> $2) \
+                END AS others \
+         FROM pg_catalog.unnest(pg_catalog.string_to_array($1, ',')) AS w(name) \
+         JOIN pg_catalog.pg_namespace n ON n.nspname = w.name::pg_catalog.name \
+         LEFT JOIN (SELECT DISTINCT c.relnamespace FROM pg_catalog.pg_class c \
+                    WHERE c.relname = $2 AND c.relkind IN ('r', 'p')) AS v \
+           ON v.relnamespace = n.oid",
         [names.join(",").into(), table.into()],
     );
     let mut versioned = Vec::new();
     for row in db.query_all_raw(catalog).await? {
         let name: String = row.try_get("", "schema_name")?;
+        let has_table: bool = row.try_get("", "versioned")?;
         let others: i64 = row.try_get("", "others")?;
-        let has_table: i64 = row.try_get("", "versioned")?;
-        if has_table > 0 {
+        if has_table {
             versioned.push(name.clone());
         }
         states.insert(
             name,
             State {
-                versioned: has_table > 0,
+                versioned: has_table,
                 others: others.max(0) as u64,
                 applied: Vec::new(),
             },
         );
     }
-    // 2. The version tables, a UNION ALL of many schemas per query.
-    for chunk in versioned.chunks(CHUNK) {
-        let Some(select) = union_of(chunk, table) else {
-            continue;
-        };
-        for row in db.query_all(&select).await? {
-            let name: String = row.try_get("", "schema_name")?;
-            let version: String = row.try_get("", "version")?;
+    // 2. The version tables, a UNION ALL of CHUNK schemas per query,
+    // several queries at once.
+    let selects: Vec<String> = versioned
+        .chunks(CHUNK)
+        .filter_map(|chunk| union_of(chunk, table))
+        .map(|select| select.to_string(PostgresQueryBuilder))
+        .collect();
+    let mut rows = futures_util::stream::iter(selects)
+        .map(|sql| versions(db, sql))
+        .buffer_unordered(concurrency.max(1));
+    while let Some(chunk) = rows.next().await {
+        for (name, version) in chunk? {
             if let Some(state) = states.get_mut(&name) {
                 state.applied.push(version);
             }
@@ -70,8 +104,40 @@ pub(crate) async fn schema_states(
     Ok(states)
 }
 
+/// Runs one `UNION ALL` as a simple query: its `(schema_name, version)`
+/// rows.
+async fn versions(db: &DatabaseConnection, sql: String) -> Result<Vec<(String, String)>, DbErr> {
+    #[cfg(feature = "sqlx-postgres")]
+    if let sea_orm::DatabaseConnectionType::SqlxPostgresPoolConnection(_) = &db.inner {
+        use sea_orm::sqlx::{self, Row};
+        let pool = db.get_postgres_connection_pool();
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        return rows
+            .iter()
+            .map(|row| {
+                let name: String = row
+                    .try_get(0)
+                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+                let version: String = row
+                    .try_get(1)
+                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+                Ok((name, version))
+            })
+            .collect();
+    }
+    // Any other Postgres connection (a mock, a proxy): through SeaORM.
+    db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "schema_name")?, row.try_get("", "version")?)))
+        .collect()
+}
+
 /// `SELECT 'a' AS schema_name, version FROM "a"."t" UNION ALL …`, with
-/// quoted identifiers and the names bound as values.
+/// quoted identifiers and the names as quoted literals.
 fn union_of(schemas: &[String], table: &str) -> Option<SelectStatement> {
     let one = |schema: &String| {
         Query::select()
@@ -91,7 +157,6 @@ fn union_of(schemas: &[String], table: &str) -> Option<SelectStatement> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::PostgresQueryBuilder;
 
     #[test]
     fn unions_quoted_version_tables() {
@@ -105,5 +170,17 @@ mod tests {
             )
         );
         assert!(union_of(&[], "t").is_none());
+    }
+
+    #[test]
+    fn a_table_name_cannot_leave_its_quotes() {
+        let select = union_of(&["tenant_a".into()], "v\"; DROP TABLE x; --");
+        let sql = select.map(|s| s.to_string(PostgresQueryBuilder));
+        assert_eq!(
+            sql.as_deref(),
+            Some(
+                "SELECT 'tenant_a' AS \"schema_name\", \"version\" FROM \"tenant_a\".\"v\"\"; DROP TABLE x; --\""
+            )
+        );
     }
 }

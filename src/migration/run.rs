@@ -49,6 +49,10 @@ pub(crate) struct Place<'a> {
     /// Reached through a transaction-mode pooler
     /// ([`Tenancy::behind_pooler`](crate::Tenancy::behind_pooler)).
     pub(crate) pooler: bool,
+    /// Create the schema first, in the migrations' transaction (while
+    /// provisioning): one round trip and one commit fewer per tenant, and
+    /// a schema that exists only with its migrations applied.
+    pub(crate) create_schema: bool,
 }
 
 impl<'a> Place<'a> {
@@ -56,6 +60,14 @@ impl<'a> Place<'a> {
     /// `pooler`.
     pub(crate) fn pooled(mut self, pooler: bool) -> Self {
         self.pooler = pooler;
+        self
+    }
+
+    /// The same place, whose schema is created first (`CREATE SCHEMA IF
+    /// NOT EXISTS`) in the transaction that migrates it (Postgres, schema
+    /// per tenant).
+    pub(crate) fn creating_schema(mut self) -> Self {
+        self.create_schema = self.schema.is_some();
         self
     }
 
@@ -72,6 +84,7 @@ impl<'a> Place<'a> {
             lock_name: format!("shared:{}", set.table()),
             lock_wait,
             pooler: false,
+            create_schema: false,
         }
     }
 
@@ -88,6 +101,7 @@ impl<'a> Place<'a> {
             lock_name: schema.as_str().to_owned(),
             lock_wait,
             pooler: false,
+            create_schema: false,
         }
     }
 
@@ -104,6 +118,7 @@ impl<'a> Place<'a> {
             lock_name: format!("tenant:{tenant}"),
             lock_wait,
             pooler: false,
+            create_schema: false,
         }
     }
 }
@@ -207,17 +222,36 @@ fn tenant_search_path(schema: &SchemaName) -> String {
     format!("SET LOCAL search_path TO {}", schema.pg_quoted())
 }
 
+/// The state of the current schema on Postgres, by index only: the
+/// version table by name (`pg_class (relname, relnamespace)`), the other
+/// tables through their dependency on the schema (`pg_depend`'s reference
+/// index). `pg_class` has no index on the schema alone: filtering it by
+/// `relnamespace` read the whole catalog, once per tenant, which made
+/// provisioning the n-th tenant cost O(n) (15 ms at 2,000 schemas).
+/// Every table outside a pinned schema (`pg_catalog`, and `public` from
+/// Postgres 15) depends on its schema; `others` is only used for tenant
+/// schemas, which are never pinned.
+const PG_INSPECT: &str = "SELECT \
+     (SELECT count(DISTINCT c.oid) FROM pg_catalog.pg_depend d \
+      JOIN pg_catalog.pg_class c ON c.oid = d.objid \
+      WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+        AND d.refobjid = s.oid \
+        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+        AND c.relkind IN ('r', 'p') AND c.relname <> $1) AS others, \
+     (SELECT count(*) FROM pg_catalog.pg_class c \
+      WHERE c.relname = $1 AND c.relnamespace = s.oid AND c.relkind IN ('r', 'p')) AS versioned \
+     FROM (SELECT (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = pg_catalog.current_schema()) AS oid) AS s";
+
+/// `CREATE SCHEMA IF NOT EXISTS "<schema>"`.
+pub(crate) fn create_schema(schema: &SchemaName) -> String {
+    format!("CREATE SCHEMA IF NOT EXISTS {}", schema.pg_quoted())
+}
+
 /// Reads the [`State`] of the connection's current schema or database.
 pub(crate) async fn inspect<C: ConnectionTrait>(conn: &C, table: &str) -> Result<State, DbErr> {
     let backend = conn.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT count(*) FILTER (WHERE c.relname <> $1) AS others, \
-                    count(*) FILTER (WHERE c.relname = $1) AS versioned \
-             FROM pg_catalog.pg_class c \
-             WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema()) \
-               AND c.relkind IN ('r', 'p')"
-        }
+        DbBackend::Postgres => PG_INSPECT,
         DbBackend::MySql => {
             "SELECT CAST(COALESCE(SUM(table_name <> ?), 0) AS SIGNED) AS others, \
                     CAST(COALESCE(SUM(table_name = ?), 0) AS SIGNED) AS versioned \
@@ -371,6 +405,10 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
     opener.push_str(session::STASH);
     opener.push_str("; ");
     if let Some(schema) = place.schema {
+        if place.create_schema {
+            opener.push_str(&create_schema(schema));
+            opener.push_str("; ");
+        }
         opener.push_str(&tenant_search_path(schema));
         opener.push_str("; ");
     }
@@ -384,7 +422,13 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
     match migrate_in(txn, set, dir, place.guard_unmanaged, Some(session::RESTORE)).await? {
         Some(outcome) => Ok(outcome),
         #[cfg(feature = "sqlx-postgres")]
-        None => run_pg_session(set, dir, place).await,
+        None => {
+            // The transaction that created the schema was rolled back.
+            if let (true, Some(schema)) = (place.create_schema, place.schema) {
+                place.db.execute_unprepared(&create_schema(schema)).await?;
+            }
+            run_pg_session(set, dir, place).await
+        }
         // No Postgres connection exists without the driver.
         #[cfg(not(feature = "sqlx-postgres"))]
         None => Err(DbErr::BackendNotSupported {

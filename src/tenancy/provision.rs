@@ -2,6 +2,8 @@
 //! migrator there and recording it in the registry; removing it again;
 //! listing the provisioned tenants.
 
+use std::sync::atomic::Ordering;
+
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tracing::Instrument;
 
@@ -63,6 +65,18 @@ impl Tenancy {
     ) -> Result<(), TenantError> {
         self.check_id(tenant)?;
         let _lock = self.lifecycle_lock(tenant).await?;
+        if let Some(db) = &self.db {
+            let recorded = registry::read(&self.registry_db(db), tenant)
+                .await
+                .map_err(|e| TenantError::db("reading the tenant registry", e))?;
+            if let Some(recorded) = recorded
+                && recorded != location
+            {
+                return Err(TenantError::Unsupported(format!(
+                    "tenant `{tenant}` lives at {recorded}, not {location}: move it with Tenancy::move_tenant"
+                )));
+            }
+        }
         self.provision_traced(tenant, &location).await
     }
 
@@ -103,29 +117,16 @@ impl Tenancy {
                 "tenants on several servers need a registry (Tenancy::with_registry)".into(),
             ));
         }
-        if let Some(db) = &self.db {
+        if let Some(db) = &self.db
+            && !self.registry_made.load(Ordering::Acquire)
+        {
             registry::create(&self.registry_db(db))
                 .await
                 .map_err(|e| TenantError::db("creating the tenant registry", e))?;
-            let recorded = registry::read(&self.registry_db(db), tenant)
-                .await
-                .map_err(|e| TenantError::db("reading the tenant registry", e))?;
-            if let Some(recorded) = recorded
-                && recorded != *location
-            {
-                return Err(TenantError::Unsupported(format!(
-                    "tenant `{tenant}` lives at {recorded}, not {location}: move it with Tenancy::move_tenant"
-                )));
-            }
+            self.registry_made.store(true, Ordering::Release);
         }
         self.create_storage(tenant, location, Some(&life)).await?;
-        if let Some(db) = &self.db {
-            registry::insert(&self.registry_db(db), tenant, location)
-                .await
-                .map_err(|e| TenantError::db("recording the tenant", e))?;
-        }
-        self.remember(tenant, location.clone(), &life).await;
-        Ok(())
+        self.record(tenant, location, &life).await
     }
 
     /// Validates everything a tenant at `location` needs before anything
@@ -176,16 +177,19 @@ impl Tenancy {
             Placement::SchemaPerTenant => {
                 let schema = self.schema_of(tenant)?;
                 let db = self.server_db(location)?;
-                db.execute_unprepared(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {}",
-                    schema.pg_quoted()
-                ))
-                .await
-                .map_err(|e| TenantError::db("creating a tenant schema", e))?;
-                if let Some(set) = &self.migrate {
-                    let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
-                        .pooled(self.pooler);
-                    migration::provision_one(set, tenant, place).await?;
+                match &self.migrate {
+                    // The schema is created in the migrations' transaction.
+                    Some(set) => {
+                        let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
+                            .pooled(self.pooler)
+                            .creating_schema();
+                        migration::provision_one(set, tenant, place).await?;
+                    }
+                    None => {
+                        db.execute_unprepared(&migration::create_schema(&schema))
+                            .await
+                            .map_err(|e| TenantError::db("creating a tenant schema", e))?;
+                    }
                 }
             }
             Placement::DatabasePerTenant => {
@@ -209,6 +213,35 @@ impl Tenancy {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Records `tenant` at `location` in the registry (made again if it
+    /// went since this tenancy made it) and caches the answer.
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        location: &Location,
+        life: &super::Life,
+    ) -> Result<(), TenantError> {
+        if let Some(db) = &self.db {
+            let registry = self.registry_db(db);
+            let recorded = match registry::insert(&registry, tenant, location).await {
+                // The table went since this tenancy made it (dropped by
+                // hand, or a clone given another registry): make it again.
+                Err(e) if registry::is_missing_table(&e) => {
+                    self.registry_made.store(false, Ordering::Release);
+                    registry::create(&registry)
+                        .await
+                        .map_err(|e| TenantError::db("creating the tenant registry", e))?;
+                    self.registry_made.store(true, Ordering::Release);
+                    registry::insert(&registry, tenant, location).await
+                }
+                other => other,
+            };
+            recorded.map_err(|e| TenantError::db("recording the tenant", e))?;
+        }
+        self.remember(tenant, location.clone(), life).await;
         Ok(())
     }
 
