@@ -110,7 +110,7 @@ pub use scope::{
 };
 pub use tenancy::{
     DeprovisionReport, ErasureCheck, ErasureReport, Location, MAIN_SERVER, MAX_NAME_LEN,
-    MOVES_TABLE, MoveOptions, MovePhase, MoveReport, Naming, PendingMove, Placement,
+    MOVES_TABLE, MoveOptions, MovePhase, MoveReport, MoveStep, Naming, PendingMove, Placement,
     REGISTRY_TABLE, Removed, RemovedRows, SchemaName, Server, TableCheck, Tenancy,
 };
 pub use tenant::{MAX_TENANT_ID_LEN, TenantId};

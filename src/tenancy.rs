@@ -38,7 +38,9 @@ pub use placement::Placement;
 use pools::{Known, TenantPool, known_cache, pool_cache};
 pub use registry::REGISTRY_TABLE;
 pub(crate) use relocate::TableRows;
-pub use relocate::{MOVES_TABLE, MoveOptions, MovePhase, MoveReport, PendingMove, TableCheck};
+pub use relocate::{
+    MOVES_TABLE, MoveOptions, MovePhase, MoveReport, MoveStep, PendingMove, TableCheck,
+};
 pub use removal::{DeprovisionReport, Removed, RemovedRows};
 use second_wall::{Reading, SecondWall};
 pub use server::{Location, MAIN_SERVER, Server};

@@ -155,3 +155,79 @@ async fn export_erase_and_import_from_the_command_line() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn move_from_the_command_line() {
+    each_backend_of(&[Kind::Sqlite, Kind::Postgres, Kind::MySql], async |t| {
+        let dbs = common::Databases::new(t);
+        let tenancy = Tenancy::shared_schema(t.db.clone())
+            .with_databases(dbs.url_for())
+            .tenant_table::<cx_note::Entity>();
+        let cli = TenantCli::new(tenancy, Migrator);
+        let tenancy = cli.tenancy().clone();
+        let acme = acme();
+        assert!(
+            migrate(&cli, &["provision", "acme"]).await.is_success(),
+            "{t}"
+        );
+        let conn = tenancy.connection(&acme).await.unwrap();
+        for body in ["first", "second"] {
+            cx_note::Entity::insert(cx_note::ActiveModel {
+                body: Set(body.into()),
+                ..Default::default()
+            })
+            .exec(&conn)
+            .await
+            .unwrap();
+        }
+        drop(conn);
+
+        let out = migrate(
+            &cli,
+            &["move", "acme", "database_per_tenant", "--pause", "3"],
+        )
+        .await;
+        assert!(out.is_success(), "{t}: {out}");
+        assert!(
+            out.output().starts_with(
+                "tenant `acme` moved from shared_schema on main to database_per_tenant on main: "
+            ),
+            "{t}: {out}"
+        );
+        assert!(
+            out.output().contains("\n  cx_note: 2 rows, checksum "),
+            "{t}: {out}"
+        );
+        assert_eq!(notes(&tenancy, &acme).await, ["first", "second"], "{t}");
+        let out = migrate(&cli, &["list"]).await;
+        assert!(
+            out.output().contains("acme  database_per_tenant\n"),
+            "{t}: {out}"
+        );
+
+        // Refusals: a server the tenancy does not have, nothing to resume.
+        let out = migrate(
+            &cli,
+            &["move", "acme", "shared_schema", "--server", "nowhere"],
+        )
+        .await;
+        assert!(!out.is_success(), "{t}: {out}");
+        assert!(
+            out.error_message()
+                .is_some_and(|e| e.contains("no server `nowhere`")),
+            "{t}: {out}"
+        );
+        let out = migrate(&cli, &["move", "acme", "--rollback"]).await;
+        assert!(out.output().contains("has no pending move"), "{t}: {out}");
+        let out = migrate(&cli, &["move", "acme", "--resume"]).await;
+        assert!(!out.is_success(), "{t}: {out}");
+
+        let out = migrate(&cli, &["move", "acme", "shared_schema"]).await;
+        assert!(out.is_success(), "{t}: {out}");
+        assert_eq!(notes(&tenancy, &acme).await, ["first", "second"], "{t}");
+        assert!(!dbs.exists(t, "acme").await, "{t}");
+        assert!(migrate(&cli, &["erase", "acme"]).await.is_success(), "{t}");
+        dbs.cleanup();
+    })
+    .await;
+}

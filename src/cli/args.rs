@@ -139,6 +139,35 @@ pub enum MigrateCommand {
         #[arg(value_name = "DIR")]
         dir: std::path::PathBuf,
     },
+    /// Move a tenant, with its data, online: to `shared_schema`,
+    /// `schema_per_tenant` or `database_per_tenant`, on this server or
+    /// another (`--server`). Or finish (`--resume`) or undo (`--rollback`)
+    /// a move that was interrupted.
+    Move {
+        /// The tenant id.
+        #[arg(value_name = "TENANT", value_parser = tenant_id)]
+        tenant: TenantId,
+        /// Where to: `shared_schema`, `schema_per_tenant` or
+        /// `database_per_tenant`.
+        #[arg(
+            value_name = "PLACEMENT",
+            value_parser = placement,
+            required_unless_present_any = ["resume", "rollback"]
+        )]
+        to: Option<crate::Placement>,
+        /// The server to move it to (`main` unless told).
+        #[arg(long, value_name = "NAME", default_value = crate::MAIN_SERVER)]
+        server: String,
+        /// The longest its writes may wait, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        pause: u64,
+        /// Finish the tenant's interrupted move.
+        #[arg(long, conflicts_with_all = ["to", "rollback"])]
+        resume: bool,
+        /// Undo the tenant's interrupted move (one that has not switched).
+        #[arg(long, conflicts_with_all = ["to", "resume"])]
+        rollback: bool,
+    },
     /// Erase tenants (as deprovision does) and check afterwards that
     /// nothing of them is left anywhere.
     Erase {
@@ -146,6 +175,14 @@ pub enum MigrateCommand {
         #[arg(required = true, value_name = "TENANT", value_parser = tenant_id)]
         tenants: Vec<TenantId>,
     },
+}
+
+/// Parses a placement: `shared_schema`, `schema_per_tenant`,
+/// `database_per_tenant`.
+fn placement(s: &str) -> Result<crate::Placement, String> {
+    crate::Placement::parse(s).ok_or_else(|| {
+        format!("`{s}` is not a placement: shared_schema, schema_per_tenant or database_per_tenant")
+    })
 }
 
 /// Parses a tenant id from the command line (the rules of
@@ -173,6 +210,25 @@ mod tests {
         let args = MigrateArgs::try_parse_from(["m", "export", "acme", "/tmp/x"]).unwrap();
         assert!(matches!(args.command, MigrateCommand::Export { .. }));
         assert!(MigrateArgs::try_parse_from(["m", "import", "a'b", "/tmp/x"]).is_err());
+        let args = MigrateArgs::try_parse_from([
+            "m",
+            "move",
+            "acme",
+            "database_per_tenant",
+            "--server",
+            "eu2",
+        ])
+        .unwrap();
+        assert!(matches!(
+            args.command,
+            MigrateCommand::Move {
+                to: Some(crate::Placement::DatabasePerTenant),
+                ..
+            }
+        ));
+        assert!(MigrateArgs::try_parse_from(["m", "move", "acme", "--resume"]).is_ok());
+        assert!(MigrateArgs::try_parse_from(["m", "move", "acme"]).is_err());
+        assert!(MigrateArgs::try_parse_from(["m", "move", "acme", "elsewhere"]).is_err());
         assert!(MigrateArgs::try_parse_from(["m", "erase"]).is_err());
         assert!(MigrateArgs::try_parse_from(["m", "up", "--concurrency", "0"]).is_err());
     }

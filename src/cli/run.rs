@@ -248,12 +248,78 @@ impl TenantCli {
                 bar.finish_and_clear();
                 transferred(result)
             }
+            MigrateCommand::Move {
+                tenant,
+                to,
+                server,
+                pause,
+                resume,
+                rollback,
+            } => {
+                self.relocate(&tenant, to, &server, pause, resume, rollback)
+                    .await
+            }
             MigrateCommand::Erase { tenants } => {
                 self.each(opts, tenants, "erased", async |t: TenantId| {
                     Ok(self.tenancy.erase(&t).await?.to_string())
                 })
                 .await
             }
+        }
+    }
+
+    /// `move`: a move, a resume or a rollback, with a bar of its steps.
+    async fn relocate(
+        &self,
+        tenant: &TenantId,
+        to: Option<crate::Placement>,
+        server: &str,
+        pause: u64,
+        resume: bool,
+        rollback: bool,
+    ) -> CliOutcome {
+        if rollback {
+            return match self.tenancy.rollback_move(tenant).await {
+                Ok(Some(pending)) => said(format!(
+                    "the move of tenant `{tenant}` to {} was rolled back; it stays at {}",
+                    pending.to, pending.from
+                )),
+                Ok(None) => said(format!("tenant `{tenant}` has no pending move")),
+                Err(e) => tenant_failed(e.to_string()),
+            };
+        }
+        let bar = progress::bar(crate::MoveStep::COUNT);
+        let shown = bar.clone();
+        let options = crate::MoveOptions::default()
+            .pause(std::time::Duration::from_secs(pause))
+            .on_progress(move |step| {
+                shown.set_position(step.index());
+                shown.set_message(step.describe());
+            });
+        let result = match (resume, to) {
+            (true, _) => self.tenancy.resume_move_with(tenant, options).await,
+            (false, Some(placement)) => match crate::Location::on(server, placement) {
+                Ok(to) => self.tenancy.move_tenant_with(tenant, to, options).await,
+                Err(e) => Err(e),
+            },
+            (false, None) => Err(crate::TenantError::Unsupported(
+                "say where to (a placement), or --resume or --rollback".into(),
+            )),
+        };
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                let mut out = report.to_string();
+                for table in &report.tables {
+                    let _ = write!(
+                        out,
+                        "\n  {}: {} rows, checksum {:016x}",
+                        table.table, table.rows, table.checksum
+                    );
+                }
+                said(out)
+            }
+            Err(e) => tenant_failed(e.to_string()),
         }
     }
 
@@ -355,24 +421,41 @@ impl TenantCli {
 
     /// Every provisioned tenant and where it lives.
     async fn list(&self) -> CliOutcome {
-        match self.tenancy.tenants().await {
-            Ok(tenants) => {
-                let mut output = String::new();
-                let width = tenants
-                    .iter()
-                    .map(|(t, _)| t.to_string().len())
-                    .max()
-                    .unwrap_or(0);
-                for (tenant, placement) in &tenants {
-                    let _ = writeln!(output, "{:width$}  {placement}", tenant.to_string());
-                }
-                let _ = writeln!(output, "{} tenant(s)", tenants.len());
-                CliOutcome {
-                    output,
-                    ..CliOutcome::default()
-                }
+        let tenants = match self.tenancy.locations().await {
+            Ok(tenants) => tenants,
+            Err(e) => return CliOutcome::error(e.to_string()),
+        };
+        // A registry without a journal, or none at all, has no moves.
+        let moves = self.tenancy.pending_moves().await.unwrap_or_default();
+        let mut output = String::new();
+        let width = tenants
+            .iter()
+            .map(|(t, _)| t.to_string().len())
+            .max()
+            .unwrap_or(0);
+        for (tenant, location) in &tenants {
+            let _ = write!(
+                output,
+                "{:width$}  {}",
+                tenant.to_string(),
+                location.placement()
+            );
+            if !location.is_main() {
+                let _ = write!(output, " on {}", location.server());
             }
-            Err(e) => CliOutcome::error(e.to_string()),
+            if let Some(pending) = moves.iter().find(|m| &m.tenant == tenant) {
+                let _ = write!(
+                    output,
+                    " (a move to {} is pending: {:?})",
+                    pending.to, pending.phase
+                );
+            }
+            output.push('\n');
+        }
+        let _ = writeln!(output, "{} tenant(s)", tenants.len());
+        CliOutcome {
+            output,
+            ..CliOutcome::default()
         }
     }
 }
@@ -385,6 +468,23 @@ fn transferred<R: std::fmt::Display>(result: Result<R, TenantError>) -> CliOutco
             ..CliOutcome::default()
         },
         Err(e) => CliOutcome::error(e.to_string()),
+    }
+}
+
+/// A command that succeeded and printed `text`.
+fn said(text: impl std::fmt::Display) -> CliOutcome {
+    CliOutcome {
+        output: format!("{text}\n"),
+        ..CliOutcome::default()
+    }
+}
+
+/// A command whose tenant failed (exit code 1), with why.
+fn tenant_failed(why: String) -> CliOutcome {
+    CliOutcome {
+        code: 1,
+        error: Some(why),
+        ..CliOutcome::default()
     }
 }
 

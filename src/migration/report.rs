@@ -344,6 +344,7 @@ mod tests {
                     ),
                     outcome,
                     elapsed: Duration::ZERO,
+                    server: crate::MAIN_SERVER.into(),
                 })
                 .collect(),
             elapsed: Duration::ZERO,

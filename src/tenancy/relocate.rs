@@ -36,6 +36,7 @@ mod report;
 mod rows;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
@@ -59,11 +60,21 @@ use crate::{TenantConnection, TenantError, TenantId};
 /// let options = MoveOptions::default().pause(Duration::from_secs(2)).batch(1_000);
 /// assert_eq!(options.pause_limit(), Duration::from_secs(2));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MoveOptions {
     pause: Duration,
     batch: usize,
     stop_before: Option<&'static str>,
+    progress: Option<Arc<dyn Fn(MoveStep) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for MoveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoveOptions")
+            .field("pause", &self.pause)
+            .field("batch", &self.batch)
+            .finish()
+    }
 }
 
 impl Default for MoveOptions {
@@ -72,6 +83,44 @@ impl Default for MoveOptions {
             pause: Duration::from_secs(5),
             batch: 500,
             stop_before: None,
+            progress: None,
+        }
+    }
+}
+
+/// A step of a move, as [`MoveOptions::on_progress`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoveStep {
+    /// Creating and migrating the destination.
+    Preparing,
+    /// Copying while the tenant writes.
+    Copying,
+    /// Pausing the tenant's writes, catching up and verifying.
+    CatchingUp,
+    /// Switching the registry.
+    Switching,
+    /// Removing the source.
+    Removing,
+}
+
+impl MoveStep {
+    /// How many steps there are.
+    pub const COUNT: u64 = 5;
+
+    /// Its place among the steps, from 0.
+    pub fn index(self) -> u64 {
+        self as u64
+    }
+
+    /// The step in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MoveStep::Preparing => "preparing the destination",
+            MoveStep::Copying => "copying",
+            MoveStep::CatchingUp => "paused: catching up and verifying",
+            MoveStep::Switching => "switching",
+            MoveStep::Removing => "removing the source",
         }
     }
 }
@@ -95,6 +144,19 @@ impl MoveOptions {
     /// The pause limit.
     pub fn pause_limit(&self) -> Duration {
         self.pause
+    }
+
+    /// Calls `f` as the move reaches each [`MoveStep`] (for a progress
+    /// bar).
+    pub fn on_progress(mut self, f: impl Fn(MoveStep) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    fn step(&self, step: MoveStep) {
+        if let Some(f) = &self.progress {
+            f(step);
+        }
     }
 
     /// For tests of interrupted moves: the move stops, as if the process
@@ -360,6 +422,7 @@ impl Tenancy {
 
         // 1. The destination, created and migrated, and emptied of what
         // an earlier attempt left.
+        options.step(MoveStep::Preparing);
         self.create_storage(tenant, to, None).await?;
         let source = Side::open(self, tenant, from).await?;
         let dest = Side::open(self, tenant, to).await?;
@@ -372,12 +435,14 @@ impl Tenancy {
         }
 
         // 2. The copy, while the tenant writes at the source.
+        options.step(MoveStep::Copying);
         let copied = copy(&source.conn, &dest.conn, &tables, None, options.batch)
             .await
             .map_err(fail)?;
         options.stop("pause")?;
 
         // 3. The pause.
+        options.step(MoveStep::CatchingUp);
         let paused_at = Instant::now();
         let deadline = paused_at + options.pause;
         let pause = self.lives.pause(tenant, options.pause);
@@ -408,6 +473,7 @@ impl Tenancy {
         options.stop("switch")?;
 
         // 5. The switch, in one transaction on the registry.
+        options.step(MoveStep::Switching);
         self.switch(tenant, to).await?;
         self.known.invalidate(tenant).await;
         if let Some(keeper) = &self.keeper {
@@ -427,11 +493,8 @@ impl Tenancy {
         source.close().await;
         dest.close().await;
         options.stop("cleanup")?;
+        options.step(MoveStep::Removing);
         self.remove_data(tenant, from).await?;
-        if to.placement() == Placement::SharedSchema || from.placement() == Placement::SharedSchema
-        {
-            // Nothing more to drop.
-        }
         journal::end(&self.registry_db(self.moves_db()?), tenant)
             .await
             .map_err(fail)?;
@@ -457,6 +520,7 @@ impl Tenancy {
         let started = Instant::now();
         let tenant = &pending.tenant;
         options.stop("cleanup")?;
+        options.step(MoveStep::Removing);
         self.remove_data(tenant, &pending.from).await?;
         journal::end(&self.registry_db(self.moves_db()?), tenant)
             .await
