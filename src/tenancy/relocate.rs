@@ -189,7 +189,7 @@ impl Tenancy {
     /// ([`with_server`](Self::with_server)). Online: the tenant reads and
     /// writes during the copy; only the last step pauses its writes, for at
     /// most 5 s ([`move_tenant_with`](Self::move_tenant_with) sets it).
-    /// See [the module](self) for the steps.
+    /// See [the guide](crate::guide::moving) for the steps.
     ///
     /// Nothing is lost or duplicated: every table is verified (count and
     /// checksum) before the registry switches, and the source is removed
