@@ -31,14 +31,17 @@
 
 #[path = "../examples/migrate_tenants/app.rs"]
 mod app;
+#[path = "support/bench_db.rs"]
+mod bench_db;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use std::str::FromStr;
+
+use bench_db::{BenchDb, env_or, pool};
 use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::migration::{MigrationReport, Outcome};
 use sea_orm_tenant::prelude::*;
@@ -52,71 +55,6 @@ impl MigratorTrait for Migrator4 {
         all.push(Box::new(app::AddInvoiceDueDate));
         all
     }
-}
-
-/// One level's database, dropped at the end (also after a panic).
-struct BenchDb {
-    server: PgConnectOptions,
-    name: String,
-}
-
-impl BenchDb {
-    async fn create(server: &PgConnectOptions, n: usize) -> BenchDb {
-        let name = format!("sot_bench_{}_{n}", std::process::id());
-        let admin = pool(server.clone(), 1).await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create the bench database");
-        admin.close().await.ok();
-        BenchDb {
-            server: server.clone(),
-            name,
-        }
-    }
-
-    fn options(&self) -> PgConnectOptions {
-        self.server.clone().database(&self.name)
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // A runtime of our own: this may run while the bench's is unwinding.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let admin = pool(server, 1).await;
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-                admin.close().await.ok();
-            });
-        })
-        .join();
-    }
-}
-
-async fn pool(options: PgConnectOptions, max: u32) -> DatabaseConnection {
-    let pool = PgPoolOptions::new()
-        .max_connections(max)
-        .connect_with(options)
-        .await
-        .expect("connect to Postgres");
-    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn check(step: &str, report: &MigrationReport, n: usize, pred: impl Fn(&Outcome) -> bool) {
@@ -167,7 +105,10 @@ fn main() {
     let mut figures = Vec::new();
 
     for (n, &concurrency) in levels.iter().enumerate() {
-        let db = rt.block_on(BenchDb::create(&server, n));
+        let db = rt.block_on(BenchDb::create(
+            &server,
+            format!("sot_bench_{}_{n}", std::process::id()),
+        ));
         let shared = rt.block_on(pool(db.options(), concurrency as u32 + 2));
         let tenancy = Tenancy::schema_per_tenant(shared.clone());
         let say = |what: &str, d: Duration| {

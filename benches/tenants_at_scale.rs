@@ -32,81 +32,19 @@
 
 #[path = "../examples/migrate_tenants/app.rs"]
 mod app;
+#[path = "support/bench_db.rs"]
+mod bench_db;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use std::str::FromStr;
+
+use bench_db::{BenchDb, env_or, pool};
 use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm_tenant::migration::{MigrationReport, Outcome};
 use sea_orm_tenant::prelude::*;
-
-/// The bench's database, dropped at the end (also after a panic).
-struct BenchDb {
-    server: PgConnectOptions,
-    name: String,
-}
-
-impl BenchDb {
-    async fn create(server: &PgConnectOptions) -> BenchDb {
-        let name = format!("sot_scale_{}", std::process::id());
-        let admin = pool(server.clone(), 1).await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create the bench database");
-        admin.close().await.ok();
-        BenchDb {
-            server: server.clone(),
-            name,
-        }
-    }
-
-    fn options(&self) -> PgConnectOptions {
-        self.server.clone().database(&self.name)
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // A runtime of our own: this may run while the bench's is unwinding.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let admin = pool(server, 1).await;
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-                admin.close().await.ok();
-            });
-        })
-        .join();
-    }
-}
-
-async fn pool(options: PgConnectOptions, max: u32) -> DatabaseConnection {
-    let pool = PgPoolOptions::new()
-        .max_connections(max)
-        .connect_with(options)
-        .await
-        .expect("connect to Postgres");
-    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// This process's resident memory now and at its peak, in MB (Linux).
 fn rss() -> String {
@@ -193,7 +131,10 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .sample_size(10)
         .configure_from_args();
-    let db = rt.block_on(BenchDb::create(&server));
+    let db = rt.block_on(BenchDb::create(
+        &server,
+        format!("sot_scale_{}", std::process::id()),
+    ));
     let started = Instant::now();
     // The next tenant to provision (ids are numbered from 1).
     let mut next = 1;

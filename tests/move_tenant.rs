@@ -435,6 +435,19 @@ async fn sequences_continue_above_the_copied_keys() {
     .await;
 }
 
+/// The test tenancy on `t`'s server, with the second server beside it
+/// (its shared tables, its schemas, and databases per tenant there).
+fn on_two_servers(t: &TestDb, dbs: &Databases, second: &SecondDb) -> Tenancy {
+    let far = common::unique_name();
+    let second_url = second.url.clone();
+    let server = Server::new("second", second.db.clone())
+        .expect("server")
+        .with_databases(move |tenant| {
+            common::with_database(&second_url, &format!("{far}_{tenant}"))
+        });
+    tenancy(t.db.clone(), dbs).with_server(server)
+}
+
 async fn titles_and_ids(tenancy: &Tenancy, tenant: &TenantId) -> i32 {
     let conn = tenancy.connection(tenant).await.expect("connection");
     post::Entity::find()
@@ -456,14 +469,7 @@ async fn tenants_live_and_move_across_two_servers() {
             return;
         };
         let dbs = Databases::new(t);
-        let far = common::unique_name();
-        let second_url = second.url.clone();
-        let server = Server::new("second", second.db.clone())
-            .expect("server")
-            .with_databases(move |tenant| {
-                common::with_database(&second_url, &format!("{far}_{tenant}"))
-            });
-        let tenancy = tenancy(t.db.clone(), &dbs).with_server(server);
+        let tenancy = on_two_servers(t, &dbs, &second);
         let (acme, initech) = (TenantId::from("acme"), TenantId::from("initech"));
 
         // Provisioned on the second server: its rows are there only.
@@ -563,14 +569,7 @@ async fn migrations_run_on_every_server_and_report_per_server() {
             return;
         };
         let dbs = Databases::new(t);
-        let far = common::unique_name();
-        let second_url = second.url.clone();
-        let server = Server::new("second", second.db.clone())
-            .expect("server")
-            .with_databases(move |tenant| {
-                common::with_database(&second_url, &format!("{far}_{tenant}"))
-            });
-        let tenancy = tenancy(t.db.clone(), &dbs).with_server(server);
+        let tenancy = on_two_servers(t, &dbs, &second);
         let on = |p| Location::on("second", p).expect("location");
         for (id, at) in [
             ("acme", Location::new(Placement::SharedSchema)),
