@@ -156,10 +156,23 @@ impl Lives {
     /// deprovisioned.
     pub(crate) async fn current_or_wait(&self, tenant: &TenantId) -> Result<Life, TenantError> {
         loop {
-            // The guard is let go before `current` locks again.
-            let fence = self.lock().fences.get(tenant).cloned();
-            let Some(fence) = fence else {
-                return self.current(tenant);
+            // One lock on the hot path: no fence, the life as `current`
+            // gives it.
+            let fence = {
+                let mut map = self.lock();
+                match map.fences.get(tenant) {
+                    Some(fence) => fence.clone(),
+                    None => {
+                        let life = map
+                            .lives
+                            .entry(tenant.clone())
+                            .or_insert_with(Life::mortal)
+                            .clone();
+                        drop(map);
+                        life.check(tenant)?;
+                        return Ok(life);
+                    }
+                }
             };
             let lifted = fence.lifted.notified();
             tokio::pin!(lifted);
@@ -334,6 +347,35 @@ mod tests {
         assert!(again.enter(&acme).is_ok());
         assert!(!again.same(&life));
         assert!(again.same(&lives.current(&acme).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_pause_refuses_old_work_and_holds_new_connections_until_lifted() {
+        let lives = Lives::default();
+        let acme = TenantId::from("acme");
+        let life = lives.current_or_wait(&acme).await.unwrap();
+        let pause = lives.pause(&acme, Duration::from_secs(5));
+        assert!(matches!(life.enter(&acme), Err(TenantError::Moved(_))));
+        pause.drained().await;
+        let waiting = tokio::spawn({
+            let lives = lives.clone();
+            let acme = acme.clone();
+            async move { lives.current_or_wait(&acme).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a new connection waits while paused"
+        );
+        drop(pause);
+        let after = waiting.await.unwrap().unwrap();
+        assert!(after.enter(&acme).is_ok());
+        assert!(!after.same(&life));
+        // A pause that outlasts its limit: the waiter gives up with `Moved`.
+        let _long = lives.pause(&acme, Duration::ZERO);
+        let gave_up =
+            tokio::time::timeout(Duration::from_secs(3), lives.current_or_wait(&acme)).await;
+        assert!(matches!(gave_up, Ok(Err(TenantError::Moved(_)))));
     }
 
     #[test]
