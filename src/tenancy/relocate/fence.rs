@@ -75,20 +75,22 @@ impl Fence {
         }
         let txn = db.begin().await.map_err(fail)?;
         // The tables there are, of those declared.
-        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
         let found = txn
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = COALESCE($1, current_schema()) AND c.relkind IN ('r', 'p') \
-                 AND c.relname = ANY($2) ORDER BY 1",
-                [schema.clone().into(), names.into()],
+                 ORDER BY 1",
+                [schema.clone().into()],
             ))
             .await
             .map_err(fail)?;
-        let mut locked = Vec::with_capacity(found.len());
+        let mut locked = Vec::with_capacity(tables.len());
         for row in found {
             let table: String = row.try_get_by_index(0).map_err(fail)?;
+            if !tables.iter().any(|t| t.name == table) {
+                continue;
+            }
             locked.push(match &schema {
                 Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&table)),
                 None => quote_ident(&table),
