@@ -361,32 +361,21 @@ pub(super) async fn list(db: &impl ConnectionTrait) -> Result<Vec<(TenantId, Loc
 /// The database's "no such column" answer: Postgres 42703, MySQL/MariaDB
 /// 1054, SQLite `no such column`.
 pub(super) fn is_missing_column(err: &DbErr) -> bool {
-    let sqlx_err = match err {
-        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    let Some(db_err) = sqlx_err.as_database_error() else {
-        return false;
-    };
-    #[cfg(feature = "sqlx-mysql")]
-    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-        return mysql.number() == 1054;
-    }
-    #[cfg(feature = "sqlx-sqlite")]
-    if db_err
-        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
-        .is_some()
-    {
-        return db_err.message().starts_with("no such column");
-    }
-    db_err.code().is_some_and(|c| c == "42703")
+    is_missing(err, "42703", 1054, "no such column")
 }
 
 /// The database's "no such table" answer: Postgres 42P01, MySQL/MariaDB
 /// 1146 (SQLSTATE 42S02), SQLite `no such table`.
 pub(super) fn is_missing_table(err: &DbErr) -> bool {
+    is_missing(err, "42P01", 1146, "no such table")
+}
+
+/// Whether `err` is the database saying something is missing: Postgres
+/// SQLSTATE `pg`, MySQL/MariaDB error number `mysql`, a SQLite message
+/// starting with `sqlite`.
+// A build without the MySQL or SQLite driver reads only `pg`.
+#[allow(unused_variables)]
+fn is_missing(err: &DbErr, pg: &str, mysql: u16, sqlite: &str) -> bool {
     let sqlx_err = match err {
         DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
         | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
@@ -397,17 +386,17 @@ pub(super) fn is_missing_table(err: &DbErr) -> bool {
         return false;
     };
     #[cfg(feature = "sqlx-mysql")]
-    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-        return mysql.number() == 1146;
+    if let Some(e) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return e.number() == mysql;
     }
     #[cfg(feature = "sqlx-sqlite")]
     if db_err
         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        return db_err.message().starts_with("no such table");
+        return db_err.message().starts_with(sqlite);
     }
-    db_err.code().is_some_and(|c| c == "42P01")
+    db_err.code().is_some_and(|c| c == pg)
 }
 
 #[cfg(test)]
