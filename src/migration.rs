@@ -92,6 +92,7 @@
 //! ```
 
 mod catalog;
+mod ledger;
 mod registry;
 mod report;
 mod run;
@@ -109,6 +110,7 @@ use futures_util::StreamExt;
 use sea_orm_migration::MigratorTrait;
 use tracing::Instrument;
 
+pub(crate) use ledger::{LEDGER_TABLE, Ledgers};
 pub use registry::CreateRegistry;
 pub use report::{MigrationReport, MigrationTarget, Outcome, TargetReport};
 pub use run::lock_key;
@@ -357,8 +359,20 @@ impl<'a> TenantMigrations<'a> {
                 let Ok(db) = self.tenancy.server_database(server) else {
                     continue;
                 };
-                if let Ok(states) =
-                    catalog::schema_states(db, &schemas, &set.table(), self.concurrency).await
+                // Found, not made: a status changes nothing.
+                let ledger = self
+                    .tenancy
+                    .ledgers
+                    .get(server, db, &set.table(), dir.is_some())
+                    .await;
+                if let Ok(states) = catalog::schema_states(
+                    db,
+                    &schemas,
+                    &set.table(),
+                    self.concurrency,
+                    ledger.as_ref(),
+                )
+                .await
                 {
                     known.insert(server.to_owned(), states);
                 }
@@ -481,8 +495,18 @@ impl<'a> TenantMigrations<'a> {
                     (Ok(schema), Ok(db)) => (schema, db),
                     (Err(e), _) | (_, Err(e)) => return fail(e),
                 };
+                let ledger = match dir {
+                    Some(_) => {
+                        self.tenancy
+                            .ledgers
+                            .get(location.server(), db, &set.table(), true)
+                            .await
+                    }
+                    None => None,
+                };
                 let place = Place::schema(db, &schema, self.lock_wait)
-                    .pooled(self.tenancy.is_behind_pooler());
+                    .pooled(self.tenancy.is_behind_pooler())
+                    .with_ledger(ledger);
                 self.run_place(set, dir, &place).await
             }
             Placement::DatabasePerTenant => {

@@ -126,6 +126,8 @@ pub struct Tenancy {
     /// Set once this tenancy (or a clone) made sure the registry table
     /// exists, so provisioning does not ask again for every tenant.
     registry_made: Arc<std::sync::atomic::AtomicBool>,
+    /// The migration version ledgers found or made, per server.
+    pub(crate) ledgers: crate::migration::Ledgers,
 }
 
 impl fmt::Debug for Tenancy {
@@ -170,6 +172,7 @@ impl Tenancy {
             pooler: false,
             servers: Arc::default(),
             registry_made: Arc::default(),
+            ledgers: crate::migration::Ledgers::default(),
         }
         .hot_tenants(HotTenants::default())
     }

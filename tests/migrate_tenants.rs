@@ -1252,3 +1252,122 @@ fn server_url(test: &str) -> Option<String> {
         }
     }
 }
+
+/// The version ledger: a no-op run over schema per tenant reads one table
+/// (`sea_orm_tenant_versions`) instead of every version table, and trusts
+/// a row only while nothing can have changed the version table behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_ledger_is_trusted_only_while_nothing_changed_behind_it() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t, &dbs);
+        provision(&tenancy, 4).await;
+        let admin = |sql: &'static str| {
+            let db = t.db.clone();
+            async move {
+                db.execute_unprepared(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        };
+        let rows = || async {
+            t.db.query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) FROM public.sea_orm_tenant_versions",
+            ))
+            .await
+            .expect("ledger")
+            .expect("a row")
+            .try_get_by_index::<i64>(0)
+            .expect("a count")
+        };
+        // Provisioning recorded each schema's versions.
+        assert_eq!(rows().await, 4);
+        let both = Outcome::Status {
+            applied: names(&["m1_create_note", "m2_create_label"]),
+            pending: vec![],
+        };
+        let status = tenancy.migrations().status().await.expect("status");
+        for i in 1..=4 {
+            assert_eq!(outcome(&status, &tenant(i)), &both, "{status}");
+        }
+
+        // Changed behind the ledger: a hand-written DELETE (the trigger
+        // forgets the row), a disabled trigger, a re-created version table.
+        admin("DELETE FROM tenant_t001.seaql_migrations WHERE version = 'm2_create_label'").await;
+        admin(
+            "ALTER TABLE tenant_t002.seaql_migrations DISABLE TRIGGER sea_orm_tenant_versions; \
+             DELETE FROM tenant_t002.seaql_migrations WHERE version = 'm2_create_label'",
+        )
+        .await;
+        admin(
+            "CREATE TABLE tenant_t003.v (LIKE tenant_t003.seaql_migrations INCLUDING ALL); \
+             INSERT INTO tenant_t003.v SELECT * FROM tenant_t003.seaql_migrations \
+               WHERE version = 'm1_create_note'; \
+             ALTER TABLE tenant_t003.seaql_migrations RENAME TO old; \
+             ALTER TABLE tenant_t003.v RENAME TO seaql_migrations",
+        )
+        .await;
+        assert_eq!(rows().await, 3, "the trigger forgot t001's row");
+        let one = Outcome::Status {
+            applied: names(&["m1_create_note"]),
+            pending: names(&["m2_create_label"]),
+        };
+        let status = tenancy.migrations().status().await.expect("status");
+        for i in 1..=3 {
+            assert_eq!(outcome(&status, &tenant(i)), &one, "t00{i}: {status}");
+        }
+        assert_eq!(outcome(&status, &tenant(4)), &both, "{status}");
+
+        // Put right by hand, then a migration records every schema again.
+        for i in 1..=3 {
+            t.db.execute_unprepared(&format!(
+                "INSERT INTO tenant_t00{i}.seaql_migrations VALUES ('m2_create_label', 0)"
+            ))
+            .await
+            .expect("put right");
+        }
+        admin("ALTER TABLE tenant_t002.seaql_migrations ENABLE TRIGGER sea_orm_tenant_versions")
+            .await;
+        let up = tenancy
+            .migrations()
+            .migrator::<V3>()
+            .up()
+            .await
+            .expect("up");
+        assert_eq!(up.count(|o| matches!(o, Outcome::Applied(_))), 4, "{up}");
+        assert_eq!(rows().await, 4);
+        let status = tenancy
+            .migrations()
+            .migrator::<V3>()
+            .status()
+            .await
+            .expect("status");
+        assert_eq!(
+            status.count(|o| matches!(o, Outcome::Status { pending, .. } if pending.is_empty())),
+            4,
+            "{status}"
+        );
+
+        // The crate's ledger and its trigger function are refused through
+        // a tenant connection (rule 12, deny by default).
+        for sql in [
+            "SELECT * FROM sea_orm_tenant_versions",
+            "SELECT * FROM public.sea_orm_tenant_versions",
+            "DELETE FROM public.SEA_ORM_TENANT_VERSIONS",
+            "SELECT public.sea_orm_tenant_versions_changed()",
+        ] {
+            assert!(
+                tenant_sql(&tenancy, &tenant(4), sql).await.is_err(),
+                "{sql}"
+            );
+        }
+        // Deprovision forgets the schema's row.
+        tenancy.deprovision(&tenant(1)).await.expect("deprovision");
+        assert_eq!(rows().await, 3);
+        deprovision_all(&tenancy).await;
+        assert_eq!(rows().await, 0);
+        dbs.cleanup();
+    })
+    .await;
+}

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use sea_orm::sea_query::{Alias, Expr, PostgresQueryBuilder, Query, SelectStatement, UnionType};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
+use super::ledger::Ledger;
 use super::run::State;
 use crate::SchemaName;
 
@@ -27,12 +28,15 @@ const CHUNK: usize = 100;
 
 /// The [`State`] of each schema that exists (missing schemas are absent).
 /// `others` is counted only for a schema without a version table (the only
-/// one whose plan reads it). Up to `concurrency` chunks run at once.
+/// one whose plan reads it). Up to `concurrency` chunks run at once. With
+/// a `ledger`, a schema whose ledger row is valid is answered from it and
+/// its version table is not read.
 pub(crate) async fn schema_states(
     db: &DatabaseConnection,
     schemas: &[SchemaName],
     table: &str,
     concurrency: usize,
+    ledger: Option<&Ledger>,
 ) -> Result<HashMap<String, State>, DbErr> {
     let mut states = HashMap::with_capacity(schemas.len());
     if schemas.is_empty() {
@@ -42,47 +46,75 @@ pub(crate) async fn schema_states(
     // `pg_namespace`: `nspname = ANY(array)` compared every schema with
     // every name, 40 ms at 3,000 schemas and growing with the square),
     // which have the version table (one index range scan of `pg_class` by
-    // name), and the other tables through `pg_depend`'s index, only where
-    // there is no version table. The names are validated `[a-z0-9_]`, so a
-    // comma joins them safely.
+    // name), and their valid ledger rows (hash joins). The names are
+    // validated `[a-z0-9_]`, so a comma joins them safely. Everything here
+    // is a join: a per-row subquery made the planner's estimate cross
+    // `jit_above_cost`, and compiling the query cost more than running it.
     let mut names: Vec<&str> = schemas.iter().map(SchemaName::as_str).collect();
     // Each schema once, so each version table is read once.
     names.sort_unstable();
     names.dedup();
+    let (recorded, joins) = ledger.map_or_else(
+        || ("NULL::pg_catalog.text".to_owned(), String::new()),
+        Ledger::catalog_join,
+    );
     let catalog = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT w.name AS schema_name, v.relnamespace IS NOT NULL AS versioned, \
-                CASE WHEN v.relnamespace IS NOT NULL THEN 0 ELSE \
-                  (SELECT count(DISTINCT c.oid) FROM pg_catalog.pg_depend d \
-                   JOIN pg_catalog.pg_class c ON c.oid = d.objid \
-                   WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
-                     AND d.refobjid = n.oid \
-                     AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-                     AND c.relkind IN ('r', 'p') AND c.relname <> $2) \
-                END AS others \
-         FROM pg_catalog.unnest(pg_catalog.string_to_array($1, ',')) AS w(name) \
-         JOIN pg_catalog.pg_namespace n ON n.nspname = w.name::pg_catalog.name \
-         LEFT JOIN (SELECT DISTINCT c.relnamespace FROM pg_catalog.pg_class c \
-                    WHERE c.relname = $2 AND c.relkind IN ('r', 'p')) AS v \
-           ON v.relnamespace = n.oid",
+        format!(
+            "SELECT w.name AS schema_name, v.oid IS NOT NULL AS versioned, {recorded} AS recorded \
+             FROM pg_catalog.unnest(pg_catalog.string_to_array($1, ',')) AS w(name) \
+             JOIN pg_catalog.pg_namespace n ON n.nspname = w.name::pg_catalog.name \
+             LEFT JOIN (SELECT c.oid, c.relnamespace FROM pg_catalog.pg_class c \
+                        WHERE c.relname = $2 AND c.relkind IN ('r', 'p')) AS v \
+               ON v.relnamespace = n.oid{joins}"
+        ),
         [names.join(",").into(), table.into()],
     );
     let mut versioned = Vec::new();
+    let mut unversioned = Vec::new();
     for row in db.query_all_raw(catalog).await? {
         let name: String = row.try_get("", "schema_name")?;
         let has_table: bool = row.try_get("", "versioned")?;
-        let others: i64 = row.try_get("", "others")?;
-        if has_table {
+        let recorded: Option<String> = row.try_get("", "recorded")?;
+        // A ledger row that does not parse is not trusted either.
+        let recorded = recorded.and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok());
+        if !has_table {
+            unversioned.push(name.clone());
+        } else if recorded.is_none() {
             versioned.push(name.clone());
         }
         states.insert(
             name,
             State {
                 versioned: has_table,
-                others: others.max(0) as u64,
-                applied: Vec::new(),
+                others: 0,
+                applied: recorded.unwrap_or_default(),
             },
         );
+    }
+    // The other tables of a schema without a version table (a new or a
+    // hand-made one), through `pg_depend`'s index.
+    if !unversioned.is_empty() {
+        let others = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT n.nspname::pg_catalog.text AS schema_name, \
+                (SELECT count(DISTINCT c.oid) FROM pg_catalog.pg_depend d \
+                 JOIN pg_catalog.pg_class c ON c.oid = d.objid \
+                 WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+                   AND d.refobjid = n.oid \
+                   AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                   AND c.relkind IN ('r', 'p') AND c.relname <> $2) AS others \
+             FROM pg_catalog.unnest(pg_catalog.string_to_array($1, ',')) AS w(name) \
+             JOIN pg_catalog.pg_namespace n ON n.nspname = w.name::pg_catalog.name",
+            [unversioned.join(",").into(), table.into()],
+        );
+        for row in db.query_all_raw(others).await? {
+            let name: String = row.try_get("", "schema_name")?;
+            let others: i64 = row.try_get("", "others")?;
+            if let Some(state) = states.get_mut(&name) {
+                state.others = others.max(0) as u64;
+            }
+        }
     }
     // 2. The version tables, a UNION ALL of CHUNK schemas per query,
     // several queries at once.

@@ -20,6 +20,7 @@ use sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
+use super::ledger::Ledger;
 use super::report::Outcome;
 use super::session;
 use super::set::MigrationSet;
@@ -53,6 +54,9 @@ pub(crate) struct Place<'a> {
     /// provisioning): one round trip and one commit fewer per tenant, and
     /// a schema that exists only with its migrations applied.
     pub(crate) create_schema: bool,
+    /// The server's version ledger, recorded into after a tenant schema's
+    /// migrations ([`ledger`](super::ledger)).
+    pub(crate) ledger: Option<Ledger>,
 }
 
 impl<'a> Place<'a> {
@@ -71,6 +75,13 @@ impl<'a> Place<'a> {
         self
     }
 
+    /// The same place, whose versions are recorded in `ledger` after its
+    /// migrations (a tenant schema on Postgres).
+    pub(crate) fn with_ledger(mut self, ledger: Option<Ledger>) -> Self {
+        self.ledger = ledger.filter(|_| self.schema.is_some());
+        self
+    }
+
     /// The shared database, for `set` (its version table names the lock).
     pub(crate) fn shared(
         db: &'a DatabaseConnection,
@@ -85,6 +96,7 @@ impl<'a> Place<'a> {
             lock_wait,
             pooler: false,
             create_schema: false,
+            ledger: None,
         }
     }
 
@@ -102,6 +114,7 @@ impl<'a> Place<'a> {
             lock_wait,
             pooler: false,
             create_schema: false,
+            ledger: None,
         }
     }
 
@@ -119,6 +132,7 @@ impl<'a> Place<'a> {
             lock_wait,
             pooler: false,
             create_schema: false,
+            ledger: None,
         }
     }
 }
@@ -355,7 +369,7 @@ async fn migrate_in(
         }
         Plan::Run { names, .. } => {
             match dir {
-                Direction::Up => (set.up_txn)(&txn, None).await?,
+                Direction::Up => (set.apply_txn)(&txn, &names, !state.versioned).await?,
                 Direction::Down(n) => (set.down_txn)(&txn, n).await?,
             }
             if let Some(sql) = restore {
@@ -419,7 +433,11 @@ async fn run_pg(set: &MigrationSet, dir: Direction, place: &Place<'_>) -> Result
         lock_key(&place.lock_name)
     ));
     txn.execute_unprepared(&opener).await?;
-    match migrate_in(txn, set, dir, place.guard_unmanaged, Some(session::RESTORE)).await? {
+    let closer = match &place.ledger {
+        Some(ledger) => format!("{}; {}", ledger.record(), session::RESTORE),
+        None => session::RESTORE.to_owned(),
+    };
+    match migrate_in(txn, set, dir, place.guard_unmanaged, Some(&closer)).await? {
         Some(outcome) => Ok(outcome),
         #[cfg(feature = "sqlx-postgres")]
         None => {

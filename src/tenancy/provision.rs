@@ -180,9 +180,14 @@ impl Tenancy {
                 match &self.migrate {
                     // The schema is created in the migrations' transaction.
                     Some(set) => {
+                        let ledger = self
+                            .ledgers
+                            .get(location.server(), db, &set.table(), true)
+                            .await;
                         let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
                             .pooled(self.pooler)
-                            .creating_schema();
+                            .creating_schema()
+                            .with_ledger(ledger);
                         migration::provision_one(set, tenant, place).await?;
                     }
                     None => {
@@ -381,6 +386,18 @@ impl Tenancy {
                     .count_rows(&self.registry_db(db), &schema)
                     .await
                     .map_err(fail)?;
+                // Its versions' ledger row goes too (also when a move
+                // dropped the schema already).
+                if let Some(set) = &self.migrate
+                    && let Some(ledger) = self
+                        .ledgers
+                        .get(location.server(), db, &set.table(), false)
+                        .await
+                {
+                    db.execute_raw(ledger.forget(schema.as_str()))
+                        .await
+                        .map_err(fail)?;
+                }
                 let Some(rows) = rows else {
                     return Ok(None);
                 };

@@ -103,6 +103,7 @@ pub fn table_name<E: EntityTrait>() -> String {
 pub(crate) const OWN_TABLES: &[&str] = &[
     crate::tenancy::REGISTRY_TABLE,
     crate::tenancy::MOVES_TABLE,
+    crate::migration::LEDGER_TABLE,
     "seaql_migrations",
 ];
 
