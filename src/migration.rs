@@ -363,7 +363,12 @@ impl<'a> TenantMigrations<'a> {
                 let ledger = self
                     .tenancy
                     .ledgers
-                    .get(server, db, &set.table(), dir.is_some())
+                    .get(
+                        server,
+                        &self.tenancy.registry_db(db),
+                        &set.table(),
+                        dir.is_some(),
+                    )
                     .await;
                 if let Ok(states) = catalog::schema_states(
                     db,
@@ -499,7 +504,12 @@ impl<'a> TenantMigrations<'a> {
                     Some(_) => {
                         self.tenancy
                             .ledgers
-                            .get(location.server(), db, &set.table(), true)
+                            .get(
+                                location.server(),
+                                &self.tenancy.registry_db(db),
+                                &set.table(),
+                                true,
+                            )
                             .await
                     }
                     None => None,

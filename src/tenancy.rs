@@ -949,7 +949,7 @@ impl Tenancy {
     }
 
     /// Where the registry's statements run (see [`registry::RegistryDb`]).
-    fn registry_db<'a>(&self, db: &'a DatabaseConnection) -> registry::RegistryDb<'a> {
+    pub(crate) fn registry_db<'a>(&self, db: &'a DatabaseConnection) -> registry::RegistryDb<'a> {
         registry::RegistryDb::new(db, self.pooler)
     }
 

@@ -27,9 +27,9 @@
 //! on the shared database's schema), runs go without it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// The ledger table, in the shared database's current schema (beside the
 /// registry). Refused through tenant connections (rule 12).
@@ -54,34 +54,31 @@ pub(crate) struct Ledger {
 /// version table; cheap to clone. Only found ledgers are kept, so a run
 /// that could not make one asks again next time.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Ledgers(Arc<Mutex<HashMap<(String, String), Ledger>>>);
+pub(crate) struct Ledgers(Arc<tokio::sync::Mutex<HashMap<(String, String), Option<Ledger>>>>);
 
 impl Ledgers {
     /// The ledger of `server` (whose shared database is `db`) for version
-    /// table `table`; made when missing if `create`, else only found.
-    pub(crate) async fn get(
+    /// table `table`; made when missing if `create`, else only found. One
+    /// caller at a time looks (provisioning runs many at once, and two
+    /// `CREATE`s of the same table or function at once fail). A ledger
+    /// that could not be made is not tried again by this tenancy.
+    pub(crate) async fn get<C: ConnectionTrait>(
         &self,
         server: &str,
-        db: &DatabaseConnection,
+        db: &C,
         table: &str,
         create: bool,
     ) -> Option<Ledger> {
         let key = (server.to_owned(), table.to_owned());
-        let known = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        if known.is_some() {
-            return known;
+        let mut known = self.0.lock().await;
+        if let Some(ledger) = known.get(&key) {
+            return ledger.clone();
         }
-        let ledger = Ledger::ensure(db, table, create).await?;
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, ledger.clone());
-        Some(ledger)
+        let ledger = Ledger::ensure(db, table, create).await;
+        if ledger.is_some() || create {
+            known.insert(key, ledger.clone());
+        }
+        ledger
     }
 }
 
@@ -108,7 +105,7 @@ impl Ledger {
     /// function), or `None` when it is missing or cannot be made (no right
     /// to create, not Postgres, a name with other characters than
     /// `[A-Za-z0-9_]`).
-    async fn ensure(db: &DatabaseConnection, table: &str, create: bool) -> Option<Ledger> {
+    async fn ensure<C: ConnectionTrait>(db: &C, table: &str, create: bool) -> Option<Ledger> {
         if db.get_database_backend() != DbBackend::Postgres || !plain(table) {
             return None;
         }
@@ -125,8 +122,8 @@ impl Ledger {
         }
     }
 
-    async fn create(
-        db: &DatabaseConnection,
+    async fn create<C: ConnectionTrait>(
+        db: &C,
         table: String,
         create: bool,
     ) -> Result<Ledger, sea_orm::DbErr> {

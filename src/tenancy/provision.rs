@@ -182,7 +182,7 @@ impl Tenancy {
                     Some(set) => {
                         let ledger = self
                             .ledgers
-                            .get(location.server(), db, &set.table(), true)
+                            .get(location.server(), &self.registry_db(db), &set.table(), true)
                             .await;
                         let place = Place::schema(db, &schema, migration::DEFAULT_LOCK_WAIT)
                             .pooled(self.pooler)
@@ -391,10 +391,16 @@ impl Tenancy {
                 if let Some(set) = &self.migrate
                     && let Some(ledger) = self
                         .ledgers
-                        .get(location.server(), db, &set.table(), false)
+                        .get(
+                            location.server(),
+                            &self.registry_db(db),
+                            &set.table(),
+                            false,
+                        )
                         .await
                 {
-                    db.execute_raw(ledger.forget(schema.as_str()))
+                    self.registry_db(db)
+                        .execute_raw(ledger.forget(schema.as_str()))
                         .await
                         .map_err(fail)?;
                 }

@@ -21,7 +21,7 @@ use crate::TenantId;
 /// transaction-mode pooler a tenant-less connection of ours, whose
 /// statements are sent unnamed inside a transaction of their own (sqlx
 /// would prepare them by name on a connection the pooler shares).
-pub(super) enum RegistryDb<'a> {
+pub(crate) enum RegistryDb<'a> {
     /// The shared database itself.
     Direct(&'a DatabaseConnection),
     /// Behind a pooler: no tenant set (`app.tenant_id` is empty), nothing
