@@ -54,7 +54,11 @@ pub(crate) struct Ledger {
 /// version table; cheap to clone. Only found ledgers are kept, so a run
 /// that could not make one asks again next time.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Ledgers(Arc<tokio::sync::Mutex<HashMap<(String, String), Option<Ledger>>>>);
+pub(crate) struct Ledgers(Arc<tokio::sync::Mutex<Found>>);
+
+/// By server and version table: the ledger, or `None` when it could not be
+/// made.
+type Found = HashMap<(String, String), Option<Ledger>>;
 
 impl Ledgers {
     /// The ledger of `server` (whose shared database is `db`) for version
