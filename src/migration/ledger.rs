@@ -51,8 +51,9 @@ pub(crate) struct Ledger {
 }
 
 /// The ledgers a [`Tenancy`](crate::Tenancy) found or made, by server and
-/// version table; cheap to clone. Only found ledgers are kept, so a run
-/// that could not make one asks again next time.
+/// version table; cheap to clone. A ledger that could not be made is
+/// remembered too (the tenancy goes without); one only looked for (by a
+/// `status`) and not found is looked for again.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ledgers(Arc<tokio::sync::Mutex<Found>>);
 
@@ -194,19 +195,24 @@ impl Ledger {
     /// versions now in it.
     pub(crate) fn record(&self) -> String {
         let Ledger { schema, table } = self;
+        // The ledger or its function gone since (dropped by hand): nothing
+        // recorded, and the schema is read the old way; the migration
+        // itself goes on.
         format!(
             "DO $d$ BEGIN \
+               IF pg_catalog.to_regclass('{schema}.{LEDGER_TABLE}') IS NULL \
+                 OR pg_catalog.to_regproc('{schema}.{FUNCTION}') IS NULL THEN RETURN; END IF; \
                IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger \
                  WHERE tgrelid = '{table}'::pg_catalog.regclass AND tgname = '{TRIGGER}') THEN \
                  CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
                  FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{FUNCTION}(); \
                END IF; \
-             END $d$; \
-             INSERT INTO {schema}.{LEDGER_TABLE} (schema_name, version_table, versions) \
-             SELECT pg_catalog.current_schema(), '{table}'::pg_catalog.regclass::pg_catalog.oid, \
-                    COALESCE(pg_catalog.array_agg(version ORDER BY version), '{{}}') FROM {table} \
-             ON CONFLICT (schema_name) DO UPDATE \
-             SET version_table = excluded.version_table, versions = excluded.versions"
+               INSERT INTO {schema}.{LEDGER_TABLE} (schema_name, version_table, versions) \
+               SELECT pg_catalog.current_schema(), '{table}'::pg_catalog.regclass::pg_catalog.oid, \
+                      COALESCE(pg_catalog.array_agg(version ORDER BY version), '{{}}') FROM {table} \
+               ON CONFLICT (schema_name) DO UPDATE \
+               SET version_table = excluded.version_table, versions = excluded.versions; \
+             END $d$"
         )
     }
 
@@ -229,17 +235,21 @@ impl Ledger {
         )
     }
 
-    /// Forgets a schema's row (when the schema is dropped). The row would
-    /// not be trusted anyway: its version table is gone.
-    pub(crate) fn forget(&self, schema_name: &str) -> Statement {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
+    /// Forgets a schema's row (when the schema is dropped), unless the
+    /// ledger is gone. The row would not be trusted anyway (its version
+    /// table is gone), but it names the tenant. `None` for a name that is
+    /// not [`plain`] (a schema name of this crate always is).
+    pub(crate) fn forget(&self, schema_name: &str) -> Option<String> {
+        let schema = &self.schema;
+        plain(schema_name).then(|| {
             format!(
-                "DELETE FROM {}.{LEDGER_TABLE} WHERE schema_name = $1",
-                self.schema
-            ),
-            [schema_name.into()],
-        )
+                "DO $d$ BEGIN \
+                   IF pg_catalog.to_regclass('{schema}.{LEDGER_TABLE}') IS NOT NULL THEN \
+                     DELETE FROM {schema}.{LEDGER_TABLE} WHERE schema_name = '{schema_name}'; \
+                   END IF; \
+                 END $d$"
+            )
+        })
     }
 }
 

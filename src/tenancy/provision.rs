@@ -398,9 +398,10 @@ impl Tenancy {
                             false,
                         )
                         .await
+                    && let Some(sql) = ledger.forget(schema.as_str())
                 {
                     self.registry_db(db)
-                        .execute_raw(ledger.forget(schema.as_str()))
+                        .execute_unprepared(&sql)
                         .await
                         .map_err(fail)?;
                 }
