@@ -844,6 +844,13 @@ async fn erase_checks_every_place_and_a_second_call_finds_nothing() {
                             .contains(&ErasureCheck::Schema(format!("tenant_{tenant}"))),
                         "{t}: {report}"
                     );
+                    // Its row in the migration version ledger went too.
+                    assert!(
+                        report
+                            .checked
+                            .contains(&ErasureCheck::VersionLedger(format!("tenant_{tenant}"))),
+                        "{t}: {report}"
+                    );
                 }
                 _ => {
                     assert!(

@@ -235,6 +235,21 @@ impl Ledger {
         )
     }
 
+    /// Whether the ledger holds a row of schema `schema_name` (one row,
+    /// or none): for [`Tenancy::erase`](crate::Tenancy::erase). `None`
+    /// for a name that is not [`plain`].
+    pub(crate) fn holds(&self, schema_name: &str) -> Option<Statement> {
+        plain(schema_name).then(|| {
+            Statement::from_string(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT 1 AS found FROM {}.{LEDGER_TABLE} WHERE schema_name = '{schema_name}'",
+                    self.schema
+                ),
+            )
+        })
+    }
+
     /// Forgets a schema's row (when the schema is dropped), unless the
     /// ledger is gone. The row would not be trusted anyway (its version
     /// table is gone), but it names the tenant. `None` for a name that is

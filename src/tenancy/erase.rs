@@ -72,6 +72,9 @@ pub enum ErasureCheck {
     Schema(String),
     /// The tenant's database (or SQLite file) does not exist.
     Database(String),
+    /// The migration version ledger of a server has no row of the
+    /// tenant's Postgres schema (named here).
+    VersionLedger(String),
 }
 
 impl ErasureReport {
@@ -121,6 +124,9 @@ impl fmt::Display for ErasureReport {
                 }
                 ErasureCheck::Schema(name) => write!(f, "no schema `{name}`")?,
                 ErasureCheck::Database(name) => write!(f, "no database `{name}`")?,
+                ErasureCheck::VersionLedger(name) => {
+                    write!(f, "no version ledger row of `{name}`")?
+                }
             }
         }
         Ok(())
@@ -191,6 +197,24 @@ impl Tenancy {
                         left.push(format!("schema `{}`", schema.as_str()));
                     } else {
                         checked.push(ErasureCheck::Schema(schema.as_str().to_owned()));
+                    }
+                    if let Some(set) = &self.migrate
+                        && let Some(ledger) = self
+                            .ledgers
+                            .get(server, &self.registry_db(db), &set.table(), false)
+                            .await
+                        && let Some(holds) = ledger.holds(schema.as_str())
+                    {
+                        let row = self
+                            .registry_db(db)
+                            .query_one_raw(holds)
+                            .await
+                            .map_err(fail)?;
+                        if row.is_some() {
+                            left.push(format!("the version ledger's row of `{}`", schema.as_str()));
+                        } else {
+                            checked.push(ErasureCheck::VersionLedger(schema.as_str().to_owned()));
+                        }
                     }
                 }
             }
