@@ -95,6 +95,7 @@
 
 mod confine;
 mod execute;
+mod follow;
 mod hot_tenants;
 #[cfg(feature = "sqlx-postgres")]
 mod keeper;
@@ -614,12 +615,17 @@ impl TenantConnection {
     /// (when the pool has a database-time hook or the span is enabled).
     /// `work` gets the permit too, so that the connection it runs on can
     /// keep it past a dropped future until the server has finished.
-    async fn guarded<T, W, F>(&self, work: W) -> Result<T, DbErr>
+    ///
+    /// A `read` is let through while a move's pause freezes the tenant,
+    /// and `work` is told so (`true`): it must then run where the database
+    /// refuses writes, and never be retried as a write.
+    async fn guarded<T, W, F>(&self, read: bool, work: W) -> Result<T, DbErr>
     where
-        W: FnOnce(Option<Permit>) -> F,
+        W: FnOnce(Option<Permit>, bool) -> F,
         F: Future<Output = Result<T, DbErr>>,
     {
-        let _alive = self.life.enter(&self.tenant)?;
+        let alive = self.life.enter(&self.tenant, read)?;
+        let frozen = alive.frozen();
         let span = self.span();
         let limited = async {
             let permit = self.limits.enter(&self.tenant).await?;
@@ -629,7 +635,7 @@ impl TenantConnection {
             // across `.await` stays small (tests/future_size.rs) and the
             // nesting of futures stays within what the compiler lays out
             // in a release build with every feature.
-            let work = Box::pin(work(permit.clone()));
+            let work = Box::pin(work(permit.clone(), frozen));
             #[cfg(feature = "metrics")]
             let work =
                 crate::metrics::timed(&self.tenant, crate::metrics::system_of(&self.db), work);

@@ -110,20 +110,22 @@ pub enum TenantError {
     UnknownTenant(String),
 
     /// The tenant moved ([`Tenancy::move_tenant`](crate::Tenancy::move_tenant))
-    /// while this connection was held, so its statements are refused and
-    /// nothing is written to the old place; or a new connection waited
-    /// longer than the move's pause. Take a new connection: it goes to
-    /// where the tenant lives now. Worth retrying (a web service answers
-    /// 503).
+    /// or is moving, and this work cannot follow it, so nothing was sent
+    /// and nothing is written to the old place: a transaction or stream
+    /// open across the move's pause, a statement that may write (or a
+    /// read that turned out to write) waiting longer than the pause, or
+    /// a new connection waiting longer than it. A connection's next
+    /// statement or transaction follows the tenant by itself; worth
+    /// retrying (a web service answers 503).
     ///
     /// ```
     /// use sea_orm_tenant::TenantError;
     ///
     /// let err = TenantError::Moved("acme".into());
-    /// assert!(err.to_string().contains("take a new connection"));
+    /// assert!(err.to_string().contains("try again"));
     /// ```
     #[error(
-        "tenant: tenant `{0}` moved (or is moving) while this connection was held; nothing was sent: take a new connection"
+        "tenant: tenant `{0}` moved (or is moving), and this work could not follow it; nothing was sent: try again"
     )]
     Moved(String),
 

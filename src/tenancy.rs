@@ -31,7 +31,7 @@ use sea_orm_migration::MigratorTrait;
 use database::{PoolLimits, Target};
 pub use erase::{ErasureCheck, ErasureReport};
 use life::Lives;
-pub(crate) use life::{Held, Life};
+pub(crate) use life::{Held, Life, Stage};
 use lock::Locks;
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};
 pub use placement::Placement;
@@ -801,13 +801,27 @@ impl Tenancy {
     /// cannot name a schema or database. The first request for a tenant's database opens its pool
     /// once, however many requests arrive together.
     pub async fn connection(&self, tenant: &TenantId) -> Result<TenantConnection, TenantError> {
-        // Taken first: a deprovision that begins after this ends it, and
-        // the connection's statements are refused.
-        let life = self.lives.current_or_wait(tenant).await?;
-        let location = self.registered_at(tenant, &life).await?;
-        let conn = self.connect_as(tenant, &location, &life).await?;
-        life.check(tenant)?;
-        Ok(conn.living(life))
+        let mut attempts = 0;
+        loop {
+            // Taken first: a deprovision that begins after this ends it,
+            // and the connection's statements are refused.
+            let life = self.lives.current_or_wait(tenant).await?;
+            let conn = async {
+                let location = self.registered_at(tenant, &life).await?;
+                let conn = self.connect_as(tenant, &location, &life).await?;
+                life.check(tenant)?;
+                Ok(conn)
+            }
+            .await;
+            match conn {
+                Ok(conn) => return Ok(conn.living(life)),
+                // A move switched meanwhile: once more, after its pause.
+                Err(TenantError::Moved(_)) if attempts == 0 && life.stage() == Stage::Moved => {
+                    attempts += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// A connection bound to the current tenant (the ambient one, see

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use common::second_server::SecondDb;
 use common::{Databases, Kind, TestDb, each_backend, each_backend_of};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Schema, Statement};
+use futures_util::StreamExt;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Schema, Statement, TransactionTrait,
+};
 use sea_orm_migration::prelude::*;
 use sea_orm_tenant::doc_entities::{comment, post};
 use sea_orm_tenant::prelude::*;
@@ -240,7 +243,7 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
         seed(&tenancy, &twin, 2).await;
         let mut expected: Vec<String> = (0..20).map(|i| format!("seed-{i}")).collect();
 
-        // A connection held across the move.
+        // A connection held across the moves.
         let held = tenancy.connection(&acme).await.expect("connection");
 
         let report = move_under_writes(
@@ -253,11 +256,11 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
         .await;
         assert!(report.to_string().contains("verified"), "{report}");
         assert_eq!(shared_rows(&t.db, "acme").await, 0, "{t}: left in shared");
-        let err = held
-            .execute_unprepared("INSERT INTO post (title) VALUES ('held')")
+        // It follows the tenant: its write lands at the new place.
+        held.execute_unprepared("INSERT INTO post (title) VALUES ('held')")
             .await
-            .expect_err("a held connection writes nowhere");
-        assert!(err.to_string().contains("moved"), "{t}: {err}");
+            .unwrap_or_else(|e| panic!("{t}: a held connection follows the tenant: {e}"));
+        expected.push("held".to_owned());
 
         if t.kind == Kind::Postgres {
             move_under_writes(
@@ -283,7 +286,7 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
         if t.kind == Kind::Postgres {
             assert!(!schema_exists(&t.db, "tenant_acme").await, "schema left");
         }
-        assert!(!titles(&tenancy, &acme).await.contains_key("held"));
+        assert_eq!(titles(&tenancy, &acme).await.get("held"), Some(&1));
         // The neighbours are untouched.
         assert_eq!(titles(&tenancy, &globex).await.len(), 5, "{t}: globex");
         assert_eq!(shared_rows(&t.db, "globex").await, 10, "{t}: globex");
@@ -293,6 +296,204 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
 
         tenancy.deprovision(&acme).await.expect("deprovision");
         tenancy.deprovision(&globex).await.expect("deprovision");
+        dbs.cleanup();
+    })
+    .await;
+}
+
+/// What the tenant's connections did while the move was paused.
+#[derive(Debug, Default)]
+struct DuringPause {
+    held_read: Option<Result<usize, String>>,
+    new_read: Option<Result<usize, String>>,
+    held_stream: Option<Result<usize, String>>,
+    write_waited: Option<bool>,
+    /// Postgres: a `SELECT` of a function declared pure that writes.
+    sneaked: Option<Result<(), String>>,
+}
+
+/// Reads, a stream and a write of `tenant` run from inside the move's
+/// pause (its `Switching` step, after the catch-up, before the registry
+/// switches).
+async fn during_pause(
+    tenancy: &Tenancy,
+    tenant: &TenantId,
+    held: &TenantConnection,
+) -> DuringPause {
+    let mut seen = DuringPause::default();
+    let posts = |r: Result<Vec<post::Model>, DbErr>| r.map(|v| v.len()).map_err(|e| e.to_string());
+    seen.held_read = Some(posts(post::Entity::find().all(held).await));
+    seen.held_stream = Some(match post::Entity::find().stream(held).await {
+        Ok(stream) => {
+            let rows: Vec<_> = stream.collect().await;
+            rows.into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.len())
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    });
+    if held.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let liar = held.clone().pure_function("move_pause_sneak_write");
+        let sql = "SELECT move_pause_sneak_write()";
+        let stmt = Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        seen.sneaked = Some(
+            liar.query_one_raw(stmt)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        );
+    }
+    match tenancy.connection(tenant).await {
+        Ok(new) => {
+            seen.new_read = Some(posts(post::Entity::find().all(&new).await));
+            // The write waits for the pause (its future is dropped here,
+            // before anything was sent).
+            let write = new.execute_unprepared("INSERT INTO post (title) VALUES ('paused')");
+            seen.write_waited = Some(
+                tokio::time::timeout(Duration::from_millis(300), write)
+                    .await
+                    .is_err(),
+            );
+        }
+        Err(e) => seen.new_read = Some(Err(e.to_string())),
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_go_on_during_the_pause_writes_wait_and_held_connections_follow() {
+    each_backend(async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t.db.clone(), &dbs);
+        let acme = TenantId::from("acme");
+        tenancy.provision(&acme).await.expect("provision");
+        seed(&tenancy, &acme, 5).await;
+        let held = tenancy.connection(&acme).await.expect("connection");
+        if t.kind == Kind::Postgres {
+            // A function declared pure that writes after all: during the
+            // pause the database refuses it (a `READ ONLY` transaction).
+            t.db.execute_unprepared(
+                "CREATE OR REPLACE FUNCTION move_pause_sneak_write() RETURNS int \
+                 LANGUAGE sql AS $$ UPDATE post SET title = 'sneaked' \
+                 WHERE tenant_id = 'acme' RETURNING 1 $$",
+            )
+            .await
+            .expect("function");
+        }
+
+        // The pause's reads, from the move's own progress callback.
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let options = {
+            let (tenancy, acme, held, seen) =
+                (tenancy.clone(), acme.clone(), held.clone(), seen.clone());
+            let handle = tokio::runtime::Handle::current();
+            MoveOptions::default()
+                .pause(Duration::from_secs(10))
+                .on_progress(move |step| {
+                    if step == sea_orm_tenant::MoveStep::Switching {
+                        let during = tokio::task::block_in_place(|| {
+                            handle.block_on(during_pause(&tenancy, &acme, &held))
+                        });
+                        *seen.lock().unwrap() = Some(during);
+                    }
+                })
+        };
+        tenancy
+            .move_tenant_with(&acme, Location::new(Placement::DatabasePerTenant), options)
+            .await
+            .unwrap_or_else(|e| panic!("{t}: move: {e}"));
+        let seen = seen.lock().unwrap().take().expect("the pause was seen");
+        assert_eq!(
+            seen.held_read,
+            Some(Ok(5)),
+            "{t}: a held connection reads: {seen:?}"
+        );
+        assert_eq!(
+            seen.new_read,
+            Some(Ok(5)),
+            "{t}: a new connection reads: {seen:?}"
+        );
+        assert_eq!(
+            seen.held_stream,
+            Some(Ok(5)),
+            "{t}: a stream reads: {seen:?}"
+        );
+        assert_eq!(
+            seen.write_waited,
+            Some(true),
+            "{t}: a write waits: {seen:?}"
+        );
+        if t.kind == Kind::Postgres {
+            let refused = seen.sneaked.as_ref().and_then(|r| r.as_ref().err());
+            assert!(
+                refused.is_some_and(|e| e.contains("moved")),
+                "{t}: a read that writes during the pause: {seen:?}"
+            );
+        }
+
+        // After the switch the held connection follows the tenant; its
+        // streams do not (they are refused, never sent to the old place).
+        held.execute_unprepared("INSERT INTO post (title) VALUES ('after')")
+            .await
+            .unwrap_or_else(|e| panic!("{t}: the held connection follows: {e}"));
+        assert_eq!(
+            post::Entity::find().all(&held).await.expect("read").len(),
+            6
+        );
+        let refused = post::Entity::find().stream(&held).await.err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("moved")),
+            "{t}: a stream of a moved connection"
+        );
+        assert_eq!(shared_rows(&t.db, "acme").await, 0, "{t}: left in shared");
+        let titles = titles(&tenancy, &acme).await;
+        assert_eq!(titles.get("after"), Some(&1), "{t}");
+        assert!(
+            !titles.contains_key("paused"),
+            "{t}: the dropped write was sent"
+        );
+        assert!(!titles.contains_key("sneaked"), "{t}: a read wrote");
+
+        // A transaction open across a pause makes the move give up; the
+        // tenant stays, and its connections and the transaction go on.
+        let txn = held.begin().await.expect("begin");
+        let gave_up = tenancy
+            .move_tenant_with(
+                &acme,
+                Location::new(Placement::SharedSchema),
+                MoveOptions::default().pause(Duration::from_millis(300)),
+            )
+            .await;
+        assert!(
+            gave_up.is_err(),
+            "{t}: the move waited for an open transaction"
+        );
+        txn.execute_unprepared("INSERT INTO post (title) VALUES ('in-txn')")
+            .await
+            .unwrap_or_else(|e| panic!("{t}: the transaction goes on: {e}"));
+        txn.commit().await.expect("commit");
+        held.execute_unprepared("INSERT INTO post (title) VALUES ('thawed')")
+            .await
+            .unwrap_or_else(|e| panic!("{t}: the connection goes on: {e}"));
+        tenancy.rollback_move(&acme).await.expect("rollback");
+        assert_eq!(
+            tenancy.location_of(&acme).await.expect("location"),
+            Location::new(Placement::DatabasePerTenant)
+        );
+        let titles = self::titles(&tenancy, &acme).await;
+        assert_eq!(
+            (titles.get("in-txn"), titles.get("thawed")),
+            (Some(&1), Some(&1)),
+            "{t}"
+        );
+
+        tenancy.deprovision(&acme).await.expect("deprovision");
+        if t.kind == Kind::Postgres {
+            t.db.execute_unprepared("DROP FUNCTION move_pause_sneak_write()")
+                .await
+                .expect("drop function");
+        }
         dbs.cleanup();
     })
     .await;

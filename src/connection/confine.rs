@@ -128,6 +128,12 @@ impl Confinement {
         }
     }
 
+    /// Confines with `other`'s declarations (a moved connection's), in
+    /// this one's boundary.
+    pub(crate) fn adopt(&mut self, other: &Confinement) {
+        self.confiner = other.confiner.clone();
+    }
+
     /// Sends statements as written.
     pub(crate) fn off(&mut self) {
         self.confiner = None;

@@ -5,8 +5,9 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
 
 use super::limits::Permit;
+use super::op::Op;
 #[cfg(feature = "sqlx-postgres")]
-use super::op::{Op, Out};
+use super::op::Out;
 #[cfg(feature = "sqlx-postgres")]
 use super::pg::{self, Lease};
 #[cfg(feature = "sqlx-postgres")]
@@ -79,13 +80,14 @@ impl TenantConnection {
         op: Op<'_>,
         permit: Option<Permit>,
         declared: bool,
+        frozen: bool,
     ) -> Result<Out, DbErr> {
         let span = op.span();
         self.observer
             .run(
                 span,
                 op.statement(),
-                self.pg_unobserved(pool, &op, &permit, declared),
+                self.pg_unobserved(pool, &op, &permit, declared, frozen),
             )
             .await
     }
@@ -96,7 +98,16 @@ impl TenantConnection {
         op: &Op<'_>,
         permit: &Option<Permit>,
         declared: bool,
+        frozen: bool,
     ) -> Result<Out, DbErr> {
+        if frozen {
+            // A move's pause: a read, in a `READ ONLY` transaction at the
+            // source, never re-run as a write there.
+            return match self.pg_read(pool, op, permit).await? {
+                Some(out) => Ok(out),
+                None => Err(crate::TenantError::Moved(self.tenant.to_string()).into()),
+            };
+        }
         // What could change session state: a function only the
         // application declared, or a write where triggers may run.
         let declared = declared || (self.writes_reset && !op.is_read());
@@ -221,12 +232,18 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        if let Some(next) = self.successor(false).await? {
+            return next.execute_raw(stmt).await;
+        }
         self.refuse_session_state(&stmt.sql)?;
         let (stmt, declared) = self.confine_marked(stmt)?;
         self.execute_confined(stmt, declared).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        if let Some(next) = self.successor(false).await? {
+            return next.execute_unprepared(sql).await;
+        }
         self.refuse_session_state(sql)?;
         let stmt = Statement::from_string(ConnectionTrait::get_database_backend(self), sql);
         let (stmt, declared) = self.confine_marked(stmt)?;
@@ -238,42 +255,98 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if let Some(next) = self.successor(Op::One(&stmt).is_read()).await? {
+            return next.query_one_raw(stmt).await;
+        }
         self.refuse_session_state(&stmt.sql)?;
         let (stmt, declared) = self.confine_marked(stmt)?;
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        self.guarded(|permit| async move {
+        let read = Op::One(&stmt).is_read();
+        self.guarded(read, |permit, frozen| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::One(&stmt), permit, declared).await? {
+                return match self
+                    .pg(pool, Op::One(&stmt), permit, declared, frozen)
+                    .await?
+                {
                     Out::One(r) => Ok(r),
                     _ => Err(unexpected("query_one")),
                 };
             }
-            self.sea(permit, |db| async move { db.query_one_raw(stmt).await })
-                .await
+            self.sea(permit, |db| async move {
+                if frozen {
+                    return Ok(read_only(db, stmt, false).await?.into_iter().next());
+                }
+                db.query_one_raw(stmt).await
+            })
+            .await
         })
         .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if let Some(next) = self.successor(Op::All(&stmt).is_read()).await? {
+            return next.query_all_raw(stmt).await;
+        }
         self.refuse_session_state(&stmt.sql)?;
         let (stmt, declared) = self.confine_marked(stmt)?;
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        self.guarded(|permit| async move {
+        let read = Op::All(&stmt).is_read();
+        self.guarded(read, |permit, frozen| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::All(&stmt), permit, declared).await? {
+                return match self
+                    .pg(pool, Op::All(&stmt), permit, declared, frozen)
+                    .await?
+                {
                     Out::All(r) => Ok(r),
                     _ => Err(unexpected("query_all")),
                 };
             }
-            self.sea(permit, |db| async move { db.query_all_raw(stmt).await })
-                .await
+            self.sea(permit, |db| async move {
+                if frozen {
+                    return read_only(db, stmt, true).await;
+                }
+                db.query_all_raw(stmt).await
+            })
+            .await
         })
         .await
     }
+}
+
+/// A read during a move's pause, on SQLite or MySQL/MariaDB: on MySQL in
+/// a `READ ONLY` transaction that is rolled back, so that a `SELECT`
+/// calling a function that writes cannot write at the old place; on
+/// SQLite as it is (a `SELECT` there writes through no function of the
+/// database's own). `all`: every row, else the first.
+async fn read_only(
+    db: sea_orm::DatabaseConnection,
+    stmt: Statement,
+    all: bool,
+) -> Result<Vec<QueryResult>, DbErr> {
+    use sea_orm::{AccessMode, TransactionTrait};
+    if db.get_database_backend() != DbBackend::MySql {
+        return if all {
+            db.query_all_raw(stmt).await
+        } else {
+            Ok(db.query_one_raw(stmt).await?.into_iter().collect())
+        };
+    }
+    let txn = db
+        .begin_with_config(None, Some(AccessMode::ReadOnly))
+        .await?;
+    let rows = if all {
+        txn.query_all_raw(stmt).await
+    } else {
+        txn.query_one_raw(stmt)
+            .await
+            .map(|r| r.into_iter().collect())
+    };
+    txn.rollback().await?;
+    rows
 }
 
 impl TenantConnection {
@@ -281,10 +354,13 @@ impl TenantConnection {
     async fn execute_confined(&self, stmt: Statement, declared: bool) -> Result<ExecResult, DbErr> {
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        self.guarded(|permit| async move {
+        self.guarded(false, |permit, _| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::Execute(&stmt), permit, declared).await? {
+                return match self
+                    .pg(pool, Op::Execute(&stmt), permit, declared, false)
+                    .await?
+                {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute")),
                 };
@@ -303,10 +379,13 @@ impl TenantConnection {
     ) -> Result<ExecResult, DbErr> {
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        self.guarded(|permit| async move {
+        self.guarded(false, |permit, _| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
-                return match self.pg(pool, Op::Unprepared(sql), permit, declared).await? {
+                return match self
+                    .pg(pool, Op::Unprepared(sql), permit, declared, false)
+                    .await?
+                {
                     Out::Exec(r) => Ok(r),
                     _ => Err(unexpected("execute_unprepared")),
                 };

@@ -115,8 +115,14 @@ impl TenantConnection {
     /// Opens a transaction after taking one of the tenant's permits (held
     /// until the transaction ends), with the tenant (and the schema and
     /// timeout, if any) set in it on Postgres.
+    /// A transaction may write: while a move pauses the tenant it waits
+    /// for the pause to end, and once the tenant moved it opens at its
+    /// new place.
     async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
-        let alive = Arc::new(self.life.enter(&self.tenant)?);
+        if let Some(next) = self.successor(false).await? {
+            return Box::pin(next.open(options)).await;
+        }
+        let alive = Arc::new(self.life.enter(&self.tenant, false)?);
         let permit = self.limits.enter(&self.tenant).await?;
         let body = {
             let _meter = self.limits.meter(&self.tenant, None);
@@ -384,7 +390,7 @@ impl TenantTransaction {
     /// Runs one (confined, or deliberately unconfined) statement in this
     /// transaction, timed by the database-time hook.
     async fn run_op(&self, op: Op<'_>) -> Result<Out, DbErr> {
-        self.life.check(&self.tenant)?;
+        self.life.check_work(&self.tenant)?;
         let _meter = Meter::start(self.on_time.as_ref(), &self.tenant, None);
         let run = self.run_body(op);
         #[cfg(feature = "metrics")]
@@ -440,7 +446,7 @@ impl TenantTransaction {
     }
 
     async fn stream_as_is(&self, stmt: Statement) -> Result<TenantStream<'_>, DbErr> {
-        self.life.check(&self.tenant)?;
+        self.life.check_work(&self.tenant)?;
         match &self.body {
             #[cfg(feature = "sqlx-postgres")]
             Body::Pg { lease, .. } => {
@@ -455,7 +461,7 @@ impl TenantTransaction {
 
     /// A savepoint in this transaction.
     async fn open(&self, options: TransactionOptions) -> Result<TenantTransaction, DbErr> {
-        self.life.check(&self.tenant)?;
+        self.life.check_work(&self.tenant)?;
         let body = match &self.body {
             Body::Sea(txn) => Body::Sea(txn.begin_with_options(options).await?),
             Body::Ended => return Err(unexpected("a savepoint after the end of the transaction")),
@@ -580,7 +586,7 @@ impl TenantTransaction {
     /// ```
     pub async fn commit(self) -> Result<(), DbErr> {
         // Deprovisioned meanwhile: nothing of it is committed.
-        if let Err(gone) = self.life.check(&self.tenant) {
+        if let Err(gone) = self.life.check_work(&self.tenant) {
             self.end(false).await?;
             return Err(gone.into());
         }

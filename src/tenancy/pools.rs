@@ -170,8 +170,9 @@ impl Tenancy {
             .await
             .map_err(|e| TenantError::db("reading the tenant registry", e))?;
         let location = location.ok_or_else(|| TenantError::UnknownTenant(tenant.to_string()))?;
-        self.remember(tenant, location.clone(), life).await;
+        // Not cached for a life that ended (or moved) meanwhile.
         life.check(tenant)?;
+        self.remember(tenant, location.clone(), life).await;
         Ok(location)
     }
 

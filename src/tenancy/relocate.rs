@@ -11,18 +11,23 @@
 //!    left;
 //! 2. every declared tenant table is copied while the tenant keeps reading
 //!    and writing at the source;
-//! 3. the tenant is paused: the connections handed out refuse their next
-//!    statement ([`TenantError::Moved`]), new connections wait, and work
-//!    in flight ends (all within the pause); on Postgres, when the source
-//!    is a schema or database of the tenant's own, its tables are locked
-//!    against writes from every process too;
+//! 3. the tenant is paused: its reads go on at the source (on Postgres
+//!    and MySQL in `READ ONLY` transactions), statements and transactions
+//!    that may write wait for the pause to end, work in flight that may
+//!    write ends (all within the pause), and a transaction open across
+//!    the pause is refused ([`TenantError::Moved`]); on Postgres, when the
+//!    source is a schema or database of the tenant's own, its tables are
+//!    locked against writes from every process too;
 //! 4. what changed during the copy is copied again (rows compared by key
 //!    and a hash of their values), and every table is verified: the same
 //!    count and checksum on both sides;
 //! 5. the registry names the destination and the journal says "switched",
 //!    in one transaction: the switch is one step;
-//! 6. the pause ends (waiting connections go to the destination) and the
-//!    source is removed.
+//! 6. the connections handed out follow the tenant (their next statement
+//!    or transaction goes to the destination; a stream or transaction
+//!    open across the switch is refused with `Moved`), the reads let
+//!    through at the source end, the pause ends (waiting work goes to the
+//!    destination) and the source is removed.
 //!
 //! If the catch-up does not finish within the pause, the move gives up:
 //! the pause ends, the tenant stays at the source, and the journal keeps
@@ -126,8 +131,8 @@ impl MoveStep {
 }
 
 impl MoveOptions {
-    /// The longest the tenant's writes (and its new connections) wait
-    /// while the move catches up and switches (5 s unless told). A
+    /// The longest the tenant's writes wait while the move catches up
+    /// and switches (5 s unless told); its reads go on. A
     /// catch-up that would take longer is given up, and the tenant stays
     /// where it was.
     pub fn pause(mut self, pause: Duration) -> Self {
@@ -194,9 +199,13 @@ impl Tenancy {
     /// Nothing is lost or duplicated: every table is verified (count and
     /// checksum) before the registry switches, and the source is removed
     /// only after. On Postgres the destination's sequences continue above
-    /// the copied keys. Connections to the tenant held across the switch
-    /// refuse their statements with [`TenantError::Moved`], so nothing is
-    /// written to the old place through this `Tenancy`. Other processes
+    /// the copied keys. During the pause the tenant's reads go on at the
+    /// source, where the database refuses writes, and its writes wait.
+    /// Connections to the tenant held across the switch follow it: their
+    /// next statement or transaction goes to the destination; a
+    /// transaction or stream open across the pause is refused with
+    /// [`TenantError::Moved`]. Nothing is written to the old place through
+    /// this `Tenancy`. Other processes
     /// learn of the switch through the registry within
     /// [`registry_ttl`](Self::registry_ttl); where the source was a
     /// Postgres schema or database of the tenant's own, their writes wait
@@ -475,6 +484,10 @@ impl Tenancy {
         // 5. The switch, in one transaction on the registry.
         options.step(MoveStep::Switching);
         self.switch(tenant, to).await?;
+        // The tenant's connections follow it from now on (new ones wait
+        // for the end of the pause); the reads let through at the source
+        // during the pause end first.
+        pause.switched(self, options.pause).await;
         self.known.invalidate(tenant).await;
         if let Some(keeper) = &self.keeper {
             keeper.forget(tenant);

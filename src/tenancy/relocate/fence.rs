@@ -1,7 +1,7 @@
 //! The source's side of a move's pause, for writers in other processes.
 //!
 //! In this process the pause is the tenant's [`Life`](super::super::Life)
-//! (its connections refuse work, new ones wait). Where the source is a
+//! (its reads go on at the source, its writes wait). Where the source is a
 //! Postgres schema or database of the tenant's own, its tables are also
 //! locked `IN EXCLUSIVE MODE` (reads go on, writes of every session wait),
 //! and dropped in the same transaction once the registry has switched: a
