@@ -256,10 +256,11 @@ impl Tenancy {
     /// let report = tenancy.move_tenant(&acme, Location::new(Placement::DatabasePerTenant)).await?;
     /// assert_eq!(report.rows(), 2);
     ///
-    /// // The connection held across the move writes nowhere.
-    /// assert!(conn.execute_unprepared("INSERT INTO post (title) VALUES ('c')").await.is_err());
+    /// // The connection held across the move follows the tenant.
+    /// conn.execute_unprepared("INSERT INTO post (title) VALUES ('c')").await?;
     /// let conn = tenancy.connection(&acme).await?;
-    /// assert_eq!(post::Entity::find().all(&conn).await?.len(), 2);
+    /// assert_eq!(conn.placement(), Placement::DatabasePerTenant);
+    /// assert_eq!(post::Entity::find().all(&conn).await?.len(), 3);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok(())
     /// # }
