@@ -801,23 +801,22 @@ impl Tenancy {
     /// cannot name a schema or database. The first request for a tenant's database opens its pool
     /// once, however many requests arrive together.
     pub async fn connection(&self, tenant: &TenantId) -> Result<TenantConnection, TenantError> {
-        let mut attempts = 0;
+        let mut retried = false;
         loop {
             // Taken first: a deprovision that begins after this ends it,
             // and the connection's statements are refused.
             let life = self.lives.current_or_wait(tenant).await?;
-            let conn = async {
-                let location = self.registered_at(tenant, &life).await?;
-                let conn = self.connect_as(tenant, &location, &life).await?;
-                life.check(tenant)?;
-                Ok(conn)
-            }
-            .await;
-            match conn {
+            // No async block here: each level of futures nested in this
+            // one is laid out again in every caller's (an extractor's).
+            let conn = match self.registered_at(tenant, &life).await {
+                Ok(location) => self.connect_as(tenant, &location, &life).await,
+                Err(err) => Err(err),
+            };
+            match conn.and_then(|conn| life.check(tenant).map(|()| conn)) {
                 Ok(conn) => return Ok(conn.living(life)),
                 // A move switched meanwhile: once more, after its pause.
-                Err(TenantError::Moved(_)) if attempts == 0 && life.stage() == Stage::Moved => {
-                    attempts += 1;
+                Err(TenantError::Moved(_)) if !retried && life.stage() == Stage::Moved => {
+                    retried = true;
                 }
                 Err(err) => return Err(err),
             }
