@@ -30,7 +30,7 @@ use sea_orm_migration::MigratorTrait;
 
 use database::{PoolLimits, Target};
 pub use erase::{ErasureCheck, ErasureReport};
-use life::Lives;
+pub(crate) use life::Lives;
 pub(crate) use life::{Held, Life, Stage};
 use lock::Locks;
 pub use naming::{MAX_NAME_LEN, Naming, SchemaName};

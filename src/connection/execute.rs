@@ -30,6 +30,9 @@ pub(crate) enum Opening<'a> {
     },
     /// A user's transaction (`begin()`), with what follows `BEGIN`.
     User(&'a str),
+    /// A read during a move's pause: `READ ONLY` (rolled back), opened
+    /// by this opener, whose statement timeout is at most the pause.
+    Frozen(&'a super::opener::Begin),
 }
 
 #[cfg(feature = "sqlx-postgres")]
@@ -67,7 +70,20 @@ impl TenantConnection {
         match opening {
             Opening::Statement { read_only } => lease.begin(&self.begin, read_only).await,
             Opening::User(clause) => lease.begin_user(&self.begin, clause).await,
+            Opening::Frozen(begin) => lease.begin(begin, true).await,
         }
+    }
+
+    /// How a read during a move's pause opens: `READ ONLY`, with a
+    /// statement timeout no longer than the pause, so that it ends (or is
+    /// cancelled) before the move, which waits for it as long, removes
+    /// the old place.
+    pub(crate) fn frozen_begin(&self) -> super::opener::Begin {
+        let limit = match (self.timeout, self.life.pause_limit()) {
+            (Some(own), Some(pause)) => Some(own.min(pause)),
+            (own, pause) => own.or(pause),
+        };
+        super::opener::Begin::opener(&self.tenant, self.schema.as_deref(), limit)
     }
 
     /// Runs one statement on Postgres in a transaction of its own, in
@@ -103,7 +119,11 @@ impl TenantConnection {
         if frozen {
             // A move's pause: a read, in a `READ ONLY` transaction at the
             // source, never re-run as a write there.
-            return match self.pg_read(pool, op, permit).await? {
+            let begin = self.frozen_begin();
+            return match self
+                .pg_read(pool, op, permit, Opening::Frozen(&begin))
+                .await?
+            {
                 Some(out) => Ok(out),
                 None => Err(crate::TenantError::Moved(self.tenant.to_string()).into()),
             };
@@ -116,8 +136,9 @@ impl TenantConnection {
             Road::Kept(keeper) => self.pg_kept(keeper, op, permit, declared).await,
             // On the application's pool: in a transaction that undoes it.
             Road::Plain | Road::Local => {
+                let read = Opening::Statement { read_only: true };
                 if op.is_read()
-                    && let Some(out) = self.pg_read(pool, op, permit).await?
+                    && let Some(out) = self.pg_read(pool, op, permit, read).await?
                 {
                     return Ok(out);
                 }
@@ -186,17 +207,16 @@ impl TenantConnection {
         result.map_err(|e| op.convert(e))
     }
 
-    /// A read in a `READ ONLY` transaction that is rolled back; `None` when
-    /// Postgres refused it as a write.
+    /// A read in a `READ ONLY` transaction (opened as `opening` says)
+    /// that is rolled back; `None` when Postgres refused it as a write.
     async fn pg_read(
         &self,
         pool: &sea_orm::sqlx::PgPool,
         op: &Op<'_>,
         permit: &Option<Permit>,
+        opening: Opening<'_>,
     ) -> Result<Option<Out>, DbErr> {
-        let mut lease = self
-            .open_lease(pool, Opening::Statement { read_only: true })
-            .await?;
+        let mut lease = self.open_lease(pool, opening).await?;
         lease.hold(permit.clone());
         match lease.run(op).await {
             Ok(out) => {
@@ -431,5 +451,40 @@ impl TenantConnection {
                 "a statement task that ended early ({err})"
             ))),
         }
+    }
+}
+
+#[cfg(all(test, feature = "sqlx-postgres"))]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::DatabaseConnection;
+
+    use crate::tenancy::Lives;
+    use crate::{TenantConnection, TenantId};
+
+    #[test]
+    fn a_read_during_a_pause_is_bounded_by_the_pause() {
+        let lives = Lives::default();
+        let acme = TenantId::from("acme");
+        let life = lives.current(&acme).unwrap();
+        let conn = TenantConnection::new(DatabaseConnection::default(), acme.clone()).living(life);
+        let sql =
+            |conn: &TenantConnection| conn.frozen_begin().folded_sql(true).unwrap().to_string();
+        assert!(!sql(&conn).contains("statement_timeout"), "{}", sql(&conn));
+        let _pause = lives.pause(&acme, Duration::from_secs(2));
+        assert!(sql(&conn).starts_with("BEGIN READ ONLY"), "{}", sql(&conn));
+        assert!(
+            sql(&conn).contains("statement_timeout = 2000"),
+            "{}",
+            sql(&conn)
+        );
+        // A shorter timeout of the connection's own stays.
+        let own = conn.statement_timeout(Duration::from_millis(500));
+        assert!(
+            sql(&own).contains("statement_timeout = 500"),
+            "{}",
+            sql(&own)
+        );
     }
 }

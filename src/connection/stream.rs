@@ -79,7 +79,9 @@ impl TenantConnection {
     /// committed when the stream ends), a connection of the application's
     /// pool in autocommit (`Plain`), or a tenant-keeping one, with its
     /// keeper to give it back to (`Kept`). During a move's pause
-    /// (`frozen`), a `READ ONLY` transaction whatever the road.
+    /// (`frozen`), a `READ ONLY` transaction whatever the road, whose
+    /// statement timeout is at most the pause (a stream read slowly is
+    /// cancelled then).
     async fn stream_lease(
         &self,
         pool: &sea_orm::sqlx::PgPool,
@@ -87,9 +89,8 @@ impl TenantConnection {
         frozen: bool,
     ) -> Result<(Lease, Option<std::sync::Arc<Keeper>>), DbErr> {
         if frozen {
-            let lease = self
-                .open_lease(pool, Opening::Statement { read_only: true })
-                .await?;
+            let begin = self.frozen_begin();
+            let lease = self.open_lease(pool, Opening::Frozen(&begin)).await?;
             return Ok((lease, None));
         }
         match &self.road {

@@ -194,6 +194,13 @@ impl Life {
         }
     }
 
+    /// The pause limit of the move that froze this life, if one did.
+    #[cfg_attr(not(feature = "sqlx-postgres"), allow(dead_code))]
+    pub(crate) fn pause_limit(&self) -> Option<Duration> {
+        let inner = self.0.as_ref()?;
+        lock(&inner.fence).as_ref().map(|fence| fence.wait)
+    }
+
     /// The tenancy whose connections a moved life's connections follow.
     pub(crate) fn follow(&self) -> Option<&Tenancy> {
         self.0.as_ref().and_then(|inner| inner.follow.get())
@@ -399,7 +406,8 @@ impl Pause {
     /// it through `tenancy` once the pause is lifted (their transactions
     /// and streams are refused with `Moved`), and this waits, at most
     /// `wait`, for the reads let through at the old place to end, so the
-    /// old place can be removed under none.
+    /// old place can be removed under none (on Postgres they run with a
+    /// statement timeout of at most the pause, so they have ended).
     pub(crate) async fn switched(&self, tenancy: &Tenancy, wait: Duration) {
         if let Some(inner) = &self.life.0 {
             let _ = inner.follow.set(tenancy.clone());
