@@ -78,3 +78,11 @@ SELECT post_tag.* FROM post_tag WHERE 'a' NOT LIKE '%e%' ESCAPE post_id ORDER BY
 -- Found with seed 1796548610805565515 (issue 24's second session).
 -- tolerated: [ERROR-FOR-ROWS] json_each('a') fails on its own malformed input once the rewritten plan evaluates it; on acme's rows alone the empty right side meant it was never read (A and A' agree)
 SELECT key FROM json_each('a') AS j1 RIGHT JOIN post ON 0 WHERE key COLLATE NOCASE BETWEEN 1 AND 1
+
+-- A column named through its schema (`main.post.id`) whose table the
+-- rewrite wraps in a derived table known as `post` (seed
+-- 1796548610805565515): renamed to `post.id`, it resolves again.
+SELECT "main"."post".id FROM "main"."post" RIGHT JOIN comment ON id = id
+SELECT count(*) FROM tag, (post AS a1 RIGHT JOIN "main"."post" ON 0) WHERE (1, "main"."post".id) = (1, 1)
+SELECT main.post.id, MAIN.POST.title FROM main.post NATURAL FULL JOIN post_tag ORDER BY main.post.id
+SELECT main.post.id FROM main.post WHERE EXISTS (SELECT 1 FROM main.post RIGHT JOIN tag ON 1)

@@ -113,7 +113,13 @@ impl Confine<'_> {
                     0..=2 => Ok(()),
                     3 => {
                         let qualifier = parts[0].clone();
-                        self.qualifier(&qualifier)
+                        self.qualifier(&qualifier)?;
+                        // Its table is now a derived table known by its
+                        // last name: the column is named through that.
+                        if self.is_wrapped_qualified(&parts[0], &parts[1]) {
+                            parts.remove(0);
+                        }
+                        Ok(())
                     }
                     _ => Err(format!(
                         "`{}` names another database",

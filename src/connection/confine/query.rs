@@ -529,6 +529,10 @@ impl Confine<'_> {
                         None => return Err("internal: an ON without a join".into()),
                     },
                     Role::Wrap => {
+                        if alias.is_none() && parts.len() == 2 {
+                            let key = (self.table_key(parts[0]), self.table_key(&last));
+                            self.wrapped_qualified.push(key);
+                        }
                         let (name, alias) = (name.clone(), alias.clone());
                         *factor = self.wrapped(&name, alias, &visible)?;
                         visible.nullable = true;

@@ -185,6 +185,11 @@ pub(crate) struct Confine<'a> {
     pub(crate) scalar: bool,
     /// Whether a table was replaced by a derived table of its rows.
     pub(crate) wrapped_any: bool,
+    /// The qualified names (schema and table, as the backend compares
+    /// them) of tables replaced by a derived table known by the last name
+    /// only: a column named through one (`main.post.id`) is renamed to go
+    /// through the derived table (`post.id`).
+    pub(crate) wrapped_qualified: Vec<(String, String)>,
     /// Whether the statement names SQLite's `rowid` (or `oid`, `_rowid_`).
     pub(crate) rowid: bool,
     /// Whether it calls a function that only the application declared.
@@ -251,6 +256,7 @@ impl<'a> Confine<'a> {
             scalar_next: false,
             scalar: false,
             wrapped_any: false,
+            wrapped_qualified: Vec::new(),
             rowid: false,
             declared_calls: false,
         }
@@ -357,6 +363,23 @@ impl<'a> Confine<'a> {
 
     /// Remembers a schema qualifier that only the tenant's own schema may
     /// pass, unless every tenant may use it.
+    /// `name` as the backend compares table names: SQLite ignores case
+    /// even when quoted.
+    pub(crate) fn table_key(&self, name: &Ident) -> String {
+        match self.backend {
+            DbBackend::Sqlite => name.value.to_ascii_lowercase(),
+            DbBackend::MySql => name.value.clone(),
+            _ => folded(name),
+        }
+    }
+
+    /// Whether `schema.table` names a table replaced by a derived table
+    /// known as `table` (see `wrapped_qualified`).
+    pub(crate) fn is_wrapped_qualified(&self, schema: &Ident, table: &Ident) -> bool {
+        let key = (self.table_key(schema), self.table_key(table));
+        self.wrapped_qualified.contains(&key)
+    }
+
     pub(crate) fn qualifier(&mut self, qualifier: &Ident) -> Result<(), String> {
         let folded = folded(qualifier);
         let shared = match self.backend {
