@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use common::second_server::SecondDb;
 use common::{Databases, Kind, TestDb, each_backend, each_backend_of};
-use futures_util::StreamExt;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Schema, Statement, TransactionTrait,
 };
@@ -306,7 +305,7 @@ async fn a_move_under_writes_loses_and_duplicates_nothing() {
 struct DuringPause {
     held_read: Option<Result<usize, String>>,
     new_read: Option<Result<usize, String>>,
-    held_stream: Option<Result<usize, String>>,
+    stream_waited: Option<bool>,
     write_waited: Option<bool>,
     /// Postgres: a `SELECT` of a function declared pure that writes.
     sneaked: Option<Result<(), String>>,
@@ -321,18 +320,24 @@ async fn during_pause(
     held: &TenantConnection,
 ) -> DuringPause {
     let mut seen = DuringPause::default();
-    let posts = |r: Result<Vec<post::Model>, DbErr>| r.map(|v| v.len()).map_err(|e| e.to_string());
-    seen.held_read = Some(posts(post::Entity::find().all(held).await));
-    seen.held_stream = Some(match post::Entity::find().stream(held).await {
-        Ok(stream) => {
-            let rows: Vec<_> = stream.collect().await;
-            rows.into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.len())
-                .map_err(|e| e.to_string())
+    // The posts a read finds, or "waited" when it is still waiting after
+    // 300 ms (its future dropped before anything was sent).
+    async fn posts(conn: &TenantConnection) -> Result<usize, String> {
+        let read = post::Entity::find().all(conn);
+        match tokio::time::timeout(Duration::from_millis(300), read).await {
+            Ok(r) => r.map(|v| v.len()).map_err(|e| e.to_string()),
+            Err(_) => Err("waited".into()),
         }
-        Err(e) => Err(e.to_string()),
-    });
+    }
+    seen.held_read = Some(posts(held).await);
+    // A stream waits with the writes (one kept open would hold the old
+    // place); its future is dropped here, before anything was sent.
+    let stream = post::Entity::find().stream(held);
+    seen.stream_waited = Some(
+        tokio::time::timeout(Duration::from_millis(300), stream)
+            .await
+            .is_err(),
+    );
     if held.get_database_backend() == sea_orm::DbBackend::Postgres {
         let liar = held.clone().pure_function("move_pause_sneak_write");
         let sql = "SELECT move_pause_sneak_write()";
@@ -346,7 +351,7 @@ async fn during_pause(
     }
     match tenancy.connection(tenant).await {
         Ok(new) => {
-            seen.new_read = Some(posts(post::Entity::find().all(&new).await));
+            seen.new_read = Some(posts(&new).await);
             // The write waits for the pause (its future is dropped here,
             // before anything was sent).
             let write = new.execute_unprepared("INSERT INTO post (title) VALUES ('paused')");
@@ -404,20 +409,26 @@ async fn reads_go_on_during_the_pause_writes_wait_and_held_connections_follow() 
             .await
             .unwrap_or_else(|e| panic!("{t}: move: {e}"));
         let seen = seen.lock().unwrap().take().expect("the pause was seen");
+        // Reads go on at the source, on MySQL they wait (a long one would
+        // hold the removal of the source).
+        let read = match t.kind {
+            Kind::MySql => Err("waited".to_owned()),
+            _ => Ok(5),
+        };
         assert_eq!(
             seen.held_read,
-            Some(Ok(5)),
+            Some(read.clone()),
             "{t}: a held connection reads: {seen:?}"
         );
         assert_eq!(
             seen.new_read,
-            Some(Ok(5)),
+            Some(read),
             "{t}: a new connection reads: {seen:?}"
         );
         assert_eq!(
-            seen.held_stream,
-            Some(Ok(5)),
-            "{t}: a stream reads: {seen:?}"
+            seen.stream_waited,
+            Some(true),
+            "{t}: a stream waits: {seen:?}"
         );
         assert_eq!(
             seen.write_waited,
@@ -494,6 +505,96 @@ async fn reads_go_on_during_the_pause_writes_wait_and_held_connections_follow() 
                 .await
                 .expect("drop function");
         }
+        dbs.cleanup();
+    })
+    .await;
+}
+
+/// A move dropped while the registry's switch commits (a request timeout,
+/// a shutdown): nobody in the process knows whether it switched, so the
+/// tenant's held connections refuse their work, new ones read the registry
+/// again, and nothing is written at the old place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_dropped_during_its_switch_writes_nothing_at_the_old_place() {
+    each_backend_of(&[Kind::Postgres], async |t: &TestDb| {
+        let dbs = Databases::new(t);
+        let tenancy = tenancy(t.db.clone(), &dbs);
+        let acme = TenantId::from("acme");
+        tenancy.provision(&acme).await.expect("provision");
+        seed(&tenancy, &acme, 3).await;
+        let held = tenancy.connection(&acme).await.expect("connection");
+        // A slow commit of the registry, as a slow network would make it.
+        t.db.execute_unprepared(
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE \
+             ON sea_orm_tenant_registry DEFERRABLE INITIALLY DEFERRED \
+             FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        )
+        .await
+        .expect("trigger");
+        let switching = Arc::new(AtomicBool::new(false));
+        let options = {
+            let switching = switching.clone();
+            MoveOptions::default()
+                .pause(Duration::from_secs(10))
+                .on_progress(move |step| {
+                    if step == sea_orm_tenant::MoveStep::Switching {
+                        switching.store(true, Ordering::SeqCst);
+                    }
+                })
+        };
+        let to = Location::new(Placement::DatabasePerTenant);
+        let moving = tenancy.move_tenant_with(&acme, to.clone(), options);
+        let dropped = tokio::time::timeout(Duration::from_secs(20), async {
+            while !switching.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        });
+        tokio::select! {
+            moved = moving => panic!("{t}: the move ended first: {:?}", moved.map(|_| ())),
+            _ = dropped => {}
+        }
+        // The commit goes on at the server.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+
+        let refused = held
+            .execute_unprepared("INSERT INTO post (title) VALUES ('held')")
+            .await
+            .expect_err("a held connection does not write where it was");
+        assert!(refused.to_string().contains("moved"), "{t}: {refused}");
+        tenancy
+            .connection(&acme)
+            .await
+            .expect("a new connection")
+            .execute_unprepared("INSERT INTO post (title) VALUES ('new')")
+            .await
+            .expect("a new connection writes where the registry says");
+        let at_old =
+            "SELECT count(*) FROM post WHERE tenant_id = 'acme' AND title IN ('held', 'new')";
+        assert_eq!(
+            count(&t.db, at_old).await,
+            0,
+            "{t}: written at the old place"
+        );
+        let pending = tenancy.pending_move(&acme).await.expect("journal");
+        assert!(
+            pending.is_some_and(|p| p.phase == MovePhase::Switched),
+            "{t}: the journal says switched"
+        );
+        tenancy.resume_move(&acme).await.expect("resume");
+        let titles = titles(&tenancy, &acme).await;
+        assert_eq!(titles.len(), 4, "{t}: {titles:?}");
+        assert_eq!(titles.get("new"), Some(&1), "{t}: {titles:?}");
+        assert_eq!(tenancy.location_of(&acme).await.expect("location"), to);
+
+        t.db.execute_unprepared(
+            "DROP TRIGGER slow_commit ON sea_orm_tenant_registry; DROP FUNCTION slow_commit()",
+        )
+        .await
+        .expect("drop trigger");
+        tenancy.deprovision(&acme).await.expect("deprovision");
         dbs.cleanup();
     })
     .await;

@@ -275,14 +275,17 @@ impl ConnectionTrait for TenantConnection {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        if let Some(next) = self.successor(Op::One(&stmt).is_read()).await? {
+        if let Some(next) = self
+            .successor(Op::One(&stmt).is_read() && self.reads_in_pause())
+            .await?
+        {
             return next.query_one_raw(stmt).await;
         }
         self.refuse_session_state(&stmt.sql)?;
         let (stmt, declared) = self.confine_marked(stmt)?;
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        let read = Op::One(&stmt).is_read();
+        let read = Op::One(&stmt).is_read() && self.reads_in_pause();
         self.guarded(read, |permit, frozen| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
@@ -294,26 +297,26 @@ impl ConnectionTrait for TenantConnection {
                     _ => Err(unexpected("query_one")),
                 };
             }
-            self.sea(permit, |db| async move {
-                if frozen {
-                    return Ok(read_only(db, stmt, false).await?.into_iter().next());
-                }
-                db.query_one_raw(stmt).await
-            })
-            .await
+            // SQLite during a move's pause (`frozen`): as it is.
+            let _ = frozen;
+            self.sea(permit, |db| async move { db.query_one_raw(stmt).await })
+                .await
         })
         .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        if let Some(next) = self.successor(Op::All(&stmt).is_read()).await? {
+        if let Some(next) = self
+            .successor(Op::All(&stmt).is_read() && self.reads_in_pause())
+            .await?
+        {
             return next.query_all_raw(stmt).await;
         }
         self.refuse_session_state(&stmt.sql)?;
         let (stmt, declared) = self.confine_marked(stmt)?;
         #[cfg(not(feature = "sqlx-postgres"))]
         let _ = declared;
-        let read = Op::All(&stmt).is_read();
+        let read = Op::All(&stmt).is_read() && self.reads_in_pause();
         self.guarded(read, |permit, frozen| async move {
             #[cfg(feature = "sqlx-postgres")]
             if let Some(pool) = self.pg_pool() {
@@ -325,48 +328,13 @@ impl ConnectionTrait for TenantConnection {
                     _ => Err(unexpected("query_all")),
                 };
             }
-            self.sea(permit, |db| async move {
-                if frozen {
-                    return read_only(db, stmt, true).await;
-                }
-                db.query_all_raw(stmt).await
-            })
-            .await
+            // SQLite during a move's pause (`frozen`): as it is.
+            let _ = frozen;
+            self.sea(permit, |db| async move { db.query_all_raw(stmt).await })
+                .await
         })
         .await
     }
-}
-
-/// A read during a move's pause, on SQLite or MySQL/MariaDB: on MySQL in
-/// a `READ ONLY` transaction that is rolled back, so that a `SELECT`
-/// calling a function that writes cannot write at the old place; on
-/// SQLite as it is (a `SELECT` there writes through no function of the
-/// database's own). `all`: every row, else the first.
-async fn read_only(
-    db: sea_orm::DatabaseConnection,
-    stmt: Statement,
-    all: bool,
-) -> Result<Vec<QueryResult>, DbErr> {
-    use sea_orm::{AccessMode, TransactionTrait};
-    if db.get_database_backend() != DbBackend::MySql {
-        return if all {
-            db.query_all_raw(stmt).await
-        } else {
-            Ok(db.query_one_raw(stmt).await?.into_iter().collect())
-        };
-    }
-    let txn = db
-        .begin_with_config(None, Some(AccessMode::ReadOnly))
-        .await?;
-    let rows = if all {
-        txn.query_all_raw(stmt).await
-    } else {
-        txn.query_one_raw(stmt)
-            .await
-            .map(|r| r.into_iter().collect())
-    };
-    txn.rollback().await?;
-    rows
 }
 
 impl TenantConnection {

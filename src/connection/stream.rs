@@ -13,6 +13,7 @@ use super::TenantConnection;
 use super::execute::Opening;
 #[cfg(feature = "sqlx-postgres")]
 use super::observe::{Call, DbSpan, Observer};
+#[cfg(feature = "sqlx-postgres")]
 use super::op::Op;
 #[cfg(feature = "sqlx-postgres")]
 use super::pg::{self, Lease};
@@ -78,21 +79,12 @@ impl TenantConnection {
     /// when the statement is `declared` to possibly change session state;
     /// committed when the stream ends), a connection of the application's
     /// pool in autocommit (`Plain`), or a tenant-keeping one, with its
-    /// keeper to give it back to (`Kept`). During a move's pause
-    /// (`frozen`), a `READ ONLY` transaction whatever the road, whose
-    /// statement timeout is at most the pause (a stream read slowly is
-    /// cancelled then).
+    /// keeper to give it back to (`Kept`).
     async fn stream_lease(
         &self,
         pool: &sea_orm::sqlx::PgPool,
         declared: bool,
-        frozen: bool,
     ) -> Result<(Lease, Option<std::sync::Arc<Keeper>>), DbErr> {
-        if frozen {
-            let begin = self.frozen_begin();
-            let lease = self.open_lease(pool, Opening::Frozen(&begin)).await?;
-            return Ok((lease, None));
-        }
         match &self.road {
             // On the application's pool, what could change session state
             // runs in a transaction whose commit sets it back.
@@ -137,13 +129,11 @@ impl StreamTrait for TenantConnection {
             let (stmt, declared) = self.confine_marked(stmt)?;
             #[cfg(not(feature = "sqlx-postgres"))]
             let _ = declared;
-            // A move's pause lets a read through, in a `READ ONLY`
-            // transaction on Postgres; a stream does not follow a moved
-            // tenant (it borrows this connection): `Moved`.
-            let read = Op::All(&stmt).is_read();
-            let alive = self.life.enter(&self.tenant, read)?;
-            #[cfg(feature = "sqlx-postgres")]
-            let frozen = alive.frozen();
+            // A stream waits while a move pauses the tenant (a reader that
+            // keeps it open would hold the old place); it does not follow
+            // a moved tenant (it borrows this connection): `Moved`.
+            self.settle(false).await?;
+            let alive = self.life.enter(&self.tenant, false)?;
             let permit = self.limits.enter(&self.tenant).await?;
             let meter = self.limits.meter(&self.tenant, None);
             #[cfg(feature = "sqlx-postgres")]
@@ -160,8 +150,7 @@ impl StreamTrait for TenantConnection {
                     let rows = async {
                         // As for a statement (see `pg_unobserved`).
                         let declared = declared || (opener.writes_reset && !op.is_read());
-                        let (mut lease, keeper) =
-                            opener.stream_lease(&pool, declared, frozen).await?;
+                        let (mut lease, keeper) = opener.stream_lease(&pool, declared).await?;
                         lease.hold(permit.clone());
                         let mut sent = false;
                         let finished = match lease.stream_into(&stmt, &tx, &mut sent).await {
@@ -176,7 +165,7 @@ impl StreamTrait for TenantConnection {
                                 if let Some(keeper) = &keeper {
                                     keeper.clear();
                                 }
-                                lease = opener.stream_lease(&pool, declared, frozen).await?.0;
+                                lease = opener.stream_lease(&pool, declared).await?.0;
                                 lease.hold(permit);
                                 lease.stream_into(&stmt, &tx, &mut sent).await
                             }

@@ -334,6 +334,7 @@ impl Lives {
             tenant: tenant.clone(),
             life,
             fence,
+            switching: false,
         }
     }
 
@@ -393,6 +394,9 @@ pub(crate) struct Pause {
     tenant: TenantId,
     life: Life,
     fence: Arc<Fence>,
+    /// The registry's switch was sent: dropped before
+    /// [`switched`](Self::switched), whether it took is not known.
+    switching: bool,
 }
 
 impl Pause {
@@ -400,6 +404,16 @@ impl Pause {
     /// began, has left.
     pub(crate) async fn drained(&self) {
         self.life.drained().await;
+    }
+
+    /// The registry's switch is about to be sent. From now on, a pause
+    /// dropped before [`switched`](Self::switched) (the move's future
+    /// dropped, or an error that may have come after the commit reached
+    /// the server) does not let the tenant's connections go on where they
+    /// were: their work is refused with `Moved`, and new connections read
+    /// the registry again.
+    pub(crate) fn switching(&mut self) {
+        self.switching = true;
     }
 
     /// The registry names the tenant's new place: its connections follow
@@ -421,8 +435,16 @@ impl Drop for Pause {
     fn drop(&mut self) {
         {
             let mut map = self.lives.lock();
+            if self.switching
+                && self.life.stage() == Stage::Frozen
+                && let Some(inner) = &self.life.0
+            {
+                // Switched or not, nobody knows: fail safe.
+                inner.stage.store(MOVED, Ordering::SeqCst);
+            }
             match self.life.stage() {
-                // Before a waiting connection wakes: it gets a new life.
+                // Before a waiting connection wakes: it gets a new life
+                // (and reads the registry again).
                 Stage::Moved => {
                     if map.get(&self.tenant).is_some_and(|l| l.same(&self.life)) {
                         map.remove(&self.tenant);

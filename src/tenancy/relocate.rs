@@ -11,9 +11,10 @@
 //!    left;
 //! 2. every declared tenant table is copied while the tenant keeps reading
 //!    and writing at the source;
-//! 3. the tenant is paused: its reads go on at the source (on Postgres
-//!    and MySQL in `READ ONLY` transactions), statements and transactions
-//!    that may write wait for the pause to end, work in flight that may
+//! 3. the tenant is paused: its single-statement reads go on at the
+//!    source (Postgres, in `READ ONLY` transactions bounded by the pause;
+//!    SQLite), statements and transactions that may write, streams and
+//!    MySQL's reads wait for the pause to end, work in flight that may
 //!    write ends (all within the pause), and a transaction open across
 //!    the pause is refused ([`TenantError::Moved`]); on Postgres, when the
 //!    source is a schema or database of the tenant's own, its tables are
@@ -200,7 +201,8 @@ impl Tenancy {
     /// checksum) before the registry switches, and the source is removed
     /// only after. On Postgres the destination's sequences continue above
     /// the copied keys. During the pause the tenant's reads go on at the
-    /// source, where the database refuses writes, and its writes wait.
+    /// source (Postgres, in `READ ONLY` transactions; SQLite), and its
+    /// writes, streams and transactions (and on MySQL its reads) wait.
     /// Connections to the tenant held across the switch follow it: their
     /// next statement or transaction goes to the destination; a
     /// transaction or stream open across the pause is refused with
@@ -455,7 +457,7 @@ impl Tenancy {
         options.step(MoveStep::CatchingUp);
         let paused_at = Instant::now();
         let deadline = paused_at + options.pause;
-        let pause = self.lives.pause(tenant, options.pause);
+        let mut pause = self.lives.pause(tenant, options.pause);
         let given_up = || {
             TenantError::Unsupported(format!(
                 "moving tenant `{tenant}`: the last step did not fit the pause of {} ms; \
@@ -484,6 +486,7 @@ impl Tenancy {
 
         // 5. The switch, in one transaction on the registry.
         options.step(MoveStep::Switching);
+        pause.switching();
         self.switch(tenant, to).await?;
         // The tenant's connections follow it from now on (new ones wait
         // for the end of the pause); the reads let through at the source
