@@ -140,7 +140,7 @@ pub use stream::TenantStream;
 use tracing::Instrument;
 pub use transaction::{TenantTransaction, UnconfinedTransaction};
 
-use crate::tenancy::Life;
+use crate::tenancy::{Life, Stage};
 use crate::{Placement, Scoped, TenantEntity, TenantError, TenantId};
 
 /// The Postgres setting the tenant is stored in, read by the policies of
@@ -629,6 +629,11 @@ impl TenantConnection {
         let span = self.span();
         let limited = async {
             let permit = self.limits.enter(&self.tenant).await?;
+            // A read let through during a move's pause that waited for its
+            // permit past the switch: the old place may be gone.
+            if frozen && self.life.stage() == Stage::Moved {
+                return Err(TenantError::Moved(self.tenant.to_string()).into());
+            }
             let _meter = self.limits.meter(&self.tenant, Some(&span));
             // Boxed: the statement's future (sqlx's, the transaction's
             // round trips) lives on the heap, so the future callers hold

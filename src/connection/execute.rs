@@ -13,6 +13,8 @@ use super::pg::{self, Lease};
 #[cfg(feature = "sqlx-postgres")]
 use super::{Keeper, Road};
 use super::{TenantConnection, unexpected};
+#[cfg(feature = "sqlx-postgres")]
+use crate::tenancy::Stage;
 use std::future::Future;
 #[cfg(feature = "sqlx-postgres")]
 use std::sync::Arc;
@@ -217,6 +219,14 @@ impl TenantConnection {
         opening: Opening<'_>,
     ) -> Result<Option<Out>, DbErr> {
         let mut lease = self.open_lease(pool, opening).await?;
+        if matches!(opening, Opening::Frozen(_)) && self.life.stage() == Stage::Moved {
+            // A read of a move's pause that waited for a connection past
+            // the switch: the old place may be gone. Checked once its
+            // transaction is open, so that what runs from here ends
+            // within its statement timeout, which the move waits out.
+            lease.queue_rollback();
+            return Err(crate::TenantError::Moved(self.tenant.to_string()).into());
+        }
         lease.hold(permit.clone());
         match lease.run(op).await {
             Ok(out) => {

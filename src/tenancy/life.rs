@@ -267,7 +267,7 @@ impl Fence {
         tokio::pin!(lifted);
         lifted.as_mut().enable();
         if !self.done.load(Ordering::SeqCst)
-            && tokio::time::timeout(self.wait + Duration::from_secs(1), lifted)
+            && tokio::time::timeout(self.wait.saturating_add(Duration::from_secs(1)), lifted)
                 .await
                 .is_err()
         {
@@ -421,12 +421,17 @@ impl Pause {
     /// and streams are refused with `Moved`), and this waits, at most
     /// `wait`, for the reads let through at the old place to end, so the
     /// old place can be removed under none (on Postgres they run with a
-    /// statement timeout of at most the pause, so they have ended).
+    /// statement timeout of at most the pause, so they have ended; a read
+    /// that had not begun when the life moved refuses itself, see
+    /// [`Stage::Moved`]).
     pub(crate) async fn switched(&self, tenancy: &Tenancy, wait: Duration) {
         if let Some(inner) = &self.life.0 {
             let _ = inner.follow.set(tenancy.clone());
             inner.stage.store(MOVED, Ordering::SeqCst);
         }
+        // A second more than the pause: a read that checked the stage
+        // just before the switch still ends within its statement timeout.
+        let wait = wait.saturating_add(Duration::from_secs(1));
         let _ = tokio::time::timeout(wait, self.life.reads_drained()).await;
     }
 }

@@ -133,13 +133,24 @@ impl MoveStep {
 
 impl MoveOptions {
     /// The longest the tenant's writes wait while the move catches up
-    /// and switches (5 s unless told); its reads go on. A
-    /// catch-up that would take longer is given up, and the tenant stays
-    /// where it was.
+    /// and switches (5 s unless told, at most [`MAX_PAUSE`](Self::MAX_PAUSE));
+    /// its reads go on. A catch-up that would take longer is given up, and
+    /// the tenant stays where it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sea_orm_tenant::MoveOptions;
+    ///
+    /// let options = MoveOptions::default().pause(Duration::MAX);
+    /// assert_eq!(options.pause_limit(), MoveOptions::MAX_PAUSE);
+    /// ```
     pub fn pause(mut self, pause: Duration) -> Self {
-        self.pause = pause;
+        self.pause = pause.min(Self::MAX_PAUSE);
         self
     }
+
+    /// The longest pause a move takes: one hour.
+    pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
     /// Rows per insert while copying (500 unless told).
     pub fn batch(mut self, rows: usize) -> Self {
