@@ -115,6 +115,7 @@ impl TenantConnection {
     /// Opens a transaction after taking one of the tenant's permits (held
     /// until the transaction ends), with the tenant (and the schema and
     /// timeout, if any) set in it on Postgres.
+    ///
     /// A transaction may write: while a move pauses the tenant it waits
     /// for the pause to end, and once the tenant moved it opens at its
     /// new place.
